@@ -1,0 +1,20 @@
+import { defineConfig } from 'tsup';
+
+// One entry per public module; each becomes dist/<name>/index.{js,cjs,d.ts,d.cts}.
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    'bgp/index': 'src/bgp/index.ts',
+    'vrrp/index': 'src/vrrp/index.ts',
+    'ipvs/index': 'src/ipvs/index.ts',
+    'monitors/index': 'src/monitors/index.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+  platform: 'node',
+  splitting: false,
+  treeshake: false,
+});

@@ -1,0 +1,47 @@
+import { defineConfig } from 'vitest/config';
+
+// Four tiers, one vitest project each (see ../shared/DESIGN.md "Testing tiers").
+// Run one with `npm run test:<tier>`; scripts/tier.mjs checks the tier's prerequisites first.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'loopback',
+          include: ['test/loopback/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: 'lab',
+          include: ['test/lab/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+          // Namespaces, veths and daemons are machine-wide: one file at a time.
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'kernel',
+          include: ['test/kernel/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
+          // One QEMU at a time: this machine has 2 cores and TCG wants one of them.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
