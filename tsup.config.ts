@@ -17,4 +17,6 @@ export default defineConfig({
   platform: 'node',
   splitting: false,
   treeshake: false,
+  // Error classes are matched by name across the ESM and CJS builds (src/util/errors.ts).
+  keepNames: true,
 });

@@ -1,0 +1,99 @@
+/**
+ * The published package, as a consumer sees it: `npm pack` (which builds),
+ * unpack into a consumer's node_modules, then import every subpath from an ESM
+ * and a CJS program, and check that errors are recognised across the builds.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '../..');
+// Inside the repo so the unpacked package finds its dependencies in ../node_modules.
+const consumer = join(root, '.cache', `pkgtest-${process.pid}`);
+const subpaths = ['lvskit', 'lvskit/bgp', 'lvskit/vrrp', 'lvskit/ipvs', 'lvskit/monitors'];
+
+function node(file: string): unknown {
+  const out = execFileSync(process.execPath, [file], { cwd: consumer, encoding: 'utf8' });
+  return JSON.parse(out);
+}
+
+describe('package exports', () => {
+  beforeAll(() => {
+    rmSync(consumer, { recursive: true, force: true });
+    mkdirSync(join(consumer, 'node_modules', 'lvskit'), { recursive: true });
+    const packed = execFileSync('npm', ['pack', '--json', '--pack-destination', consumer], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    // npm prints the prepack build's output before the JSON on stdout.
+    const meta = JSON.parse(packed.slice(packed.indexOf('\n[') + 1)) as { filename: string }[];
+    const tarball = join(consumer, meta[0]?.filename ?? '');
+    execFileSync('tar', ['-xzf', tarball, '-C', join(consumer, 'node_modules', 'lvskit'), '--strip-components=1']);
+    writeFileSync(join(consumer, 'package.json'), '{"name":"consumer","private":true}\n');
+  }, 180_000);
+
+  afterAll(() => {
+    rmSync(consumer, { recursive: true, force: true });
+  });
+
+  it('every subpath imports from ESM', () => {
+    writeFileSync(
+      join(consumer, 'esm.mjs'),
+      `const out = {};
+for (const p of ${JSON.stringify(subpaths)}) out[p] = Object.keys(await import(p)).sort();
+console.log(JSON.stringify(out));\n`,
+    );
+    const out = node('esm.mjs') as Record<string, string[]>;
+    expect(out['lvskit']).toEqual(expect.arrayContaining(['LvskitError', 'FakeClock', 'ByteReader', 'internetChecksum']));
+    expect(out['lvskit/bgp']).toEqual(expect.arrayContaining(['BgpError', 'MessageType', 'BGP_PORT']));
+    expect(out['lvskit/vrrp']).toEqual(expect.arrayContaining(['VrrpError', 'IPPROTO_VRRP']));
+    expect(out['lvskit/ipvs']).toEqual(expect.arrayContaining(['IpvsError', 'IPVS_CMD_NEW_SERVICE']));
+    expect(out['lvskit/monitors']).toEqual(expect.arrayContaining(['MonitorError']));
+  });
+
+  it('every subpath requires from CJS, with the same names as ESM', () => {
+    writeFileSync(
+      join(consumer, 'cjs.cjs'),
+      `const out = {};
+for (const p of ${JSON.stringify(subpaths)}) out[p] = Object.keys(require(p)).filter((k) => k !== '__esModule').sort();
+console.log(JSON.stringify(out));\n`,
+    );
+    const cjs = node('cjs.cjs') as Record<string, string[]>;
+    const esm = node('esm.mjs') as Record<string, string[]>;
+    for (const p of subpaths) expect(cjs[p], p).toEqual(esm[p]);
+  });
+
+  it('instanceof works across the ESM and CJS builds and across entries', () => {
+    writeFileSync(
+      join(consumer, 'cross.mjs'),
+      `import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
+const esmRoot = await import('lvskit');
+const esmBgp = await import('lvskit/bgp');
+const cjsRoot = require('lvskit');
+const cjsBgp = require('lvskit/bgp');
+const fromCjs = new cjsBgp.BgpError('ERR_BGP_X', 'x', { notificationCode: 6, notificationSubcode: 2 });
+const fromEsm = new esmRoot.TimeoutError(10);
+console.log(JSON.stringify({
+  distinctClasses: esmRoot.LvskitError !== cjsRoot.LvskitError && esmBgp.BgpError !== cjsBgp.BgpError,
+  cjsBgpIsEsmLvskit: fromCjs instanceof esmRoot.LvskitError,
+  cjsBgpIsEsmBgp: fromCjs instanceof esmBgp.BgpError,
+  esmTimeoutIsCjsLvskit: fromEsm instanceof cjsRoot.LvskitError,
+  esmTimeoutIsCjsTimeout: fromEsm instanceof cjsRoot.TimeoutError,
+  esmTimeoutIsBgp: fromEsm instanceof cjsBgp.BgpError,
+  name: fromCjs.name,
+}));\n`,
+    );
+    expect(node('cross.mjs')).toEqual({
+      distinctClasses: true,
+      cjsBgpIsEsmLvskit: true,
+      cjsBgpIsEsmBgp: true,
+      esmTimeoutIsCjsLvskit: true,
+      esmTimeoutIsCjsTimeout: true,
+      esmTimeoutIsBgp: false,
+      name: 'BgpError',
+    });
+  });
+});
