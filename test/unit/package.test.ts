@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -94,6 +94,18 @@ console.log(JSON.stringify({
       esmTimeoutIsCjsTimeout: true,
       esmTimeoutIsBgp: false,
       name: 'BgpError',
+    });
+  });
+
+  it('the README examples run against the packed package', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+    expect(blocks.length).toBeGreaterThan(0);
+    blocks.forEach((code, i) => {
+      // The examples use no TypeScript-only syntax, so they run as ESM as they stand.
+      writeFileSync(join(consumer, `readme-${i}.mjs`), code);
+      const out = execFileSync(process.execPath, [`readme-${i}.mjs`], { cwd: consumer, encoding: 'utf8' });
+      expect(out, `README example ${i}`).toBe('hold timer expired at 90000\nERR_SHORT_INPUT\n');
     });
   });
 });
