@@ -38,3 +38,19 @@ export interface Check {
   readonly kind: string;
   check(target: CheckTarget, options?: CheckOptions): Promise<CheckResult>;
 }
+
+/**
+ * A check that holds state and pushes changes instead of being polled (the idle
+ * connection check): `watch` starts watching one server and calls `onResult`
+ * each time what it sees changes, until `signal` aborts. The first pushed
+ * result comes once the first attempt settles; nothing is assumed before it.
+ */
+export interface StatefulCheck {
+  readonly kind: string;
+  watch(target: CheckTarget, onResult: (result: CheckResult) => void, options: { signal: AbortSignal }): void;
+}
+
+/** True for checks that push results (`watch`) rather than answer polls (`check`). */
+export function isStatefulCheck(c: Check | StatefulCheck): c is StatefulCheck {
+  return typeof (c as Partial<StatefulCheck>).watch === 'function';
+}
