@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { arbAdvert } from './arbitraries.js';
 import {
   type Advert,
   type AdvertV2,
@@ -11,7 +12,6 @@ import {
   simplePasswordAuthData,
   verifyAdvertChecksum,
 } from '../../../src/vrrp/codec.js';
-import { formatIp } from '../../../src/vrrp/address.js';
 import { VrrpError } from '../../../src/vrrp/errors.js';
 import { DecodeError } from '../../../src/util/errors.js';
 import { fromHex, toHex } from '../../../src/util/bytes.js';
@@ -203,34 +203,6 @@ describe('advert codec edges', () => {
     expect(toHex(simplePasswordAuthData('secret1234'))).toBe(toHex(new TextEncoder().encode('secret12')));
   });
 });
-
-// Arbitraries for every advert form.
-const ipv4 = fc.uint8Array({ minLength: 4, maxLength: 4 }).map(formatIp);
-const ipv6 = fc.uint8Array({ minLength: 16, maxLength: 16 }).map(formatIp);
-const u8 = fc.integer({ min: 0, max: 255 });
-const arbV3 = (family: 'ipv4' | 'ipv6'): fc.Arbitrary<AdvertV3> =>
-  fc.record({
-    version: fc.constant(3 as const),
-    family: fc.constant(family),
-    type: fc.integer({ min: 0, max: 15 }),
-    vrid: u8,
-    priority: u8,
-    reserved: fc.integer({ min: 0, max: 15 }),
-    maxAdvertIntervalCs: fc.integer({ min: 0, max: 4095 }),
-    addresses: fc.array(family === 'ipv4' ? ipv4 : ipv6, { maxLength: 20 }),
-  });
-const arbV2: fc.Arbitrary<AdvertV2> = fc.record({
-  version: fc.constant(2 as const),
-  family: fc.constant('ipv4' as const),
-  type: fc.integer({ min: 0, max: 15 }),
-  vrid: u8,
-  priority: u8,
-  advertIntervalS: u8,
-  authType: u8,
-  authData: fc.uint8Array({ minLength: 8, maxLength: 8 }),
-  addresses: fc.array(ipv4, { maxLength: 20 }),
-});
-export const arbAdvert: fc.Arbitrary<Advert> = fc.oneof(arbV3('ipv4'), arbV3('ipv6'), arbV2);
 
 describe('advert codec properties', () => {
   it('round-trips every advert form, with a valid checksum and the computed length', () => {
