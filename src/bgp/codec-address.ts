@@ -1,0 +1,271 @@
+/**
+ * Addresses and prefixes: text <-> bytes, and the NLRI prefix encoding of
+ * RFC 4271 §4.3 (length in bits, then just enough octets), with the path
+ * identifier of ADD-PATH in front when negotiated (RFC 7911 §3).
+ *
+ * The public form of a prefix is its canonical text: `'192.0.2.0/24'`,
+ * `'2001:db8::/32'` (IPv6 formatted per RFC 5952 §4). Canonical text is a good
+ * map key, and the family shows in it. `parsePrefix` is strict: an address with
+ * bits set beyond the prefix length is refused, because `10.0.0.1/8` almost
+ * always hides a configuration mistake. On the wire, RFC 4271 §4.3 says the
+ * trailing bits of the last octet "are irrelevant": the decoder clears them.
+ */
+import type { ByteReader, ByteWriter } from '../util/bytes.js';
+import { LvskitError } from '../util/errors.js';
+import { Afi } from './constants.js';
+
+/** IPv4 or IPv6 (IANA address family numbers). */
+export type AddressFamily = typeof Afi.IPV4 | typeof Afi.IPV6;
+
+/** A prefix taken apart: family, length in bits, and the full-width address (host bits zero). */
+export interface PrefixParts {
+  afi: AddressFamily;
+  length: number;
+  /** 4 or 16 bytes; every bit past `length` is zero. */
+  bytes: Uint8Array;
+}
+
+/** One NLRI entry: a prefix in canonical text, and its ADD-PATH path identifier when negotiated (RFC 7911 §3). */
+export interface Nlri {
+  prefix: string;
+  pathId?: number;
+}
+
+/** Raised for addresses and prefixes given by the application that are not valid. */
+export class BgpInputError extends LvskitError {}
+
+function bad(code: string, msg: string): BgpInputError {
+  return new BgpInputError(code, msg);
+}
+
+/** Parse dotted-quad IPv4 text into 4 bytes; undefined if it isn't one. */
+export function parseIPv4(text: string): Uint8Array | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  const out = new Uint8Array(4);
+  for (let i = 0; i < 4; i++) {
+    const p = parts[i] as string;
+    // Decimal only, no leading zeros (they read as octal in some tools).
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
+    const v = Number(p);
+    if (v > 255) return undefined;
+    out[i] = v;
+  }
+  return out;
+}
+
+export function formatIPv4(b: Uint8Array, offset = 0): string {
+  return `${b[offset]}.${b[offset + 1]}.${b[offset + 2]}.${b[offset + 3]}`;
+}
+
+/** Parse IPv6 text (RFC 4291 §2.2, incl. `::` and a trailing dotted quad) into 16 bytes. */
+export function parseIPv6(text: string): Uint8Array | undefined {
+  if (text.length === 0 || text.length > 45) return undefined;
+  let head = text;
+  let tail = '';
+  const dbl = text.indexOf('::');
+  if (dbl >= 0) {
+    if (text.indexOf('::', dbl + 1) >= 0) return undefined;
+    head = text.slice(0, dbl);
+    tail = text.slice(dbl + 2);
+  }
+  const words = (s: string, allowV4: boolean): number[] | undefined => {
+    if (s === '') return [];
+    const groups = s.split(':');
+    const out: number[] = [];
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i] as string;
+      if (allowV4 && i === groups.length - 1 && g.includes('.')) {
+        const v4 = parseIPv4(g);
+        if (v4 === undefined) return undefined;
+        out.push(((v4[0] as number) << 8) | (v4[1] as number), ((v4[2] as number) << 8) | (v4[3] as number));
+      } else {
+        if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
+        out.push(parseInt(g, 16));
+      }
+    }
+    return out;
+  };
+  const h = words(head, dbl < 0);
+  const t = words(tail, true);
+  if (h === undefined || t === undefined) return undefined;
+  let all: number[];
+  if (dbl < 0) {
+    if (h.length !== 8) return undefined;
+    all = h;
+  } else {
+    if (h.length + t.length > 7) return undefined;
+    all = [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
+  }
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 8; i++) {
+    const w = all[i] as number;
+    out[i * 2] = w >> 8;
+    out[i * 2 + 1] = w & 0xff;
+  }
+  return out;
+}
+
+/** Format 16 bytes as RFC 5952 §4 text: lower case, no leading zeros, longest run (>= 2) of zero groups as `::`. */
+export function formatIPv6(b: Uint8Array, offset = 0): string {
+  const w: number[] = [];
+  for (let i = 0; i < 8; i++) w.push(((b[offset + i * 2] as number) << 8) | (b[offset + i * 2 + 1] as number));
+  let bestAt = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (w[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestAt = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (ws: number[]): string => ws.map((x) => x.toString(16)).join(':');
+  // RFC 5952 §4.2.2: a single zero group is not shortened.
+  if (bestLen < 2) return hex(w);
+  return `${hex(w.slice(0, bestAt))}::${hex(w.slice(bestAt + bestLen))}`;
+}
+
+/** Parse an address of either family. */
+export function parseAddress(text: string): { afi: AddressFamily; bytes: Uint8Array } | undefined {
+  const v4 = parseIPv4(text);
+  if (v4 !== undefined) return { afi: Afi.IPV4, bytes: v4 };
+  const v6 = parseIPv6(text);
+  if (v6 !== undefined) return { afi: Afi.IPV6, bytes: v6 };
+  return undefined;
+}
+
+/** Format 4 or 16 bytes as an address. */
+export function formatAddress(b: Uint8Array): string {
+  if (b.length === 4) return formatIPv4(b);
+  if (b.length === 16) return formatIPv6(b);
+  throw new RangeError(`formatAddress: ${b.length} bytes is neither IPv4 nor IPv6`);
+}
+
+/** Canonical text of an address; throws `ERR_BGP_INVALID_ADDRESS` when it isn't one. */
+export function canonicalAddress(text: string, afi?: AddressFamily): string {
+  const a = parseAddress(text);
+  if (a === undefined || (afi !== undefined && a.afi !== afi)) {
+    throw bad('ERR_BGP_INVALID_ADDRESS', `not an ${afi === Afi.IPV6 ? 'IPv6 ' : afi === Afi.IPV4 ? 'IPv4 ' : ''}address: ${JSON.stringify(text)}`);
+  }
+  return formatAddress(a.bytes);
+}
+
+export function maxPrefixLength(afi: AddressFamily): number {
+  return afi === Afi.IPV4 ? 32 : 128;
+}
+
+/**
+ * Parse `addr/len` strictly: a valid address, a decimal length within the
+ * family's width, and no bits set past the length. A bare address means a host
+ * route (/32 or /128). Throws `ERR_BGP_INVALID_PREFIX`.
+ */
+export function parsePrefix(text: string): PrefixParts {
+  const slash = text.indexOf('/');
+  const addrText = slash < 0 ? text : text.slice(0, slash);
+  const a = parseAddress(addrText);
+  if (a === undefined) throw bad('ERR_BGP_INVALID_PREFIX', `not a prefix: ${JSON.stringify(text)} (bad address)`);
+  const max = maxPrefixLength(a.afi);
+  let length = max;
+  if (slash >= 0) {
+    const lenText = text.slice(slash + 1);
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(lenText) || Number(lenText) > max) {
+      throw bad('ERR_BGP_INVALID_PREFIX', `not a prefix: ${JSON.stringify(text)} (length must be 0..${max})`);
+    }
+    length = Number(lenText);
+  }
+  if (!hostBitsZero(a.bytes, length)) {
+    throw bad('ERR_BGP_INVALID_PREFIX', `not a prefix: ${JSON.stringify(text)} has bits set past /${length}`);
+  }
+  return { afi: a.afi, length, bytes: a.bytes };
+}
+
+/** Canonical text of a prefix (validated as `parsePrefix` does). */
+export function canonicalPrefix(text: string): string {
+  return formatPrefix(parsePrefix(text));
+}
+
+export function formatPrefix(p: PrefixParts): string {
+  return `${formatAddress(p.bytes)}/${p.length}`;
+}
+
+/** Family of a canonical prefix or address text (by its separator; no validation). */
+export function familyOf(text: string): AddressFamily {
+  return text.includes(':') ? Afi.IPV6 : Afi.IPV4;
+}
+
+function hostBitsZero(bytes: Uint8Array, length: number): boolean {
+  for (let bit = length; bit < bytes.length * 8; ) {
+    const i = bit >> 3;
+    const within = bit & 7;
+    const mask = within === 0 ? 0xff : 0xff >> within;
+    if (((bytes[i] as number) & mask) !== 0) return false;
+    bit = (i + 1) * 8;
+  }
+  return true;
+}
+
+/** Wire size of one NLRI entry (RFC 4271 §4.3; plus 4 for an ADD-PATH identifier, RFC 7911 §3). */
+export function nlriLength(length: number, addPath: boolean): number {
+  return 1 + ((length + 7) >> 3) + (addPath ? 4 : 0);
+}
+
+/**
+ * Write NLRI entries of one family (RFC 4271 §4.3; RFC 7911 §3 when `addPath`).
+ * Throws `ERR_BGP_INVALID_PREFIX` for a prefix of the wrong family or not canonical.
+ */
+export function writeNlri(w: ByteWriter, list: readonly Nlri[], afi: AddressFamily, addPath: boolean): void {
+  for (const n of list) {
+    const p = parsePrefix(n.prefix);
+    if (p.afi !== afi) throw bad('ERR_BGP_INVALID_PREFIX', `${n.prefix} is not ${afi === Afi.IPV4 ? 'IPv4' : 'IPv6'}`);
+    if (addPath) w.u32(n.pathId ?? 0);
+    w.u8(p.length);
+    w.bytes(p.bytes.subarray(0, (p.length + 7) >> 3));
+  }
+}
+
+/** Encoded size of NLRI entries (prefixes assumed valid). */
+export function nlriListLength(list: readonly Nlri[], addPath: boolean): number {
+  let n = 0;
+  for (const x of list) {
+    const slash = x.prefix.lastIndexOf('/');
+    const len = slash < 0 ? (x.prefix.includes(':') ? 128 : 32) : Number(x.prefix.slice(slash + 1));
+    n += nlriLength(len, addPath);
+  }
+  return n;
+}
+
+/**
+ * Read NLRI entries of one family until the reader ends. Returns the entries,
+ * or a string saying what is wrong (RFC 7606 §5.3: a prefix length beyond the
+ * family's width or running past the field); the caller picks the NOTIFICATION.
+ * Bits past the prefix length in the last octet are cleared (RFC 4271 §4.3).
+ */
+export function readNlri(r: ByteReader, afi: AddressFamily, addPath: boolean): Nlri[] | string {
+  const out: Nlri[] = [];
+  const max = maxPrefixLength(afi);
+  // Each entry consumes at least one byte: bounded by the field length.
+  while (r.remaining > 0) {
+    let pathId: number | undefined;
+    if (addPath) {
+      if (r.remaining < 5) return `ADD-PATH NLRI truncated at byte ${r.offset}`;
+      pathId = r.u32();
+    }
+    const length = r.u8();
+    if (length > max) return `prefix length ${length} exceeds ${max} at byte ${r.offset - 1}`;
+    const n = (length + 7) >> 3;
+    if (n > r.remaining) return `prefix /${length} needs ${n} byte(s), ${r.remaining} left in the field`;
+    const bytes = new Uint8Array(max >> 3);
+    bytes.set(r.bytes(n));
+    if ((length & 7) !== 0) bytes[n - 1] = (bytes[n - 1] as number) & (0xff << (8 - (length & 7)));
+    const prefix =
+      afi === Afi.IPV4 ? `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}/${length}` : `${formatIPv6(bytes)}/${length}`;
+    out.push(pathId === undefined ? { prefix } : { prefix, pathId });
+  }
+  return out;
+}
