@@ -25,6 +25,8 @@ export default defineConfig({
           name: 'lab',
           include: ['test/lab/**/*.test.ts'],
           environment: 'node',
+          // Removes namespaces left by earlier runs whose owner died (only those it has a record of).
+          globalSetup: ['test/lab/harness/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 60_000,
           // Namespaces, veths and daemons are machine-wide: one file at a time.
