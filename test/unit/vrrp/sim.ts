@@ -1,0 +1,226 @@
+/**
+ * A simulated LAN of VRRP routers for the state machine tests: a discrete event
+ * queue in protocol milliseconds (no real time), routers that carry out the
+ * state machine's actions the way a driver would (one timer per name, a newer
+ * set-timer replacing the older), and a wire that encodes every advert,
+ * validates it on each receiver (codec + receive validation + state machine
+ * together) and can be cut per router. Tests read as scripts:
+ *
+ *     const lan = new Lan();
+ *     const a = lan.router('A', { priority: 100, ... });
+ *     lan.start('A'); lan.run(10_000); expect(a.state.name).toBe('master');
+ */
+import { encodeAdvert } from '../../../src/vrrp/codec.js';
+import { type ReceiveConfig, validateAdvert } from '../../../src/vrrp/codec-receive.js';
+import {
+  type InstanceConfig,
+  type StateName,
+  type TimerName,
+  type TransitionReason,
+  type VrrpAction,
+  type VrrpEvent,
+  type VrrpState,
+  initialState,
+  step,
+} from '../../../src/vrrp/fsm.js';
+import { VRRP_GROUP_V4, VRRP_GROUP_V6 } from '../../../src/vrrp/constants.js';
+
+export interface Transition {
+  at: number;
+  router: string;
+  from: StateName;
+  to: StateName;
+  reason: TransitionReason;
+}
+
+export class SimRouter {
+  state: VrrpState;
+  readonly timerAt = new Map<TimerName, number>();
+  readonly vips = new Set<string>();
+  /** Every action with its time, for assertions. */
+  readonly log: { at: number; action: VrrpAction }[] = [];
+  linkUp = true;
+  /** Priority the adverts carry (what peers saw), by send time. */
+  readonly sent: { at: number; priority: number }[] = [];
+  readonly announces: { at: number; count: number; addresses: readonly string[] }[] = [];
+  invalid = 0;
+
+  constructor(
+    readonly name: string,
+    config: InstanceConfig,
+  ) {
+    this.state = initialState(config);
+  }
+
+  get receiveConfig(): ReceiveConfig {
+    const c = this.state.config;
+    return {
+      version: c.version,
+      family: c.family,
+      vrid: c.vrid,
+      addresses: c.addresses,
+      advertIntervalMs: c.advertIntervalMs,
+      authType: c.authType,
+      authData: c.authData,
+    };
+  }
+
+  actionsOf<T extends VrrpAction['type']>(type: T): { at: number; action: Extract<VrrpAction, { type: T }> }[] {
+    return this.log.filter((e) => e.action.type === type) as { at: number; action: Extract<VrrpAction, { type: T }> }[];
+  }
+}
+
+interface Queued {
+  at: number;
+  seq: number;
+  router: SimRouter;
+  event: VrrpEvent;
+  /** For timer events: the deadline that was armed (a replaced timer's event is dropped). */
+  armedAt?: number;
+}
+
+export class Lan {
+  now = 0;
+  readonly routers = new Map<string, SimRouter>();
+  readonly transitions: Transition[] = [];
+  /** Time during which more than one router held the addresses (dual master), in ms. */
+  dualMasterMs = 0;
+  /** Time during which no router held the addresses (after the first one took them), in ms. */
+  noMasterMs = 0;
+  #queue: Queued[] = [];
+  #seq = 0;
+  #everHeld = false;
+
+  /** One-way delay of an advert on the wire. */
+  constructor(readonly latencyMs = 0) {}
+
+  router(name: string, config: InstanceConfig): SimRouter {
+    const r = new SimRouter(name, config);
+    this.routers.set(name, r);
+    return r;
+  }
+
+  get(name: string): SimRouter {
+    const r = this.routers.get(name);
+    if (r === undefined) throw new Error(`no router ${name}`);
+    return r;
+  }
+
+  /** Deliver an event to a router now (startup, shutdown, priority, sync...). */
+  send(name: string, event: VrrpEvent): void {
+    this.#apply(this.get(name), event);
+  }
+
+  start(name: string): void {
+    this.send(name, { type: 'startup' });
+  }
+  stop(name: string): void {
+    this.send(name, { type: 'shutdown' });
+  }
+  cut(name: string): void {
+    this.get(name).linkUp = false;
+  }
+  restore(name: string): void {
+    this.get(name).linkUp = true;
+  }
+  /** A crash: the process dies without a priority 0 advert; its addresses stay (a host death is `cut`). */
+  kill(name: string): void {
+    const r = this.get(name);
+    r.timerAt.clear();
+    r.linkUp = false;
+  }
+
+  /** Run the queue until `ms` from now; bounded by `maxEvents`. */
+  run(ms: number, maxEvents = 1_000_000): void {
+    const until = this.now + ms;
+    let n = 0;
+    for (;;) {
+      this.#queue.sort((a, b) => a.at - b.at || a.seq - b.seq);
+      const q = this.#queue[0];
+      if (q === undefined || q.at > until) break;
+      if (++n > maxEvents) throw new Error('simulation: too many events; runaway timer?');
+      this.#queue.shift();
+      this.#advanceTo(q.at);
+      if (q.event.type === 'timer') {
+        // A driver keeps one timer per name: a replaced or cancelled timer never fires.
+        if (q.router.timerAt.get(q.event.timer) !== q.armedAt) continue;
+        q.router.timerAt.delete(q.event.timer);
+      }
+      this.#apply(q.router, q.event);
+    }
+    this.#advanceTo(until);
+  }
+
+  /** Names of the routers holding the addresses now. */
+  holders(): string[] {
+    return [...this.routers.values()].filter((r) => r.vips.size > 0).map((r) => r.name);
+  }
+
+  #advanceTo(t: number): void {
+    const dt = t - this.now;
+    if (dt > 0) {
+      const h = this.holders().length;
+      if (h > 1) this.dualMasterMs += dt;
+      if (h === 0 && this.#everHeld) this.noMasterMs += dt;
+      this.now = t;
+    }
+  }
+
+  #apply(r: SimRouter, event: VrrpEvent): void {
+    const { state, actions } = step(r.state, event, this.now);
+    r.state = state;
+    for (const action of actions) {
+      r.log.push({ at: this.now, action });
+      this.#carryOut(r, action);
+    }
+  }
+
+  #carryOut(r: SimRouter, a: VrrpAction): void {
+    switch (a.type) {
+      case 'set-timer':
+        r.timerAt.set(a.timer, a.at);
+        this.#queue.push({ at: a.at, seq: this.#seq++, router: r, event: { type: 'timer', timer: a.timer }, armedAt: a.at });
+        break;
+      case 'cancel-timer':
+        r.timerAt.delete(a.timer);
+        break;
+      case 'add-addresses':
+        for (const x of a.addresses) r.vips.add(x);
+        this.#everHeld = true;
+        break;
+      case 'remove-addresses':
+        for (const x of a.addresses) r.vips.delete(x);
+        break;
+      case 'announce':
+        r.announces.push({ at: this.now, count: a.count, addresses: a.addresses });
+        break;
+      case 'transition':
+        this.transitions.push({ at: a.at, router: r.name, from: a.from, to: a.to, reason: a.reason });
+        break;
+      case 'send-advert': {
+        r.sent.push({ at: this.now, priority: a.advert.priority });
+        if (!r.linkUp) break;
+        const v6 = r.state.config.family === 'ipv6';
+        const src = r.state.config.primaryAddress;
+        const dst = v6 ? VRRP_GROUP_V6 : VRRP_GROUP_V4;
+        const payload = encodeAdvert(a.advert, { src, dst });
+        for (const peer of this.routers.values()) {
+          if (peer === r || !peer.linkUp) continue;
+          const verdict = validateAdvert({ family: r.state.config.family, src, dst, ttl: 255, protocol: 112, payload }, peer.receiveConfig);
+          if (verdict.kind === 'invalid') peer.invalid++;
+          if (verdict.kind !== 'ok') continue;
+          this.#queue.push({ at: this.now + this.latencyMs, seq: this.#seq++, router: peer, event: { type: 'advert', advert: verdict.advert, src } });
+        }
+        break;
+      }
+      case 'want-master':
+      case 'notice':
+        break;
+    }
+  }
+}
+
+/** A v3 IPv4 instance on 192.0.2.0/24 protecting 192.0.2.100, VRID 51. */
+export function v4(primary: string, over: Partial<InstanceConfig> = {}): InstanceConfig {
+  return { version: 3, family: 'ipv4', vrid: 51, priority: 100, advertIntervalMs: 1000, addresses: ['192.0.2.100'], primaryAddress: primary, ...over };
+}
