@@ -245,7 +245,15 @@ export function mergeAs4Path(asPath: readonly AsPathSegment[], as4Path: readonly
     }
     prevTaken = true;
   }
-  return [...lead, ...as4.map((s) => ({ type: s.type, asns: [...s.asns] }))];
+  const out = [...lead, ...as4.map((s) => ({ type: s.type, asns: [...s.asns] }))];
+  // Join the sequence taken from AS_PATH with the one AS4_PATH starts with: same path, tidier.
+  const k = lead.length;
+  const a = out[k - 1];
+  const b = out[k];
+  if (k > 0 && a !== undefined && b !== undefined && a.type === 'sequence' && b.type === 'sequence' && a.asns.length + b.asns.length <= 255) {
+    out.splice(k - 1, 2, { type: 'sequence', asns: [...a.asns, ...b.asns] });
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -260,6 +268,8 @@ export interface AttributesDecoded {
   discarded: BgpError[];
   /** True when the attribute list could not be read to its end (RFC 7606 §4). */
   overrun: boolean;
+  /** Type codes present, malformed or not (a malformed attribute is not also "missing"). */
+  present: Set<number>;
 }
 
 function err(subcode: number, detail: string, handling: ErrorHandling, data?: Uint8Array): BgpError {
@@ -364,7 +374,7 @@ export function readAttributes(r: ByteReader, opts: AttributeCodecOptions, nlriF
     }
   }
   // Between NEW speakers AS4_PATH / AS4_AGGREGATOR are discarded (RFC 6793 §4.1): nothing kept.
-  return { attributes: attrs, withdrawErrors, discarded, overrun };
+  return { attributes: attrs, withdrawErrors, discarded, overrun, present: seen };
 }
 
 function decodeOne(

@@ -117,9 +117,10 @@ export function decodeUpdate(buf: Uint8Array, offset = 0, opts: UpdateCodecOptio
   const reach = nlri.length > 0 || (a.mpReach !== undefined && a.mpReach.nlri.length > 0);
   if (reach && !got.overrun) {
     const missing: number[] = [];
-    if (a.origin === undefined) missing.push(AttributeType.ORIGIN);
-    if (a.asPath === undefined) missing.push(AttributeType.AS_PATH);
-    if (nlri.length > 0 && a.nextHop === undefined) missing.push(AttributeType.NEXT_HOP);
+    const has = (t: number): boolean => got.present.has(t);
+    if (!has(AttributeType.ORIGIN)) missing.push(AttributeType.ORIGIN);
+    if (!has(AttributeType.AS_PATH)) missing.push(AttributeType.AS_PATH);
+    if (nlri.length > 0 && !has(AttributeType.NEXT_HOP)) missing.push(AttributeType.NEXT_HOP);
     for (const m of missing) {
       // Data: the type code of the missing attribute.
       errors.push(

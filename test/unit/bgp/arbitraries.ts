@@ -101,7 +101,8 @@ export function pathAttributes(o: AttrGenOptions = {}): fc.Arbitrary<PathAttribu
       ),
       extendedCommunities: fc.array(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), { minLength: 1, maxLength: 6 }),
       largeCommunities: fc.array(fc.record({ globalAdmin: u32, localData1: u32, localData2: u32 }), { minLength: 1, maxLength: 6 }),
-      unknown: fc.uniqueArray(unknownAttr, { minLength: 1, maxLength: 3, selector: (u) => u.type }),
+      // Sorted by type: the encoder writes attributes in type order (RFC 4271 §5) and the decoder keeps that order.
+      unknown: fc.uniqueArray(unknownAttr, { minLength: 1, maxLength: 3, selector: (u) => u.type }).map((l) => l.sort((a, b) => a.type - b.type)),
     },
     { requiredKeys: [] },
   );
