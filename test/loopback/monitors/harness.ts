@@ -156,3 +156,83 @@ export async function closedUdpPort(host: LoopbackHost): Promise<number> {
   await s.close();
   return port;
 }
+
+/** A TCP server whose live connections the test can reset or close, and which can stop and listen again on its port. */
+export interface ControlledTcp extends Closable {
+  readonly accepted: number;
+  readonly open: number;
+  /** `hold` keeps connections open; `close` ends each one right after accepting it. */
+  mode: 'hold' | 'close';
+  resetAll(): void;
+  endAll(): void;
+  /** Stop listening and end live connections cleanly. */
+  stop(): Promise<void>;
+  /** Listen again on the same port. */
+  restart(): Promise<void>;
+}
+
+export async function startControlledTcp(host: LoopbackHost, port = 0): Promise<ControlledTcp> {
+  assertLoopback(host);
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const make = (): ReturnType<typeof createNetServer> =>
+    createNetServer((s) => {
+      accepted++;
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+      if (ctl.mode === 'close') s.end();
+    });
+  let server = make();
+  const boundPort = await listenOn(server, host, port);
+  const ctl: ControlledTcp = {
+    port: boundPort,
+    mode: 'hold',
+    get accepted() {
+      return accepted;
+    },
+    get open() {
+      return sockets.size;
+    },
+    resetAll: () => {
+      for (const s of sockets) s.resetAndDestroy();
+    },
+    endAll: () => {
+      for (const s of sockets) s.end();
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.end();
+        server.close(() => resolve());
+      }),
+    restart: async () => {
+      server = make();
+      await listenOn(server, host, boundPort);
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        if (!server.listening) resolve();
+        else server.close(() => resolve());
+      }),
+  };
+  return ctl;
+}
+
+async function listenOn(server: ReturnType<typeof createNetServer>, host: string, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => resolve());
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/** Wait until `pred` holds, polling every 10 ms, at most `ms`. */
+export async function until(pred: () => boolean, ms: number): Promise<boolean> {
+  const end = performance.now() + ms;
+  for (let i = 0; i < 10_000 && performance.now() < end; i++) {
+    if (pred()) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return pred();
+}
