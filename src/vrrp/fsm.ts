@@ -123,6 +123,8 @@ export type TransitionReason =
   | 'higher-priority'
   /** Any -> Initialize on Shutdown (RFC 9568 §6.4.2-3). */
   | 'shutdown'
+  /** Any -> Initialize: a tracked object the instance depends on failed (a Shutdown with a cause). */
+  | 'fault'
   /** Decided by the instance's sync group. */
   | 'sync';
 
@@ -149,7 +151,8 @@ export type VrrpAction =
 
 export type VrrpEvent =
   | { type: 'startup' }
-  | { type: 'shutdown' }
+  /** Shutdown (RFC 9568 §6.4.2-3); `fault` marks one caused by a failed tracked object. */
+  | { type: 'shutdown'; fault?: boolean }
   | { type: 'timer'; timer: TimerName }
   /** A validated advert (see `validateAdvert`) and its IP source. */
   | { type: 'advert'; advert: Advert; src: string }
@@ -305,7 +308,7 @@ export function step(state: VrrpState, event: VrrpEvent, now: number): StepResul
       t.startup();
       break;
     case 'shutdown':
-      t.shutdown();
+      t.shutdown(event.fault === true ? 'fault' : 'shutdown');
       break;
     case 'timer':
       t.timer(event.timer);
@@ -394,20 +397,20 @@ class Step {
     this.transition('backup', 'startup');
   }
 
-  shutdown(): void {
+  shutdown(reason: 'shutdown' | 'fault'): void {
     if (this.s.name === 'master') {
       // RFC 9568 §6.4.3: cancel Adver_Timer, send priority 0, Initialize.
       this.cancelTimer('adver');
       this.cancelTimer('announce');
       this.sendAdvert(PRIORITY_STOP);
       this.actions.push({ type: 'remove-addresses', addresses: this.s.config.addresses });
-      this.transition('initialize', 'shutdown');
+      this.transition('initialize', reason);
     } else if (this.s.name === 'backup') {
       // RFC 9568 §6.4.2: cancel the down timer, Initialize.
       this.cancelTimer('master-down');
       this.cancelTimer('preempt');
       if (this.s.wantMaster) this.wantMaster(false);
-      this.transition('initialize', 'shutdown');
+      this.transition('initialize', reason);
     }
   }
 
@@ -513,17 +516,21 @@ class Step {
       return;
     }
     const outranked = this.preempts() && advert.priority < mine;
+    // Say so once per master and priority, not on every advert.
+    const news = this.s.master?.address !== src || this.s.master.priority !== advert.priority;
     if (outranked && this.s.config.preemptDelayMs > 0 && !this.s.preemptReady) {
       // keepalived's preempt_delay: keep following the lower-priority master until the delay runs out.
-      if (this.s.timers.preempt === undefined) this.setTimer('preempt', this.s.config.preemptDelayMs);
-      this.notice('preempt-held', `master ${src} has priority ${advert.priority} < ${mine}; preempting in ${this.s.config.preemptDelayMs} ms`);
+      if (this.s.timers.preempt === undefined) {
+        this.setTimer('preempt', this.s.config.preemptDelayMs);
+        this.notice('preempt-held', `master ${src} has priority ${advert.priority} < ${mine}; preempting in ${this.s.config.preemptDelayMs} ms`);
+      }
       this.accept(advert, src);
       return;
     }
     if (!outranked) {
       // RFC 9568 §6.4.2: Preempt_Mode False, or Priority >= local: follow this master.
       if (advert.priority >= mine) this.cancelTimer('preempt');
-      if (advert.priority < mine) this.notice('preempt-held', `master ${src} has priority ${advert.priority} < ${mine}; preempt is off`);
+      if (advert.priority < mine && news) this.notice('preempt-held', `master ${src} has priority ${advert.priority} < ${mine}; preempt is off`);
       this.accept(advert, src);
       return;
     }

@@ -24,6 +24,7 @@ import {
   step,
 } from '../../../src/vrrp/fsm.js';
 import { VRRP_GROUP_V4, VRRP_GROUP_V6 } from '../../../src/vrrp/constants.js';
+import { type RouterConfig, type RouterEvent, type RouterState, initialRouterState, routerStep } from '../../../src/vrrp/fsm-group.js';
 
 export interface Transition {
   at: number;
@@ -223,4 +224,145 @@ export class Lan {
 /** A v3 IPv4 instance on 192.0.2.0/24 protecting 192.0.2.100, VRID 51. */
 export function v4(primary: string, over: Partial<InstanceConfig> = {}): InstanceConfig {
   return { version: 3, family: 'ipv4', vrid: 51, priority: 100, advertIntervalMs: 1000, addresses: ['192.0.2.100'], primaryAddress: primary, ...over };
+}
+
+/**
+ * Routers with several instances (tracking, sync groups) on several segments:
+ * each VRID is its own segment, which can be cut per router.
+ */
+export class GroupLan {
+  now = 0;
+  readonly nodes = new Map<string, GroupNode>();
+  readonly transitions: (Transition & { instance: string })[] = [];
+  #queue: { at: number; seq: number; node: GroupNode; event: RouterEvent; armedKey?: string; armedAt?: number }[] = [];
+  #seq = 0;
+
+  node(name: string, config: RouterConfig): GroupNode {
+    const n = new GroupNode(name, initialRouterState(config));
+    this.nodes.set(name, n);
+    return n;
+  }
+
+  get(name: string): GroupNode {
+    const n = this.nodes.get(name);
+    if (n === undefined) throw new Error(`no node ${name}`);
+    return n;
+  }
+
+  send(name: string, event: RouterEvent): void {
+    this.#apply(this.get(name), event);
+  }
+
+  /** Cut (or restore) one router's link to the segment of `vrid`. */
+  setLink(name: string, vrid: number, up: boolean): void {
+    const n = this.get(name);
+    if (up) n.cut.delete(vrid);
+    else n.cut.add(vrid);
+  }
+
+  /** Which nodes hold the addresses of `vrid`. */
+  holders(vrid: number): string[] {
+    return [...this.nodes.values()].filter((n) => n.vips.get(vrid)?.size).map((n) => n.name);
+  }
+
+  run(ms: number, maxEvents = 1_000_000): void {
+    const until = this.now + ms;
+    let count = 0;
+    for (;;) {
+      this.#queue.sort((a, b) => a.at - b.at || a.seq - b.seq);
+      const q = this.#queue[0];
+      if (q === undefined || q.at > until) break;
+      if (++count > maxEvents) throw new Error('simulation: too many events');
+      this.#queue.shift();
+      this.now = q.at;
+      if (q.armedKey !== undefined) {
+        if (q.node.timerAt.get(q.armedKey) !== q.armedAt) continue;
+        q.node.timerAt.delete(q.armedKey);
+      }
+      this.#apply(q.node, q.event);
+    }
+    this.now = until;
+  }
+
+  #apply(n: GroupNode, event: RouterEvent): void {
+    const { state, actions } = routerStep(n.state, event, this.now);
+    n.state = state;
+    for (const { instance, action } of actions) {
+      n.log.push({ at: this.now, instance, action });
+      const inst = state.instances[instance] as VrrpState;
+      const vrid = inst.config.vrid;
+      switch (action.type) {
+        case 'set-timer': {
+          const key = `${instance}/${action.timer}`;
+          n.timerAt.set(key, action.at);
+          this.#queue.push({
+            at: action.at,
+            seq: this.#seq++,
+            node: n,
+            event: { type: 'instance', instance, event: { type: 'timer', timer: action.timer } },
+            armedKey: key,
+            armedAt: action.at,
+          });
+          break;
+        }
+        case 'cancel-timer':
+          n.timerAt.delete(`${instance}/${action.timer}`);
+          break;
+        case 'add-addresses':
+          n.vips.set(vrid, new Set([...(n.vips.get(vrid) ?? []), ...action.addresses]));
+          break;
+        case 'remove-addresses':
+          n.vips.set(vrid, new Set([...(n.vips.get(vrid) ?? [])].filter((x) => !action.addresses.includes(x))));
+          break;
+        case 'transition':
+          this.transitions.push({ at: action.at, router: n.name, instance, from: action.from, to: action.to, reason: action.reason });
+          break;
+        case 'send-advert': {
+          n.sent.push({ at: this.now, instance, priority: action.advert.priority });
+          if (n.cut.has(vrid)) break;
+          const src = inst.config.primaryAddress;
+          const dst = inst.config.family === 'ipv6' ? VRRP_GROUP_V6 : VRRP_GROUP_V4;
+          const payload = encodeAdvert(action.advert, { src, dst });
+          for (const peer of this.nodes.values()) {
+            if (peer === n || peer.cut.has(vrid)) continue;
+            for (const [pname, ps] of Object.entries(peer.state.instances)) {
+              if (ps.config.family !== inst.config.family) continue;
+              const c = ps.config;
+              const v = validateAdvert(
+                { family: c.family, src, dst, ttl: 255, protocol: 112, payload },
+                { version: c.version, family: c.family, vrid: c.vrid, addresses: c.addresses, advertIntervalMs: c.advertIntervalMs },
+              );
+              if (v.kind !== 'ok') continue;
+              this.#queue.push({
+                at: this.now,
+                seq: this.#seq++,
+                node: peer,
+                event: { type: 'instance', instance: pname, event: { type: 'advert', advert: v.advert, src } },
+              });
+            }
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+}
+
+export class GroupNode {
+  readonly timerAt = new Map<string, number>();
+  readonly vips = new Map<number, Set<string>>();
+  readonly cut = new Set<number>();
+  readonly log: { at: number; instance: string; action: VrrpAction }[] = [];
+  readonly sent: { at: number; instance: string; priority: number }[] = [];
+
+  constructor(
+    readonly name: string,
+    public state: RouterState,
+  ) {}
+
+  stateOf(instance: string): StateName | undefined {
+    return this.state.instances[instance]?.name;
+  }
 }
