@@ -1,12 +1,38 @@
 /**
- * lvskit/vrrp: VRRP v2 (RFC 3768) and v3 (RFC 9568) for IPv4 and IPv6.
+ * lvskit/vrrp: VRRP v2 (RFC 3768) and v3 (RFC 9568, which obsoletes RFC 5798)
+ * for IPv4 and IPv6, built to interoperate with keepalived.
  *
- * Status: this entry holds the protocol constants and the error type. The
- * codec, state machine, raw-socket I/O and instances come in the VRRP issue.
+ * Status: the pure core is here (codec, receive validation, state machine,
+ * tracking and sync groups, GARP/NA frames). Raw-socket I/O, VIPs through
+ * rtnetlink, macvlan virtual MACs and the instance driver come next in the VRRP
+ * issue; they only join these pieces to sockets, netlink and a clock.
  *
  * Files:
- * - constants.ts  protocol number, groups, versions, timers' defaults
- * - errors.ts     `VrrpError`
+ * - constants.ts      protocol number, groups, TTL, versions, priorities, field limits, keepalived's GARP defaults
+ * - errors.ts         `VrrpError` (`ERR_VRRP_CONFIG`, `ERR_VRRP_ADDRESS`, `ERR_VRRP_ENCODE`)
+ * - address.ts        IPv4/IPv6/MAC text <-> bytes (RFC 4291, RFC 5952 canonical text), unsigned address order
+ * - codec.ts          `encodeAdvert` / `decodeAdvert` / `advertLength`; checksums: v2 (RFC 3768 §5.3.8),
+ *                     v3 IPv6 with pseudo-header (RFC 9568 §5.2.8), v3 IPv4 in RFC 9568 "plain" or RFC 5798 /
+ *                     keepalived "pseudo-header" form (sent form configurable, both accepted)
+ * - codec-receive.ts  `validateAdvert`: RFC 9568 §7.1 (with errata 8298, 8299, 8301) and RFC 3768 §7.1 checks
+ *                     as a verdict (`ok` / `other-vrid` / `invalid` + reason), counters
+ * - codec-link.ts     gratuitous ARP and unsolicited NA Ethernet frames as keepalived sends them
+ *                     (RFC 826, RFC 4861 §4.4, §7.2.6), virtual MAC (RFC 9568 §7.3), a frame reader
+ * - fsm.ts            the RFC 9568 §6.4 / RFC 3768 §6.4 state machine: `step(state, event, now)` ->
+ *                     `{ state, actions }` (owner, preempt, preempt delay, skew, Master_Down_Interval,
+ *                     interval learning, tie break, priority 0, re-advertise and re-announce on lower priority)
+ * - fsm-group.ts      several instances on a router: tracking with weights or as vital objects, sync groups
+ *
+ * RFCs: RFC 9568 (VRRPv3), RFC 5798 (its IPv4 checksum, still what keepalived
+ * sends), RFC 3768 (VRRPv2), RFC 2338 §5.3.6 (simple text password, keepalived's
+ * `auth_type PASS`), RFC 8200 §8.1 (pseudo-header), RFC 826 (ARP), RFC 4861 (ND),
+ * RFC 2464 §7 (IPv6 multicast MAC), RFC 4291 §2.7.1 (solicited-node), RFC 5952 (IPv6 text).
  */
 export * from './constants.js';
 export * from './errors.js';
+export * from './address.js';
+export * from './codec.js';
+export * from './codec-receive.js';
+export * from './codec-link.js';
+export * from './fsm.js';
+export * from './fsm-group.js';
