@@ -1,0 +1,339 @@
+/**
+ * The monitor driver: runs each server's checks on schedule and keeps its
+ * state (`fsm-server.ts`), on the injected clock.
+ *
+ * Scheduling:
+ * - each polled check has its own interval; the first run falls at a random
+ *   point within the first interval and every later one `interval x (1 ± jitter)`
+ *   after the previous was due (random source injected), so thousands of
+ *   servers never check in lockstep;
+ * - a server runs one check at a time: a check that falls due while another
+ *   of the same server's checks runs waits its turn, and a check already
+ *   waiting is not queued twice (no overlap, no pile-up);
+ * - at most `concurrency` checks run at once across all servers; servers with
+ *   due checks wait in FIFO order;
+ * - stateful checks (`watch`) push results as they happen and take no slot.
+ *
+ * Events (eventemitter3): `result` for every check result, `event` for every
+ * server state event (check up/down, health, damping, admin, state), `state`
+ * when a server's `up` changes, `server` with the full state after any change.
+ */
+import { EventEmitter } from 'eventemitter3';
+import { realClock, type Clock, type TimerHandle } from '../util/clock.js';
+import { isLvskitError } from '../util/errors.js';
+import { noopLogger, type Logger } from '../util/logger.js';
+import { MonitorError } from './errors.js';
+import { initialServerState, stepServer, type DampingConfig, type ServerConfig, type ServerEvent, type ServerInput, type ServerState } from './fsm-server.js';
+import { MonitorMetrics } from './metrics.js';
+import { describeError } from './result.js';
+import { isStatefulCheck, type Check, type CheckResult, type CheckTarget, type StatefulCheck } from './types.js';
+
+export interface MonitoredCheck {
+  /** Unique among the server's checks; used in events and metrics. */
+  name: string;
+  check: Check | StatefulCheck;
+  /** Interval between runs of a polled check, ms (default 2000). */
+  intervalMs?: number;
+  /** Overrides of the server's rise/fall for this check (stateful checks default to 1 and 1). */
+  rise?: number;
+  fall?: number;
+}
+
+export interface ServerSpec {
+  /** Unique key of the server (e.g. `10.0.0.5:80`). */
+  id: string;
+  target: CheckTarget;
+  checks: readonly MonitoredCheck[];
+  rise?: number;
+  fall?: number;
+  initial?: 'down' | 'up';
+  enabled?: boolean;
+  damping?: DampingConfig | false;
+}
+
+export interface MonitorOptions {
+  clock?: Clock;
+  /** Random source in [0, 1) for spreading and jitter (default Math.random). */
+  random?: () => number;
+  /** Checks running at once, across all servers (default 256). */
+  concurrency?: number;
+  /** Interval jitter as a fraction: each interval is `interval x (1 ± jitter)` (default 0.1). */
+  jitter?: number;
+  logger?: Logger;
+  /** Where check and server figures go (default: a new `MonitorMetrics`; read it as `monitor.metrics`). */
+  metrics?: MonitorMetrics;
+}
+
+export interface MonitorEvents {
+  result: [serverId: string, check: string, result: CheckResult];
+  event: [serverId: string, event: ServerEvent];
+  state: [serverId: string, up: boolean, event: Extract<ServerEvent, { kind: 'state' }>];
+  server: [serverId: string, state: ServerState];
+}
+
+interface Entry {
+  name: string;
+  check: Check | StatefulCheck;
+  intervalMs: number;
+  timer?: TimerHandle;
+  due: boolean;
+}
+
+interface Srv {
+  spec: ServerSpec;
+  config: ServerConfig;
+  state: ServerState;
+  entries: Entry[];
+  dueList: Entry[];
+  busy: boolean;
+  queued: boolean;
+  abort: AbortController;
+  wake?: TimerHandle;
+  log: Logger;
+  removed: boolean;
+}
+
+const DEFAULT_INTERVAL_MS = 2000;
+
+export class Monitor extends EventEmitter<MonitorEvents> {
+  readonly metrics: MonitorMetrics;
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  readonly #concurrency: number;
+  readonly #jitter: number;
+  readonly #log: Logger;
+  readonly #servers = new Map<string, Srv>();
+  readonly #ready: Srv[] = [];
+  #readyHead = 0;
+  #running = 0;
+  #started = false;
+  readonly #inflight = new Set<Promise<void>>();
+
+  constructor(options: MonitorOptions = {}) {
+    super();
+    this.#clock = options.clock ?? realClock;
+    this.#random = options.random ?? Math.random;
+    this.#concurrency = options.concurrency ?? 256;
+    this.#jitter = options.jitter ?? 0.1;
+    this.#log = options.logger ?? noopLogger;
+    this.metrics = options.metrics ?? new MonitorMetrics();
+    if (!Number.isInteger(this.#concurrency) || this.#concurrency < 1) throw new MonitorError('ERR_MONITOR_BAD_CONFIG', `concurrency must be an integer >= 1, got ${this.#concurrency}`);
+    if (!(this.#jitter >= 0 && this.#jitter < 1)) throw new MonitorError('ERR_MONITOR_BAD_CONFIG', `jitter must be within [0, 1), got ${this.#jitter}`);
+  }
+
+  /** Checks running now. */
+  get running(): number {
+    return this.#running;
+  }
+  /** Servers waiting for a slot. */
+  get waiting(): number {
+    return this.#ready.length - this.#readyHead;
+  }
+
+  /** Add a server; its checks start at once if the monitor runs. Throws `MonitorError` on a bad spec. */
+  add(spec: ServerSpec): void {
+    if (this.#servers.has(spec.id)) throw new MonitorError('ERR_MONITOR_DUPLICATE', `server ${spec.id} is already monitored`);
+    const config: ServerConfig = {
+      checks: spec.checks.map((c) => {
+        const stateful = isStatefulCheck(c.check);
+        const cc: { name: string; rise?: number; fall?: number } = { name: c.name };
+        const rise = c.rise ?? (stateful ? 1 : undefined);
+        const fall = c.fall ?? (stateful ? 1 : undefined);
+        if (rise !== undefined) cc.rise = rise;
+        if (fall !== undefined) cc.fall = fall;
+        return cc;
+      }),
+    };
+    if (spec.rise !== undefined) config.rise = spec.rise;
+    if (spec.fall !== undefined) config.fall = spec.fall;
+    if (spec.initial !== undefined) config.initial = spec.initial;
+    if (spec.enabled !== undefined) config.enabled = spec.enabled;
+    if (spec.damping !== undefined) config.damping = spec.damping;
+    let state: ServerState;
+    try {
+      state = initialServerState(config, this.#clock.now());
+    } catch (e) {
+      throw new MonitorError('ERR_MONITOR_BAD_CONFIG', `server ${spec.id}: ${describeError(e)}`, { cause: e });
+    }
+    const entries = spec.checks.map((c): Entry => {
+      const intervalMs = c.intervalMs ?? DEFAULT_INTERVAL_MS;
+      if (!(intervalMs > 0) || !Number.isFinite(intervalMs)) throw new MonitorError('ERR_MONITOR_BAD_CONFIG', `server ${spec.id} check ${c.name}: intervalMs must be > 0`);
+      return { name: c.name, check: c.check, intervalMs, due: false };
+    });
+    const srv: Srv = {
+      spec,
+      config,
+      state,
+      entries,
+      dueList: [],
+      busy: false,
+      queued: false,
+      abort: new AbortController(),
+      log: this.#log.child({ server: spec.id, service: spec.target.service }),
+      removed: false,
+    };
+    this.#servers.set(spec.id, srv);
+    this.metrics.recordServer(spec.target.service ?? '', spec.id, state.up, state.enabled);
+    if (this.#started) this.#startServer(srv);
+  }
+
+  /** Stop monitoring a server: its timers end and its running check is aborted. */
+  remove(id: string): boolean {
+    const srv = this.#servers.get(id);
+    if (srv === undefined) return false;
+    this.#servers.delete(id);
+    this.#stopServer(srv);
+    this.metrics.removeServer(srv.spec.target.service ?? '', id);
+    return true;
+  }
+
+  /** Enable or disable a server administratively. */
+  setEnabled(id: string, enabled: boolean, reason?: string): void {
+    const srv = this.#get(id);
+    this.#step(srv, reason === undefined ? { type: 'admin', enabled } : { type: 'admin', enabled, reason });
+  }
+
+  /** Current state of a server. */
+  state(id: string): ServerState | undefined {
+    return this.#servers.get(id)?.state;
+  }
+
+  /** Ids of monitored servers. */
+  ids(): string[] {
+    return [...this.#servers.keys()];
+  }
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    for (const srv of this.#servers.values()) this.#startServer(srv);
+  }
+
+  /** Stop every timer and watch, abort running checks and wait for them to settle. */
+  async stop(): Promise<void> {
+    this.#started = false;
+    for (const srv of this.#servers.values()) {
+      this.#stopServer(srv);
+      // A stopped monitor can start again: fresh controllers, nothing due.
+      srv.abort = new AbortController();
+      srv.removed = false;
+    }
+    this.#ready.length = 0;
+    this.#readyHead = 0;
+    await Promise.allSettled([...this.#inflight]);
+  }
+
+  #get(id: string): Srv {
+    const srv = this.#servers.get(id);
+    if (srv === undefined) throw new MonitorError('ERR_MONITOR_UNKNOWN_SERVER', `no server ${id}`);
+    return srv;
+  }
+
+  #startServer(srv: Srv): void {
+    for (const e of srv.entries) {
+      const c = e.check;
+      if (isStatefulCheck(c)) {
+        c.watch(srv.spec.target, (r) => this.#onResult(srv, e, r), { signal: srv.abort.signal });
+      } else {
+        // First run at a random point of the first interval.
+        this.#arm(srv, e, this.#random() * e.intervalMs);
+      }
+    }
+  }
+
+  #stopServer(srv: Srv): void {
+    srv.removed = true;
+    srv.abort.abort(new MonitorError('ERR_MONITOR_STOPPED', 'monitor stopped'));
+    srv.wake?.cancel();
+    for (const e of srv.entries) {
+      e.timer?.cancel();
+      e.due = false;
+    }
+    srv.dueList = [];
+    srv.queued = false;
+  }
+
+  #arm(srv: Srv, e: Entry, delay: number): void {
+    e.timer = this.#clock.setTimer(delay, () => {
+      if (srv.removed) return;
+      const j = this.#jitter;
+      this.#arm(srv, e, e.intervalMs * (1 + j * (2 * this.#random() - 1)));
+      if (e.due) return; // still waiting from last time: don't queue it twice
+      e.due = true;
+      srv.dueList.push(e);
+      if (!srv.busy && !srv.queued) {
+        srv.queued = true;
+        this.#ready.push(srv);
+      }
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#running < this.#concurrency && this.#readyHead < this.#ready.length) {
+      const srv = this.#ready[this.#readyHead++] as Srv;
+      if (this.#readyHead > 1024 && this.#readyHead * 2 > this.#ready.length) {
+        this.#ready.splice(0, this.#readyHead);
+        this.#readyHead = 0;
+      }
+      srv.queued = false;
+      if (srv.removed || srv.busy) continue;
+      const e = srv.dueList.shift();
+      if (e === undefined) continue;
+      e.due = false;
+      this.#run(srv, e);
+    }
+  }
+
+  #run(srv: Srv, e: Entry): void {
+    srv.busy = true;
+    this.#running++;
+    const signal = srv.abort.signal;
+    const p = (async () => {
+      let r: CheckResult | undefined;
+      try {
+        r = await (e.check as Check).check(srv.spec.target, { signal });
+      } catch (err) {
+        // A cancelled check says nothing about the server; anything else is a failed check.
+        if (!(signal.aborted || isLvskitError(err, 'ERR_ABORTED'))) r = { ok: false, reason: describeError(err), latencyMs: 0 };
+      }
+      this.#running--;
+      srv.busy = false;
+      if (r !== undefined && !srv.removed) this.#onResult(srv, e, r);
+      if (!srv.removed && srv.dueList.length > 0 && !srv.queued) {
+        srv.queued = true;
+        this.#ready.push(srv);
+      }
+      this.#pump();
+    })();
+    this.#inflight.add(p);
+    void p.finally(() => this.#inflight.delete(p));
+  }
+
+  #onResult(srv: Srv, e: Entry, r: CheckResult): void {
+    if (srv.removed) return;
+    this.metrics.recordCheck({ service: srv.spec.target.service ?? '', server: srv.spec.id, check: e.name, kind: e.check.kind }, r);
+    srv.log.trace({ check: e.name, ok: r.ok, reason: r.reason, latencyMs: r.latencyMs }, 'check result');
+    this.emit('result', srv.spec.id, e.name, r);
+    this.#step(srv, { type: 'result', check: e.name, result: r });
+  }
+
+  #step(srv: Srv, input: ServerInput): void {
+    const step = stepServer(srv.config, srv.state, input, this.#clock.now());
+    srv.state = step.state;
+    srv.wake?.cancel();
+    if (step.wakeAt !== undefined && !srv.removed) {
+      srv.wake = this.#clock.setTimer(step.wakeAt - this.#clock.now(), () => this.#step(srv, { type: 'tick' }));
+    }
+    if (step.events.length === 0) return;
+    const id = srv.spec.id;
+    this.metrics.recordServer(srv.spec.target.service ?? '', id, srv.state.up, srv.state.enabled);
+    for (const ev of step.events) {
+      if (ev.kind === 'state') srv.log.info({ up: ev.up, reason: ev.reason, check: ev.check }, ev.up ? 'server up' : 'server down');
+      else srv.log.debug({ event: ev.kind, reason: ev.reason }, 'server event');
+      this.emit('event', id, ev);
+      if (ev.kind === 'state') this.emit('state', id, ev.up, ev);
+    }
+    this.emit('server', id, srv.state);
+  }
+}

@@ -1,0 +1,275 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Monitor, type MonitoredCheck } from '../../../src/monitors/monitor.js';
+import type { ServerEvent } from '../../../src/monitors/fsm-server.js';
+import type { Check, CheckOptions, CheckResult, CheckTarget, StatefulCheck } from '../../../src/monitors/types.js';
+import { AbortError, isLvskitError } from '../../../src/util/errors.js';
+import { FakeClock } from '../../../src/util/clock.js';
+
+const flush = async (): Promise<void> => {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+};
+
+/** Advance fake time in small steps, letting check promises settle between steps (as real time would). */
+async function tick(clock: FakeClock, ms: number, step = 10): Promise<void> {
+  for (let t = 0; t < ms; t += step) {
+    clock.advance(Math.min(step, ms - t));
+    await flush();
+  }
+}
+
+/** A scripted polled check: records calls with the fake time, answers from a function, or waits to be released. */
+class ScriptedCheck implements Check {
+  readonly kind = 'scripted';
+  readonly calls: Array<{ at: number; address: string }> = [];
+  readonly pending: Array<{ resolve: (r: CheckResult) => void; address: string }> = [];
+  hold = false;
+  answer: (t: CheckTarget) => boolean = () => true;
+  constructor(private readonly clock: FakeClock) {}
+  check(target: CheckTarget, options?: CheckOptions): Promise<CheckResult> {
+    this.calls.push({ at: this.clock.now(), address: target.address });
+    if (this.hold) {
+      return new Promise((resolve, reject) => {
+        this.pending.push({ resolve, address: target.address });
+        options?.signal?.addEventListener('abort', () => reject(new AbortError(options.signal?.reason)), { once: true });
+      });
+    }
+    const ok = this.answer(target);
+    return Promise.resolve({ ok, reason: ok ? 'fine' : 'HTTP 503', latencyMs: 3 });
+  }
+  releaseAll(ok = true): void {
+    for (const p of this.pending.splice(0)) p.resolve({ ok, reason: ok ? 'fine' : 'HTTP 503', latencyMs: 5 });
+  }
+}
+
+/** A stateful check the test pushes results through. */
+class PushCheck implements StatefulCheck {
+  readonly kind = 'push';
+  readonly pushers = new Map<string, (r: CheckResult) => void>();
+  readonly signals: AbortSignal[] = [];
+  watch(target: CheckTarget, onResult: (r: CheckResult) => void, options: { signal: AbortSignal }): void {
+    this.pushers.set(target.address, onResult);
+    this.signals.push(options.signal);
+  }
+  push(address: string, ok: boolean, reason: string): void {
+    this.pushers.get(address)?.({ ok, reason, latencyMs: 0 });
+  }
+}
+
+let monitors: Monitor[] = [];
+afterEach(async () => {
+  await Promise.all(monitors.map((m) => m.stop()));
+  monitors = [];
+});
+function make(opts: ConstructorParameters<typeof Monitor>[0]): Monitor {
+  const m = new Monitor(opts);
+  monitors.push(m);
+  return m;
+}
+
+function seq(values: number[]): () => number {
+  let i = 0;
+  return () => values[i++ % values.length] as number;
+}
+
+describe('Monitor scheduling', () => {
+  it('spreads first runs over the first interval, then runs every interval x (1 ± jitter)', async () => {
+    const clock = new FakeClock();
+    const c = new ScriptedCheck(clock);
+    // random: first-run offsets 0.25 and 0.75, then jitter draws alternate 0 (-10%) and 1 (+10%)... via 0.999.
+    const m = make({ clock, random: seq([0.25, 0.75, 0, 0.999999, 0, 0.999999]), jitter: 0.1 });
+    m.add({ id: 'a', target: { address: 'a' }, checks: [{ name: 'c', check: c, intervalMs: 1000 }] });
+    m.add({ id: 'b', target: { address: 'b' }, checks: [{ name: 'c', check: c, intervalMs: 1000 }] });
+    m.start();
+    await tick(clock, 1000);
+    expect(c.calls.slice(0, 2)).toEqual([
+      { at: 250, address: 'a' },
+      { at: 750, address: 'b' },
+    ]);
+    await tick(clock, 5000);
+    const gaps = (addr: string): number[] => {
+      const at = c.calls.filter((x) => x.address === addr).map((x) => x.at);
+      return at.slice(1).map((t, i) => t - (at[i] as number));
+    };
+    for (const g of [...gaps('a'), ...gaps('b')]) {
+      expect(g).toBeGreaterThanOrEqual(900 - 1e-6);
+      expect(g).toBeLessThanOrEqual(1100 + 1e-6);
+    }
+    // Each gap is interval x (1 + 0.1 x (2r - 1)) for a draw r of the injected source: 0.25, 0.75, 0, ~1.
+    const allowed = new Set([950, 1050, 900, 1100]);
+    const seen = new Set([...gaps('a'), ...gaps('b')].map(Math.round));
+    for (const g of seen) expect(allowed.has(g)).toBe(true);
+    expect(seen.size).toBeGreaterThan(1);
+  });
+
+  it('never runs more than `concurrency` checks at once, and runs every due server in turn', async () => {
+    const clock = new FakeClock();
+    const c = new ScriptedCheck(clock);
+    c.hold = true;
+    const m = make({ clock, random: () => 0, concurrency: 3, jitter: 0 });
+    for (let i = 0; i < 10; i++) m.add({ id: `s${i}`, target: { address: `s${i}` }, checks: [{ name: 'c', check: c, intervalMs: 1000 }] });
+    m.start();
+    clock.advance(0);
+    await flush();
+    expect(m.running).toBe(3);
+    expect(m.waiting).toBe(7);
+    const seen = new Set<string>();
+    for (let round = 0; round < 10 && seen.size < 10; round++) {
+      expect(m.running).toBeLessThanOrEqual(3);
+      for (const p of c.pending) seen.add(p.address);
+      c.releaseAll();
+      await flush();
+    }
+    expect(seen.size).toBe(10);
+    expect(c.calls.map((x) => x.address)).toEqual(Array.from({ length: 10 }, (_, i) => `s${i}`));
+  });
+
+  it('never overlaps a server’s checks: a due check waits for the running one and is not queued twice', async () => {
+    const clock = new FakeClock();
+    const slow = new ScriptedCheck(clock);
+    slow.hold = true;
+    const quick = new ScriptedCheck(clock);
+    const m = make({ clock, random: () => 0, jitter: 0 });
+    m.add({
+      id: 's',
+      target: { address: 's' },
+      checks: [
+        { name: 'slow', check: slow, intervalMs: 1000 },
+        { name: 'quick', check: quick, intervalMs: 100 },
+      ],
+    });
+    m.start();
+    clock.advance(0);
+    await flush();
+    expect(slow.calls).toHaveLength(1);
+    expect(quick.calls).toHaveLength(0); // due at 0 too, but the slow one runs
+    clock.advance(5000); // many intervals pass while the slow check hangs
+    await flush();
+    expect(quick.calls).toHaveLength(0);
+    expect(m.running).toBe(1);
+    slow.releaseAll();
+    await flush();
+    // Then each waiting check runs once, one at a time, not once per missed interval.
+    expect(quick.calls).toHaveLength(1);
+    expect(slow.calls).toHaveLength(2);
+  });
+
+  it('feeds results into rise/fall and emits events with the reason', async () => {
+    const clock = new FakeClock();
+    const c = new ScriptedCheck(clock);
+    let healthy = true;
+    c.answer = () => healthy;
+    const m = make({ clock, random: () => 0, jitter: 0 });
+    const states: Array<[string, boolean, string, number]> = [];
+    m.on('state', (id, up, ev) => states.push([id, up, ev.reason, clock.now()]));
+    m.add({ id: 'rs1', target: { address: '10.0.0.1', service: 'web' }, checks: [{ name: 'http', check: c, intervalMs: 1000 }], rise: 2, fall: 2 });
+    m.start();
+    expect(m.state('rs1')?.up).toBe(false);
+    await tick(clock, 2500);
+    healthy = false;
+    await tick(clock, 3000);
+    expect(states).toEqual([
+      ['rs1', true, 'all checks up (last: http up after 2 consecutive successes: fine)', 1000],
+      ['rs1', false, 'http down after 2 consecutive failures: HTTP 503', 4000],
+      // checks at 0, 1000, 2000 pass; 3000, 4000, 5000 fail
+    ]);
+    const snap = m.metrics.snapshot();
+    expect(snap.checks[0]).toMatchObject({ service: 'web', server: 'rs1', check: 'http', kind: 'scripted', up: 3, down: 3 });
+    expect(snap.servers[0]).toMatchObject({ up: false, toUp: 1, toDown: 1 });
+  });
+
+  it('takes stateful checks’ pushes without polling them, and stops their watch on remove', async () => {
+    const clock = new FakeClock();
+    const idle = new PushCheck();
+    const m = make({ clock });
+    const events: ServerEvent[] = [];
+    m.on('event', (_id, ev) => events.push(ev));
+    m.add({ id: 'rs', target: { address: 'x' }, checks: [{ name: 'idle', check: idle }] });
+    m.start();
+    idle.push('x', true, 'connected');
+    expect(m.state('rs')?.up).toBe(true); // stateful checks rise and fall at once by default
+    idle.push('x', false, 'connection lost: connection reset (ECONNRESET)');
+    expect(m.state('rs')?.up).toBe(false);
+    expect(events.filter((e) => e.kind === 'state').map((e) => e.reason)).toEqual([
+      'all checks up (last: idle up after 1 consecutive success: connected)',
+      'idle down after 1 consecutive failure: connection lost: connection reset (ECONNRESET)',
+    ]);
+    expect(clock.pending).toBe(0);
+    expect(m.remove('rs')).toBe(true);
+    expect(idle.signals[0]?.aborted).toBe(true);
+    expect(m.remove('rs')).toBe(false);
+  });
+
+  it('admin disable and enable go through the server state', async () => {
+    const clock = new FakeClock();
+    const c = new ScriptedCheck(clock);
+    const m = make({ clock, random: () => 0, jitter: 0 });
+    m.add({ id: 'rs', target: { address: 'x' }, checks: [{ name: 'c', check: c, intervalMs: 100 }], rise: 1 });
+    m.start();
+    clock.advance(0);
+    await flush();
+    expect(m.state('rs')?.up).toBe(true);
+    const seen: string[] = [];
+    m.on('state', (_id, up, ev) => seen.push(`${up}:${ev.reason}`));
+    m.setEnabled('rs', false, 'maintenance');
+    m.setEnabled('rs', true);
+    expect(seen).toEqual(['false:maintenance', 'true:enabled by operator']);
+    expect(() => m.setEnabled('nope', true)).toThrow(expect.objectContaining({ code: 'ERR_MONITOR_UNKNOWN_SERVER' }));
+  });
+
+  it('releases damping on the clock', async () => {
+    const clock = new FakeClock();
+    const c = new ScriptedCheck(clock);
+    let n = 0;
+    c.answer = () => n++ < 6 ? n % 2 === 1 : true; // up, down, up, down, up, down, then up for good
+    const m = make({ clock, random: () => 0, jitter: 0 });
+    m.add({ id: 'rs', target: { address: 'x' }, checks: [{ name: 'c', check: c, intervalMs: 100 }], rise: 1, fall: 1, damping: { halfLifeMs: 10_000 } });
+    m.start();
+    for (let i = 0; i < 10; i++) {
+      clock.advance(100);
+      await flush();
+    }
+    expect(m.state('rs')).toMatchObject({ healthy: true, damped: true, up: false });
+    clock.advance(60_000);
+    await flush();
+    expect(m.state('rs')).toMatchObject({ damped: false, up: true });
+  });
+
+  it('stop aborts running checks, cancels every timer, and a thrown non-abort error counts as down', async () => {
+    const clock = new FakeClock();
+    const c = new ScriptedCheck(clock);
+    c.hold = true;
+    const broken: Check = { kind: 'broken', check: () => Promise.reject(new Error('bug in check')) };
+    const m = make({ clock, random: () => 0, jitter: 0 });
+    const results: CheckResult[] = [];
+    m.on('result', (_id, _c, r) => results.push(r));
+    m.add({ id: 'a', target: { address: 'a' }, checks: [{ name: 'c', check: c, intervalMs: 100 }] });
+    m.add({ id: 'b', target: { address: 'b' }, checks: [{ name: 'b', check: broken, intervalMs: 100 }] });
+    m.start();
+    clock.advance(0);
+    await flush();
+    expect(results).toEqual([{ ok: false, reason: 'bug in check', latencyMs: 0 }]);
+    expect(m.running).toBe(1);
+    await m.stop();
+    expect(m.running).toBe(0);
+    expect(clock.pending).toBe(0);
+    expect(results).toHaveLength(1); // the aborted check reports nothing
+  });
+
+  it('refuses bad specs and options with MonitorError', () => {
+    const clock = new FakeClock();
+    const c = new ScriptedCheck(clock);
+    const m = make({ clock });
+    const ok: MonitoredCheck = { name: 'c', check: c };
+    m.add({ id: 'a', target: { address: 'a' }, checks: [ok] });
+    expect(() => m.add({ id: 'a', target: { address: 'a' }, checks: [ok] })).toThrow(expect.objectContaining({ code: 'ERR_MONITOR_DUPLICATE' }));
+    expect(() => m.add({ id: 'b', target: { address: 'b' }, checks: [ok, ok] })).toThrow(/duplicate check name/);
+    expect(() => m.add({ id: 'c', target: { address: 'c' }, checks: [{ ...ok, intervalMs: 0 }] })).toThrow(/intervalMs/);
+    expect(() => new Monitor({ concurrency: 0 })).toThrow(/concurrency/);
+    expect(() => new Monitor({ jitter: 1 })).toThrow(/jitter/);
+    try {
+      m.add({ id: 'd', target: { address: 'd' }, checks: [ok], rise: 0 });
+    } catch (e) {
+      expect(isLvskitError(e, 'ERR_MONITOR_BAD_CONFIG')).toBe(true);
+    }
+  });
+});
