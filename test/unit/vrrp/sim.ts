@@ -1,15 +1,18 @@
 /**
- * A simulated LAN of VRRP routers for the state machine tests: a discrete event
- * queue in protocol milliseconds (no real time), routers that carry out the
+ * A simulated LAN of VRRP routers for the state machine tests, on the shared
+ * `FakeClock` (protocol milliseconds, no real time): routers that carry out the
  * state machine's actions the way a driver would (one timer per name, a newer
  * set-timer replacing the older), and a wire that encodes every advert,
  * validates it on each receiver (codec + receive validation + state machine
  * together) and can be cut per router. Tests read as scripts:
  *
  *     const lan = new Lan();
- *     const a = lan.router('A', { priority: 100, ... });
- *     lan.start('A'); lan.run(10_000); expect(a.state.name).toBe('master');
+ *     lan.router('A', v4('192.0.2.1', { priority: 100 }));
+ *     lan.start('A');
+ *     lan.run(10_000); // ten seconds of protocol time
+ *     expect(lan.holders()).toEqual(['A']);
  */
+import { FakeClock, type TimerHandle } from '../../../src/util/clock.js';
 import { encodeAdvert } from '../../../src/vrrp/codec.js';
 import { type ReceiveConfig, validateAdvert } from '../../../src/vrrp/codec-receive.js';
 import {
@@ -71,33 +74,30 @@ export class SimRouter {
   }
 }
 
-interface Queued {
-  at: number;
-  seq: number;
-  router: SimRouter;
-  event: VrrpEvent;
-  /** For timer events: the deadline that was armed (a replaced timer's event is dropped). */
-  armedAt?: number;
-}
-
 export class Lan {
-  now = 0;
+  /** Protocol time, on the shared fake clock (util/clock.ts), as a driver would use it. */
+  readonly clock = new FakeClock();
   readonly routers = new Map<string, SimRouter>();
   readonly transitions: Transition[] = [];
   /** Time during which more than one router held the addresses (dual master), in ms. */
   dualMasterMs = 0;
   /** Time during which no router held the addresses (after the first one took them), in ms. */
   noMasterMs = 0;
-  #queue: Queued[] = [];
-  #seq = 0;
+  #handles = new Map<SimRouter, Map<TimerName, TimerHandle>>();
+  #accountedTo = 0;
   #everHeld = false;
 
   /** One-way delay of an advert on the wire. */
   constructor(readonly latencyMs = 0) {}
 
+  get now(): number {
+    return this.clock.now();
+  }
+
   router(name: string, config: InstanceConfig): SimRouter {
     const r = new SimRouter(name, config);
     this.routers.set(name, r);
+    this.#handles.set(r, new Map());
     return r;
   }
 
@@ -127,29 +127,15 @@ export class Lan {
   /** A crash: the process dies without a priority 0 advert; its addresses stay (a host death is `cut`). */
   kill(name: string): void {
     const r = this.get(name);
+    for (const h of this.#handles.get(r)?.values() ?? []) h.cancel();
     r.timerAt.clear();
     r.linkUp = false;
   }
 
-  /** Run the queue until `ms` from now; bounded by `maxEvents`. */
+  /** Advance protocol time by `ms`, firing timers and deliveries in order (bounded by `maxEvents`). */
   run(ms: number, maxEvents = 1_000_000): void {
-    const until = this.now + ms;
-    let n = 0;
-    for (;;) {
-      this.#queue.sort((a, b) => a.at - b.at || a.seq - b.seq);
-      const q = this.#queue[0];
-      if (q === undefined || q.at > until) break;
-      if (++n > maxEvents) throw new Error('simulation: too many events; runaway timer?');
-      this.#queue.shift();
-      this.#advanceTo(q.at);
-      if (q.event.type === 'timer') {
-        // A driver keeps one timer per name: a replaced or cancelled timer never fires.
-        if (q.router.timerAt.get(q.event.timer) !== q.armedAt) continue;
-        q.router.timerAt.delete(q.event.timer);
-      }
-      this.#apply(q.router, q.event);
-    }
-    this.#advanceTo(until);
+    this.clock.advance(ms, maxEvents);
+    this.#account();
   }
 
   /** Names of the routers holding the addresses now. */
@@ -157,17 +143,19 @@ export class Lan {
     return [...this.routers.values()].filter((r) => r.vips.size > 0).map((r) => r.name);
   }
 
-  #advanceTo(t: number): void {
-    const dt = t - this.now;
+  /** Add the time since the last event to the dual-master / no-master totals. */
+  #account(): void {
+    const dt = this.now - this.#accountedTo;
     if (dt > 0) {
       const h = this.holders().length;
       if (h > 1) this.dualMasterMs += dt;
       if (h === 0 && this.#everHeld) this.noMasterMs += dt;
-      this.now = t;
     }
+    this.#accountedTo = this.now;
   }
 
   #apply(r: SimRouter, event: VrrpEvent): void {
+    this.#account();
     const { state, actions } = step(r.state, event, this.now);
     r.state = state;
     for (const action of actions) {
@@ -177,12 +165,26 @@ export class Lan {
   }
 
   #carryOut(r: SimRouter, a: VrrpAction): void {
+    const handles = this.#handles.get(r) as Map<TimerName, TimerHandle>;
     switch (a.type) {
-      case 'set-timer':
+      case 'set-timer': {
+        // A driver keeps one timer per name: a newer one replaces the older.
+        handles.get(a.timer)?.cancel();
         r.timerAt.set(a.timer, a.at);
-        this.#queue.push({ at: a.at, seq: this.#seq++, router: r, event: { type: 'timer', timer: a.timer }, armedAt: a.at });
+        const timer = a.timer;
+        handles.set(
+          timer,
+          this.clock.setTimer(a.at - this.now, () => {
+            handles.delete(timer);
+            r.timerAt.delete(timer);
+            this.#apply(r, { type: 'timer', timer });
+          }),
+        );
         break;
+      }
       case 'cancel-timer':
+        handles.get(a.timer)?.cancel();
+        handles.delete(a.timer);
         r.timerAt.delete(a.timer);
         break;
       case 'add-addresses':
@@ -210,7 +212,9 @@ export class Lan {
           const verdict = validateAdvert({ family: r.state.config.family, src, dst, ttl: 255, protocol: 112, payload }, peer.receiveConfig);
           if (verdict.kind === 'invalid') peer.invalid++;
           if (verdict.kind !== 'ok') continue;
-          this.#queue.push({ at: this.now + this.latencyMs, seq: this.#seq++, router: peer, event: { type: 'advert', advert: verdict.advert, src } });
+          this.clock.setTimer(this.latencyMs, () => {
+            if (peer.linkUp) this.#apply(peer, { type: 'advert', advert: verdict.advert, src });
+          });
         }
         break;
       }
@@ -231,11 +235,13 @@ export function v4(primary: string, over: Partial<InstanceConfig> = {}): Instanc
  * each VRID is its own segment, which can be cut per router.
  */
 export class GroupLan {
-  now = 0;
+  readonly clock = new FakeClock();
   readonly nodes = new Map<string, GroupNode>();
   readonly transitions: (Transition & { instance: string })[] = [];
-  #queue: { at: number; seq: number; node: GroupNode; event: RouterEvent; armedKey?: string; armedAt?: number }[] = [];
-  #seq = 0;
+
+  get now(): number {
+    return this.clock.now();
+  }
 
   node(name: string, config: RouterConfig): GroupNode {
     const n = new GroupNode(name, initialRouterState(config));
@@ -266,22 +272,7 @@ export class GroupLan {
   }
 
   run(ms: number, maxEvents = 1_000_000): void {
-    const until = this.now + ms;
-    let count = 0;
-    for (;;) {
-      this.#queue.sort((a, b) => a.at - b.at || a.seq - b.seq);
-      const q = this.#queue[0];
-      if (q === undefined || q.at > until) break;
-      if (++count > maxEvents) throw new Error('simulation: too many events');
-      this.#queue.shift();
-      this.now = q.at;
-      if (q.armedKey !== undefined) {
-        if (q.node.timerAt.get(q.armedKey) !== q.armedAt) continue;
-        q.node.timerAt.delete(q.armedKey);
-      }
-      this.#apply(q.node, q.event);
-    }
-    this.now = until;
+    this.clock.advance(ms, maxEvents);
   }
 
   #apply(n: GroupNode, event: RouterEvent): void {
@@ -291,22 +282,23 @@ export class GroupLan {
       n.log.push({ at: this.now, instance, action });
       const inst = state.instances[instance] as VrrpState;
       const vrid = inst.config.vrid;
+      const key = `${instance}/${action.type === 'set-timer' || action.type === 'cancel-timer' ? action.timer : ''}`;
       switch (action.type) {
         case 'set-timer': {
-          const key = `${instance}/${action.timer}`;
-          n.timerAt.set(key, action.at);
-          this.#queue.push({
-            at: action.at,
-            seq: this.#seq++,
-            node: n,
-            event: { type: 'instance', instance, event: { type: 'timer', timer: action.timer } },
-            armedKey: key,
-            armedAt: action.at,
-          });
+          n.handles.get(key)?.cancel();
+          const timer = action.timer;
+          n.handles.set(
+            key,
+            this.clock.setTimer(action.at - this.now, () => {
+              n.handles.delete(key);
+              this.#apply(n, { type: 'instance', instance, event: { type: 'timer', timer } });
+            }),
+          );
           break;
         }
         case 'cancel-timer':
-          n.timerAt.delete(`${instance}/${action.timer}`);
+          n.handles.get(key)?.cancel();
+          n.handles.delete(key);
           break;
         case 'add-addresses':
           n.vips.set(vrid, new Set([...(n.vips.get(vrid) ?? []), ...action.addresses]));
@@ -326,19 +318,14 @@ export class GroupLan {
           for (const peer of this.nodes.values()) {
             if (peer === n || peer.cut.has(vrid)) continue;
             for (const [pname, ps] of Object.entries(peer.state.instances)) {
-              if (ps.config.family !== inst.config.family) continue;
               const c = ps.config;
+              if (c.family !== inst.config.family) continue;
               const v = validateAdvert(
                 { family: c.family, src, dst, ttl: 255, protocol: 112, payload },
                 { version: c.version, family: c.family, vrid: c.vrid, addresses: c.addresses, advertIntervalMs: c.advertIntervalMs },
               );
               if (v.kind !== 'ok') continue;
-              this.#queue.push({
-                at: this.now,
-                seq: this.#seq++,
-                node: peer,
-                event: { type: 'instance', instance: pname, event: { type: 'advert', advert: v.advert, src } },
-              });
+              this.clock.setTimer(0, () => this.#apply(peer, { type: 'instance', instance: pname, event: { type: 'advert', advert: v.advert, src } }));
             }
           }
           break;
@@ -351,7 +338,7 @@ export class GroupLan {
 }
 
 export class GroupNode {
-  readonly timerAt = new Map<string, number>();
+  readonly handles = new Map<string, TimerHandle>();
   readonly vips = new Map<number, Set<string>>();
   readonly cut = new Set<number>();
   readonly log: { at: number; instance: string; action: VrrpAction }[] = [];
