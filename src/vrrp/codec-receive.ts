@@ -55,6 +55,14 @@ export interface ReceiveConfig {
   unicastPeers?: readonly string[];
   /** v3 IPv4: the checksum forms accepted, tried in order (default: pseudo-header, plain, pseudo-header-group). */
   acceptChecksum?: readonly ChecksumForm[];
+  /**
+   * v2: what a non-owner advert with another address list gets. `drop` (default)
+   * is RFC 3768 §7.1; `flag` keeps it with `addressMismatch`, as keepalived does
+   * (it counts the error and accepts the packet), for peers whose lists differ
+   * on purpose (keepalived's `virtual_ipaddress_excluded` are not advertised).
+   * Dropping a live master's adverts makes this router a second master.
+   */
+  v2AddressMismatch?: 'drop' | 'flag';
 }
 
 export type InvalidReason =
@@ -179,7 +187,7 @@ function validate(pkt: ReceivedPacket, cfg: ReceiveConfig): ReceiveVerdict {
   }
 
   const addressMismatch = !sameAddressSet(advert.addresses, cfg.addresses);
-  if (advert.version === 2 && addressMismatch && advert.priority !== PRIORITY_OWNER) {
+  if (advert.version === 2 && addressMismatch && advert.priority !== PRIORITY_OWNER && cfg.v2AddressMismatch !== 'flag') {
     // RFC 3768 §7.1: if the list is wrong and the sender is not the owner, MUST drop.
     if (advert.addresses.length !== cfg.addresses.length) {
       return invalid('address-count', `${advert.addresses.length} address(es), configured ${cfg.addresses.length}`);

@@ -112,7 +112,9 @@ export function advertLength(advert: Advert): number {
 /**
  * Encode an advertisement with its checksum. `ctx` (the IP source and
  * destination) is needed whenever the checksum covers a pseudo-header: v3 over
- * IPv6 always, v3 over IPv4 in the default `pseudo-header` form.
+ * IPv6 always, v3 over IPv4 in the default `pseudo-header` form. With unicast
+ * peers the destination differs per peer, and so does the checksum: encode once
+ * per peer.
  */
 export function encodeAdvert(advert: Advert, ctx?: AdvertChecksumContext): Uint8Array {
   checkAdvert(advert);

@@ -34,6 +34,7 @@ import {
   ANNOUNCE_REPEAT_COUNT_DEFAULT,
   ANNOUNCE_REPEAT_DELAY_MS_DEFAULT,
   AUTH_NONE,
+  AUTH_SIMPLE_TEXT,
   MAX_ADDRESSES,
   MAX_ADVERT_INTERVAL_V2_S,
   MAX_ADVERT_INTERVAL_V3_CS,
@@ -222,7 +223,8 @@ export function resolveConfig(c: InstanceConfig): ResolvedInstanceConfig {
   if (!(preemptDelayMs >= 0) || !Number.isFinite(preemptDelayMs)) bad(`preempt delay ${preemptDelayMs}`);
   const authType = c.authType ?? AUTH_NONE;
   if (c.version === 3 && authType !== AUTH_NONE) bad('VRRPv3 has no authentication (RFC 9568 §9)');
-  if (!Number.isInteger(authType) || authType < 0 || authType > 255) bad(`auth type ${authType}`);
+  // RFC 3768 §5.3.6: 0; RFC 2338's 1 (simple text) for keepalived. 2 (IP AH) is a different IP protocol, not offered.
+  if (authType !== AUTH_NONE && authType !== AUTH_SIMPLE_TEXT) bad(`auth type ${authType}: 0 (none) or 1 (simple text password) only`);
   const authData = c.authData ?? new Uint8Array(VRRP_V2_AUTH_DATA_LENGTH);
   if (authData.length !== VRRP_V2_AUTH_DATA_LENGTH) bad(`auth data is ${authData.length} bytes, not 8`);
   const a = c.announce ?? {};

@@ -66,6 +66,7 @@ describe('configuration', () => {
       { ...base, family: 'ipv6', addresses: ['2001:db8::1'], primaryAddress: 'fe80::2' },
       { ...base, family: 'ipv6', addresses: ['fe80::1'], primaryAddress: '2001:db8::2' },
       { ...base, authType: 1 },
+      { ...base, version: 2, authType: 2 },
       { ...base, version: 2, authData: new Uint8Array(4) },
       { ...base, preemptDelayMs: -1 },
       { ...base, announce: { count: 1.5 } },
@@ -537,11 +538,20 @@ describe('state machine invariants (property)', () => {
         (priority, preempt, preemptDelayMs, sync, script) => {
           let s = initialState(v4('192.0.2.2', { priority, preempt, preemptDelayMs, sync }));
           let now = 0;
+          let holding = false;
           for (const [e, dt] of script) {
             now += dt;
             const r = step(s, e, now);
             s = r.state;
-            for (const a of r.actions) if (a.type === 'set-timer') expect(a.at).toBeGreaterThanOrEqual(now);
+            for (const a of r.actions) {
+              if (a.type === 'set-timer') expect(a.at).toBeGreaterThanOrEqual(now);
+              if (a.type === 'add-addresses') holding = true;
+              if (a.type === 'remove-addresses') holding = false;
+              // Announcements only for addresses it holds.
+              if (a.type === 'announce') expect(holding).toBe(true);
+            }
+            // The addresses are held exactly while master (RFC 9568 §6.4.2-3).
+            expect(holding).toBe(s.name === 'master');
             if (s.name === 'initialize') expect(s.timers).toEqual({});
             if (s.name === 'master') {
               expect(s.timers.adver).toBeDefined();

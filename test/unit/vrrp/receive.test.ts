@@ -168,6 +168,8 @@ describe('receive validation: VRRPv2 rules (RFC 3768 §7.1)', () => {
     expect(validateAdvert(pkt4(v2({ addresses: ['192.0.2.154'] })), cfgV2)).toMatchObject({ kind: 'invalid', reason: 'address-list' });
     expect(validateAdvert(pkt4(v2({ addresses: ['192.0.2.153', '192.0.2.154'] })), cfgV2)).toMatchObject({ kind: 'invalid', reason: 'address-count' });
     expect(validateAdvert(pkt4(v2({ addresses: ['192.0.2.154'], priority: 255 })), cfgV2)).toMatchObject({ kind: 'ok', addressMismatch: true });
+    // keepalived's behaviour, on request: keep it, flag it.
+    expect(validateAdvert(pkt4(v2({ addresses: ['192.0.2.154'] })), { ...cfgV2, v2AddressMismatch: 'flag' })).toMatchObject({ kind: 'ok', addressMismatch: true });
   });
 });
 
