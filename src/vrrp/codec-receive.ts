@@ -66,6 +66,8 @@ export interface ReceiveConfig {
 }
 
 export type InvalidReason =
+  /** The IP header does not hold together, or the packet is a fragment (codec-ip.ts). */
+  | 'ip-header'
   /** The packet's address family is not the instance's. */
   | 'family'
   /** IP protocol is not 112 (RFC 9568 §5.1.1.4). */
@@ -229,6 +231,7 @@ export function emptyReceiveCounters(): ReceiveCounters {
     'interval-mismatch': 0,
     'address-mismatch': 0,
     'priority-zero': 0,
+    'ip-header': 0,
     family: 0,
     protocol: 0,
     ttl: 0,

@@ -16,6 +16,7 @@
  *                     keepalived "pseudo-header" form (sent form configurable, both accepted)
  * - codec-receive.ts  `validateAdvert`: RFC 9568 §7.1 (with errata 8298, 8299, 8301) and RFC 3768 §7.1 checks
  *                     as a verdict (`ok` / `other-vrid` / `invalid` + reason), counters
+ * - codec-ip.ts       IPv4 / IPv6 headers around adverts: raw-socket bytes -> `ReceivedPacket`, headers as keepalived builds them
  * - codec-link.ts     gratuitous ARP and unsolicited NA Ethernet frames as keepalived sends them
  *                     (RFC 826, RFC 4861 §4.4, §7.2.6), virtual MAC (RFC 9568 §7.3), a frame reader
  * - fsm.ts            the RFC 9568 §6.4 / RFC 3768 §6.4 state machine: `step(state, event, now)` ->
@@ -26,13 +27,14 @@
  * RFCs: RFC 9568 (VRRPv3), RFC 5798 (its IPv4 checksum, still what keepalived
  * sends), RFC 3768 (VRRPv2), RFC 2338 §5.3.6 (simple text password, keepalived's
  * `auth_type PASS`), RFC 8200 §8.1 (pseudo-header), RFC 826 (ARP), RFC 4861 (ND),
- * RFC 2464 §7 (IPv6 multicast MAC), RFC 4291 §2.7.1 (solicited-node), RFC 5952 (IPv6 text).
+ * RFC 791 (IPv4 header), RFC 2464 §7 (IPv6 multicast MAC), RFC 4291 §2.7.1 (solicited-node), RFC 5952 (IPv6 text).
  */
 export * from './constants.js';
 export * from './errors.js';
 export * from './address.js';
 export * from './codec.js';
 export * from './codec-receive.js';
+export * from './codec-ip.js';
 export * from './codec-link.js';
 export * from './fsm.js';
 export * from './fsm-group.js';

@@ -107,3 +107,31 @@ export const KEEPALIVED_NA = fromHex(
     '02000000000a', // link-layer address
   ].join(''),
 );
+
+/** The IPv4 header keepalived put in front of KEEPALIVED_V3_V4 (its vrrp_build_ip4). */
+export const KEEPALIVED_V3_V4_IP_HEADER = fromHex(
+  [
+    '45', // version 4, IHL 5
+    'c0', // TOS 0xc0, precedence "internetwork control"
+    '0024', // total length 36
+    '0001', // identification 1 (keepalived counts up)
+    '0000', // no flags (no DF), offset 0
+    'ff', // TTL 255 (RFC 9568 §5.1.1.3)
+    '70', // protocol 112 (§5.1.1.4)
+    '188b', // header checksum
+    'c000020b', // source 192.0.2.11
+    'e0000012', // destination 224.0.0.18 (§5.1.1.2)
+  ].join(''),
+);
+
+/** The IPv6 header in front of KEEPALIVED_V3_V6 (flow label chosen by the kernel). */
+export const KEEPALIVED_V3_V6_IP_HEADER = fromHex(
+  [
+    '6c0f48e9', // version 6, traffic class 0xc0, flow label 0xf48e9
+    '0028', // payload length 40
+    '70', // next header 112
+    'ff', // hop limit 255 (RFC 9568 §5.1.2.3)
+    'fe80000000000000000000fffe00000a', // source fe80::ff:fe00:a, the interface's link-local (§7.2)
+    'ff020000000000000000000000000012', // ff02::12 (§5.1.2.2)
+  ].join(''),
+);
