@@ -1,13 +1,101 @@
 /**
  * lvskit/ipvs: an IPVS generic-netlink client and a declarative reconciler.
  *
- * Status: this entry holds the kernel's IPVS netlink constants, named as in
- * include/uapi/linux/ip_vs.h, and the error type that maps kernel errnos. The
- * client, reconciler and dry-run rendering come in the IPVS issue.
+ * Kernel interface: include/uapi/linux/ip_vs.h (commands, attributes, flags)
+ * and net/netfilter/ipvs/ip_vs_ctl.c (what each command needs, which errno
+ * means what); netlink framing from include/uapi/linux/netlink.h and
+ * genetlink.h. Behaviour checked against ipvsadm on a real kernel (kernel tier).
  *
- * Files:
- * - constants.ts  IPVS_CMD_*, IPVS_*_ATTR_*, IP_VS_* flags
- * - errors.ts     `IpvsError` with the kernel's errno meaning
+ * Files (pure unless marked):
+ * - constants.ts    IPVS_CMD_*, IPVS_*_ATTR_*, IP_VS_* flags, with the kernel's names
+ * - errors.ts       `IpvsError` with the kernel's errno meaning; `IpvsBatchError`
+ * - wire-netlink.ts nlmsghdr, genlmsghdr, nlattr TLVs, acks/errors, genl controller GETFAMILY
+ * - wire-schema.ts  table-driven codec of every IPVS attribute set (service, dest, daemon, stats, info, timeouts)
+ * - wire.ts         whole IPVS messages (genl header + attributes) and requests
+ * - address.ts      strict IPv4/IPv6 text <-> bytes, RFC 5952 canonical text
+ * - model.ts        public `Service` / `Destination`, defaults as ipvsadm, keys, toWire/fromWire, compare
+ * - plan.ts         `plan(desired, actual, options)`: minimal ordered ops, foreign services, draining, drift
+ * - plan-render.ts  dry run: ops and tables as `ipvsadm -R` input
+ * - transport.ts    (socket) request/response layer: seq matching, batches, dumps, ENOBUFS
+ * - client.ts       (socket) `IpvsClient`: services, destinations, timeouts, sync daemon, zero, flush, info
+ * - apply.ts        (driver) `apply(desired, options)`: read, plan, send pipelined, verify
  */
 export * from './constants.js';
 export * from './errors.js';
+export {
+  AF_INET,
+  AF_INET6,
+  canonicalAddress,
+  formatAddress,
+  parseAddress,
+  type AddressFamily,
+  type ParsedAddress,
+} from './address.js';
+export {
+  PROTOCOL_NUMBERS,
+  defaultDestinationPort,
+  denormalizeDestination,
+  denormalizeService,
+  destinationFromWire,
+  destinationKey,
+  destinationToWire,
+  diffDestination,
+  diffService,
+  fromWire,
+  isFwmarkService,
+  normalizeDestination,
+  normalizeService,
+  sameDestination,
+  sameService,
+  schedFlagNames,
+  serviceFromWire,
+  serviceIdOf,
+  serviceIdToWire,
+  serviceKey,
+  serviceToWire,
+  toWire,
+  type AddressServiceId,
+  type Destination,
+  type Forwarding,
+  type FwmarkServiceId,
+  type NormalDestination,
+  type NormalService,
+  type Persistence,
+  type Protocol,
+  type SchedFlag,
+  type Service,
+  type ServiceId,
+  type ServiceOptions,
+  type Stats,
+  type Tunnel,
+  type TunnelChecksum,
+  type TunnelType,
+} from './model.js';
+export {
+  applyOpsToTable,
+  drainKey,
+  plan,
+  type DrainEntry,
+  type DrainOptions,
+  type DrainingDestination,
+  type Drift,
+  type Op,
+  type Plan,
+  type PlanOptions,
+  type TableService,
+} from './plan.js';
+export { renderOp, renderOps, renderServiceArg, renderTable, type RenderOptions } from './plan-render.js';
+export * from './wire-netlink.js';
+export * from './wire-schema.js';
+export * from './wire.js';
+export { NetlinkChannel, openGenericSocket, NETLINK_GENERIC, type DatagramSocket, type ErrnoLike, type Reply, type RequestSpec } from './transport.js';
+export {
+  IpvsClient,
+  type ApplyOpsResult,
+  type CallOptions,
+  type IpvsClientOptions,
+  type IpvsInfo,
+  type SyncDaemon,
+  type Timeouts,
+} from './client.js';
+export { apply, applyOrThrow, type ApplyOptions, type ApplyResult } from './apply.js';

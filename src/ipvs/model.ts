@@ -354,6 +354,8 @@ export function normalizeDestination(d: Destination, service: Service | NormalSe
   const tunnelChecksum = d.tunnel?.checksum ?? 'nocsum';
   if (!(tunnelChecksum in CSUM_BY_NAME)) throw invalid(`tunnel checksum must be nocsum, csum or remcsum, got ${String(tunnelChecksum)}`);
   if (tunnelType === 'ipip' && tunnelChecksum !== 'nocsum') throw invalid(`destination ${a.text}: ipip tunnels have no checksum option`);
+  // Remote checksum offload is a GUE option; ipvsadm refuses --tun-remcsum with gre (the kernel would take it).
+  if (tunnelType === 'gre' && tunnelChecksum === 'remcsum') throw invalid(`destination ${a.text}: remcsum needs a gue tunnel`);
   return { family: a.family, address: a.text, port, forwarding, weight, upperThreshold, lowerThreshold, tunnelType, tunnelPort, tunnelChecksum };
 }
 

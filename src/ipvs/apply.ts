@@ -1,0 +1,169 @@
+/**
+ * The reconciler driver: read the kernel's table, plan (plan.ts), send the
+ * operations pipelined with every ack checked, and optionally read back to
+ * verify. It joins the client and the pure plan; the clock is injected.
+ *
+ * A restart with the same desired table reads, plans nothing and writes
+ * nothing: no flush, no re-add. When replies were lost (ENOBUFS) or an
+ * operation failed because the table changed under us (someone ran ipvsadm),
+ * it re-reads and re-plans, up to `retries` times.
+ */
+import { realClock, type Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { noopLogger } from '../util/logger.js';
+import { IpvsBatchError, IpvsError, type BatchFailure } from './errors.js';
+import { IpvsClient, type IpvsClientOptions } from './client.js';
+import { plan, type Drift, type DrainEntry, type DrainOptions, type Op, type Plan, type TableService } from './plan.js';
+import { renderOps } from './plan-render.js';
+
+export interface ApplyOptions {
+  signal?: AbortSignal;
+  /** A client to use (left open); without one, `apply` opens and closes its own. */
+  client?: IpvsClient;
+  /** Options for the client `apply` opens. */
+  clientOptions?: IpvsClientOptions;
+  /** See `PlanOptions.owned`. */
+  owned?: Iterable<string> | ((key: string, service: TableService) => boolean);
+  ownAll?: boolean;
+  drain?: DrainOptions | false;
+  drainState?: ReadonlyMap<string, DrainEntry>;
+  /** For drain times (default the real monotonic clock). */
+  clock?: Clock;
+  /** Plan and render only; write nothing. */
+  dryRun?: boolean;
+  /** Read the table back after writing and report what still differs (default true). */
+  verify?: boolean;
+  /** Re-read and re-plan this many times after recoverable failures (default 2). */
+  retries?: number;
+  logger?: Logger;
+}
+
+export interface ApplyResult {
+  /** The first plan (what the kernel looked like against desired). */
+  plan: Plan;
+  /** The plan's operations as `ipvsadm -R` lines (also filled for dry runs). */
+  commands: string;
+  /** Netlink write requests sent (0 for a table already right, and for dry runs). */
+  writes: number;
+  /** Operations that failed after the last attempt. */
+  failures: BatchFailure[];
+  /** Drift found when reading back (`verify`); empty when the kernel now matches. */
+  remaining: Drift[];
+  /** Drain state for the next apply. */
+  drainState: Map<string, DrainEntry>;
+  /** Keys this director owns now (pass as `owned` next time). */
+  owned: string[];
+  /** Rounds of read-plan-write (1 unless something had to be retried). */
+  attempts: number;
+  /** Operations sent in the last round (what `failures` indexes into). */
+  lastOps: number;
+}
+
+function renderSafe(ops: readonly Op[]): string {
+  try {
+    return renderOps(ops);
+  } catch (e) {
+    if (e instanceof IpvsError && e.code === 'ERR_IPVS_UNSUPPORTED') return `# not expressible as ipvsadm commands: ${e.message}\n`;
+    throw e;
+  }
+}
+
+/** Make the kernel's IPVS table match `desired` for the services this director owns. */
+export async function apply(desired: readonly TableService[], options: ApplyOptions = {}): Promise<ApplyResult> {
+  const log = options.logger ?? noopLogger;
+  const clock = options.clock ?? realClock;
+  const own = options.client === undefined;
+  const client = options.client ?? (await IpvsClient.open({ ...options.clientOptions, ...(options.signal === undefined ? {} : { signal: options.signal }) }));
+  const call = options.signal === undefined ? {} : { signal: options.signal };
+  const retries = options.retries ?? 2;
+  // Reads retry too: lost replies (ENOBUFS) or a dump still running from an earlier failure (EBUSY).
+  const readTable = async (): Promise<TableService[]> => {
+    for (let i = 0; ; i++) {
+      try {
+        return await client.readTable(call);
+      } catch (e) {
+        if (e instanceof IpvsError && (e.recoverable || e.code === 'ERR_IPVS_BUSY') && i < retries) {
+          log.warn({ err: e }, 're-reading the IPVS table');
+          continue;
+        }
+        throw e;
+      }
+    }
+  };
+  try {
+    let first: Plan | undefined;
+    let writes = 0;
+    let failures: BatchFailure[] = [];
+    let drainState = options.drainState;
+    let attempts = 0;
+    let lastOps = 0;
+    for (;;) {
+      attempts++;
+      const actual = await readTable();
+      const p = plan(desired, actual, {
+        ...(options.owned === undefined ? {} : { owned: options.owned as PlanOwned }),
+        ...(options.ownAll === undefined ? {} : { ownAll: options.ownAll }),
+        ...(options.drain === undefined ? {} : { drain: options.drain }),
+        ...(drainState === undefined ? {} : { drainState }),
+        now: clock.now(),
+      });
+      first ??= p;
+      drainState = p.drainState;
+      if (options.dryRun === true) {
+        return { plan: p, commands: renderSafe(p.ops), writes: 0, failures: [], remaining: p.drift, drainState: p.drainState, owned: p.owned, attempts, lastOps: 0 };
+      }
+      if (p.ops.length === 0) {
+        failures = [];
+        break;
+      }
+      log.info({ ops: p.ops.length, drift: p.drift.length, foreign: p.foreign.length }, 'applying IPVS changes');
+      lastOps = p.ops.length;
+      const r = await client.applyOps(p.ops, call);
+      writes += p.ops.length;
+      failures = r.failures;
+      if (failures.length === 0) break;
+      // Lost replies, or the table moved under us (exists / no such ...): read again and re-plan.
+      const retryable = failures.every((f) =>
+        ['ERR_IPVS_NO_BUFFERS', 'ERR_IPVS_EXISTS', 'ERR_IPVS_NO_SERVICE', 'ERR_IPVS_NO_DESTINATION'].includes(f.error.code),
+      );
+      log.warn({ failures: failures.length, retryable }, 'some IPVS operations failed');
+      if (!retryable || attempts > retries) break;
+    }
+    let remaining: Drift[] = [];
+    if (options.verify !== false && writes > 0) {
+      const after = plan(desired, await readTable(), {
+        ...(options.owned === undefined ? {} : { owned: options.owned as PlanOwned }),
+        ...(options.ownAll === undefined ? {} : { ownAll: options.ownAll }),
+        ...(options.drain === undefined ? {} : { drain: options.drain }),
+        ...(drainState === undefined ? {} : { drainState }),
+        now: clock.now(),
+      });
+      remaining = after.drift.filter((d) => !(d.kind === 'destination-changed' && after.draining.some((x) => x.key === d.key && x.destKey === d.destKey)));
+      // Draining destinations are expected to be there.
+      remaining = remaining.filter((d) => !(d.kind === 'destination-unexpected' && after.draining.some((x) => x.key === d.key && x.destKey === d.destKey)));
+    }
+    const p = first as Plan;
+    return {
+      plan: p,
+      commands: renderSafe(p.ops),
+      writes,
+      failures,
+      remaining,
+      drainState: drainState === undefined ? new Map() : new Map(drainState),
+      owned: p.owned,
+      attempts,
+      lastOps,
+    };
+  } finally {
+    if (own) client.close();
+  }
+}
+
+type PlanOwned = Iterable<string> | ((key: string, service: TableService) => boolean);
+
+/** `apply`, throwing an `IpvsBatchError` when operations failed for good. */
+export async function applyOrThrow(desired: readonly TableService[], options: ApplyOptions = {}): Promise<ApplyResult> {
+  const r = await apply(desired, options);
+  if (r.failures.length > 0) throw new IpvsBatchError(r.failures, r.lastOps);
+  return r;
+}

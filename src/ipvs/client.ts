@@ -1,0 +1,364 @@
+/**
+ * The IPVS generic-netlink client: resolve the `IPVS` family through the genl
+ * controller, then services, destinations, timeouts, the sync daemon, zero,
+ * flush and info, each a typed request over `NetlinkChannel` (transport.ts).
+ *
+ * Errors are `IpvsError`s with the kernel's meaning (errors.ts). Every method
+ * takes `{ signal }`; `timeoutMs` per call bounds a reply that never comes.
+ */
+import { withTimeout } from '../util/abort.js';
+import type { Logger } from '../util/logger.js';
+import * as K from './constants.js';
+import { IpvsBatchError, IpvsError, ipvsCmdName, type BatchFailure } from './errors.js';
+import { AF_INET, AF_INET6, formatAddress, parseAddress } from './address.js';
+import {
+  destinationFromWire,
+  destinationToWire,
+  normalizeService,
+  serviceFromWire,
+  serviceIdToWire,
+  serviceKey,
+  serviceToWire,
+  type Destination,
+  type NormalService,
+  type Service,
+  type ServiceId,
+} from './model.js';
+import type { Op, TableService } from './plan.js';
+import { NetlinkChannel, openGenericSocket, type DatagramSocket, type Reply, type RequestSpec } from './transport.js';
+import { GENL_ID_CTRL, CTRL_CMD_GETFAMILY, decodeFamily, encodeGetFamily, type GenlFamily } from './wire-netlink.js';
+import type { WireDaemon } from './wire-schema.js';
+import { decodeIpvsMessage, encodeIpvsMessage, type IpvsMessage } from './wire.js';
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Give up on a reply after this long (ms). Default: the client's `timeoutMs`. */
+  timeoutMs?: number;
+}
+
+export interface IpvsClientOptions {
+  signal?: AbortSignal;
+  logger?: Logger;
+  /** Default per-call timeout (ms); default 30 s. Dumps of huge tables may need more. */
+  timeoutMs?: number;
+  /** Requests per sendmsg in batches (default 128: their acks fit the receive buffer). */
+  batchSize?: number;
+  /** SO_RCVBUF (default 1 MiB, capped by the kernel at net.core.rmem_max x 2). */
+  recvBufferSize?: number;
+  /** The genl family name (default `IPVS`). */
+  familyName?: string;
+  /** A socket to use instead of opening one (tests). */
+  socket?: DatagramSocket;
+}
+
+export interface IpvsInfo {
+  /** IP_VS_VERSION_CODE as text, e.g. `1.2.1`. */
+  version: string;
+  versionCode: number;
+  /** Size of the connection hash table. */
+  connTabSize: number;
+}
+
+/** Connection timeouts in seconds (ipvsadm --set tcp tcpfin udp); 0 in a set call leaves one unchanged. */
+export interface Timeouts {
+  tcp: number;
+  tcpFin: number;
+  udp: number;
+}
+
+/** A connection-sync daemon (ipvsadm --start-daemon). */
+export interface SyncDaemon {
+  state: 'master' | 'backup';
+  /** Multicast interface (not `lo`: it can't do multicast). */
+  interface: string;
+  syncId?: number;
+  /** Maximum sync message length. */
+  maxLen?: number;
+  /** Multicast group (IPv4 or IPv6); default 224.0.0.81. */
+  group?: string;
+  port?: number;
+  ttl?: number;
+}
+
+/** Result of `applyOps`: how many operations went through and which failed. */
+export interface ApplyOpsResult {
+  applied: number;
+  failures: BatchFailure[];
+}
+
+function svcWhat(s: ServiceId | NormalService): string {
+  if ('kind' in s) return s.kind === 'fwmark' ? `fwmark/${s.family}/${s.fwmark}` : `${s.protocol}/${s.address}:${s.port}`;
+  return `service ${serviceKey(s)}`;
+}
+
+/** A client for the kernel's IPVS over generic netlink. Create with `IpvsClient.open()`. */
+export class IpvsClient {
+  readonly family: GenlFamily;
+  readonly #ch: NetlinkChannel;
+  readonly #timeoutMs: number;
+  readonly #batchSize: number;
+
+  private constructor(ch: NetlinkChannel, family: GenlFamily, options: IpvsClientOptions) {
+    this.#ch = ch;
+    this.family = family;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#batchSize = options.batchSize ?? 128;
+  }
+
+  /**
+   * Open a netlink socket and resolve the IPVS family. Fails with
+   * `ERR_IPVS_MODULE_MISSING` when the family isn't registered (ip_vs not
+   * loaded: `modprobe ip_vs`).
+   */
+  static async open(options: IpvsClientOptions = {}): Promise<IpvsClient> {
+    const sock = options.socket ?? (await openGenericSocket(options.recvBufferSize === undefined ? {} : { recvBufferSize: options.recvBufferSize }));
+    const ch = new NetlinkChannel(sock, options.logger === undefined ? {} : { logger: options.logger });
+    const name = options.familyName ?? K.IPVS_GENL_NAME;
+    try {
+      const reply = await ch.request(
+        { type: GENL_ID_CTRL, cmd: CTRL_CMD_GETFAMILY, payload: encodeGetFamily(name), what: `genl family ${name}` },
+        { signal: withTimeout(options.signal, options.timeoutMs ?? 30_000) },
+      );
+      const first = reply.msgs[0];
+      if (first === undefined) throw new IpvsError('ERR_IPVS_PROTOCOL', 'the genl controller sent no family');
+      let family: GenlFamily;
+      try {
+        family = decodeFamily(first.payload);
+      } catch (e) {
+        throw new IpvsError('ERR_IPVS_PROTOCOL', `bad controller reply: ${(e as Error).message}`, { cause: e });
+      }
+      return new IpvsClient(ch, family, options);
+    } catch (e) {
+      ch.close();
+      // CTRL_CMD_GETFAMILY answers ENOENT for an unknown family (genl_family_find_byname).
+      if (e instanceof IpvsError && e.errno === 2) {
+        throw new IpvsError('ERR_IPVS_MODULE_MISSING', `the ${name} generic-netlink family is not registered: is the ip_vs module loaded? (modprobe ip_vs)`, { cause: e, errno: 2 });
+      }
+      throw e;
+    }
+  }
+
+  close(): void {
+    this.#ch.close();
+  }
+
+  #signal(o: CallOptions): AbortSignal | undefined {
+    return withTimeout(o.signal, o.timeoutMs ?? this.#timeoutMs);
+  }
+
+  #spec(m: IpvsMessage, what?: string, dump = false): RequestSpec {
+    const spec: RequestSpec = { type: this.family.id, cmd: m.cmd, payload: encodeIpvsMessage(m), dump };
+    if (what !== undefined) spec.what = what;
+    return spec;
+  }
+
+  async #do(m: IpvsMessage, o: CallOptions, what?: string): Promise<Reply> {
+    return this.#ch.request(this.#spec(m, what), { signal: this.#signal(o) });
+  }
+
+  async #dumpMsgs(m: IpvsMessage, o: CallOptions, what?: string): Promise<IpvsMessage[]> {
+    const reply = await this.#ch.request(this.#spec(m, what, true), { signal: this.#signal(o) });
+    return this.#decode(reply, m.cmd);
+  }
+
+  #decode(reply: Reply, cmd: number): IpvsMessage[] {
+    try {
+      return reply.msgs.filter((x) => x.type === this.family.id).map((x) => decodeIpvsMessage(x.payload));
+    } catch (e) {
+      throw new IpvsError('ERR_IPVS_PROTOCOL', `${ipvsCmdName(cmd)}: undecodable reply: ${(e as Error).message}`, { cause: e, cmd });
+    }
+  }
+
+  // ---- info, timeouts ------------------------------------------------------
+
+  /** IPVS version and connection table size (IPVS_CMD_GET_INFO). */
+  async info(o: CallOptions = {}): Promise<IpvsInfo> {
+    const [m] = this.#decode(await this.#do({ cmd: K.IPVS_CMD_GET_INFO, attrs: {} }, o), K.IPVS_CMD_GET_INFO);
+    const i = m?.info;
+    if (i?.version === undefined) throw new IpvsError('ERR_IPVS_PROTOCOL', 'IPVS_CMD_GET_INFO reply without IPVS_INFO_ATTR_VERSION');
+    const v = i.version;
+    return { version: `${(v >> 16) & 0xff}.${(v >> 8) & 0xff}.${v & 0xff}`, versionCode: v, connTabSize: i.connTabSize ?? 0 };
+  }
+
+  /** TCP, TCP FIN and UDP connection timeouts in seconds (IPVS_CMD_GET_CONFIG). */
+  async getTimeouts(o: CallOptions = {}): Promise<Timeouts> {
+    const [m] = this.#decode(await this.#do({ cmd: K.IPVS_CMD_GET_CONFIG, attrs: {} }, o), K.IPVS_CMD_GET_CONFIG);
+    const a = m?.attrs ?? {};
+    return { tcp: a.timeoutTcp ?? 0, tcpFin: a.timeoutTcpFin ?? 0, udp: a.timeoutUdp ?? 0 };
+  }
+
+  /** Set timeouts (IPVS_CMD_SET_CONFIG); omitted ones are left as they are. */
+  async setTimeouts(t: Partial<Timeouts>, o: CallOptions = {}): Promise<void> {
+    const attrs: IpvsMessage['attrs'] = {};
+    if (t.tcp !== undefined) attrs.timeoutTcp = t.tcp;
+    if (t.tcpFin !== undefined) attrs.timeoutTcpFin = t.tcpFin;
+    if (t.udp !== undefined) attrs.timeoutUdp = t.udp;
+    await this.#do({ cmd: K.IPVS_CMD_SET_CONFIG, attrs }, o);
+  }
+
+  // ---- services --------------------------------------------------------------
+
+  /** Every service (IPVS_CMD_GET_SERVICE dump), with stats. */
+  async listServices(o: CallOptions = {}): Promise<Service[]> {
+    const msgs = await this.#dumpMsgs({ cmd: K.IPVS_CMD_GET_SERVICE, attrs: {} }, o);
+    return msgs.flatMap((m) => (m.attrs?.service === undefined ? [] : [serviceFromWire(m.attrs.service)]));
+  }
+
+  /** One service; `ERR_IPVS_NO_SERVICE` when absent. */
+  async getService(id: ServiceId, o: CallOptions = {}): Promise<Service> {
+    const [m] = this.#decode(await this.#do({ cmd: K.IPVS_CMD_GET_SERVICE, attrs: { service: serviceIdToWire(id) } }, o, svcWhat(id)), K.IPVS_CMD_GET_SERVICE);
+    const s = m?.attrs?.service;
+    if (s === undefined) throw new IpvsError('ERR_IPVS_PROTOCOL', 'IPVS_CMD_GET_SERVICE reply without a service');
+    return serviceFromWire(s);
+  }
+
+  /** Add a service; `ERR_IPVS_EXISTS` if it is there, `ERR_IPVS_UNKNOWN_SCHEDULER` for a scheduler the kernel lacks. */
+  async addService(s: Service, o: CallOptions = {}): Promise<void> {
+    await this.#do({ cmd: K.IPVS_CMD_NEW_SERVICE, attrs: { service: serviceToWire(s) } }, o, svcWhat(s));
+  }
+
+  /** Replace a service's settings in place (scheduler, flags, persistence, PE); its destinations and connections stay. */
+  async editService(s: Service, o: CallOptions = {}): Promise<void> {
+    await this.#do({ cmd: K.IPVS_CMD_SET_SERVICE, attrs: { service: serviceToWire(s) } }, o, svcWhat(s));
+  }
+
+  async deleteService(id: ServiceId, o: CallOptions = {}): Promise<void> {
+    await this.#do({ cmd: K.IPVS_CMD_DEL_SERVICE, attrs: { service: serviceIdToWire(id) } }, o, svcWhat(id));
+  }
+
+  // ---- destinations ------------------------------------------------------------
+
+  /** The destinations of a service (IPVS_CMD_GET_DEST dump); a missing service gives an empty list, as the kernel does. */
+  async listDestinations(id: ServiceId, o: CallOptions = {}): Promise<Destination[]> {
+    const family = normalizeService({ ...id, scheduler: 'wlc' } as Service).family;
+    const msgs = await this.#dumpMsgs({ cmd: K.IPVS_CMD_GET_DEST, attrs: { service: serviceIdToWire(id) } }, o, svcWhat(id));
+    return msgs.flatMap((m) => (m.attrs?.dest === undefined ? [] : [destinationFromWire(m.attrs.dest, family)]));
+  }
+
+  async addDestination(service: Service, d: Destination, o: CallOptions = {}): Promise<void> {
+    await this.#do({ cmd: K.IPVS_CMD_NEW_DEST, attrs: { service: serviceIdToWire(service), dest: destinationToWire(d, service) } }, o, svcWhat(service));
+  }
+
+  async editDestination(service: Service, d: Destination, o: CallOptions = {}): Promise<void> {
+    await this.#do({ cmd: K.IPVS_CMD_SET_DEST, attrs: { service: serviceIdToWire(service), dest: destinationToWire(d, service) } }, o, svcWhat(service));
+  }
+
+  async deleteDestination(service: Service, d: Pick<Destination, 'address' | 'port'>, o: CallOptions = {}): Promise<void> {
+    const dest = destinationToWire({ ...d, forwarding: 'masq' }, service, false);
+    await this.#do({ cmd: K.IPVS_CMD_DEL_DEST, attrs: { service: serviceIdToWire(service), dest } }, o, svcWhat(service));
+  }
+
+  /**
+   * The whole table: every service with its destinations. Destination dumps
+   * go one service at a time (one dump per socket at a time).
+   */
+  async readTable(o: CallOptions = {}): Promise<TableService[]> {
+    const services = await this.listServices(o);
+    const out: TableService[] = [];
+    for (const s of services) out.push({ ...s, destinations: await this.listDestinations(s, o) });
+    return out;
+  }
+
+  // ---- whole table -------------------------------------------------------------
+
+  /** Zero the counters of one service, or of everything (IPVS_CMD_ZERO). */
+  async zero(id?: ServiceId, o: CallOptions = {}): Promise<void> {
+    await this.#do({ cmd: K.IPVS_CMD_ZERO, attrs: id === undefined ? {} : { service: serviceIdToWire(id) } }, o);
+  }
+
+  /** Delete every service (IPVS_CMD_FLUSH). Prefer reconciling: the kernel keeps flushed destinations on a list every new one searches. */
+  async flush(o: CallOptions = {}): Promise<void> {
+    await this.#do({ cmd: K.IPVS_CMD_FLUSH, attrs: {} }, o);
+  }
+
+  // ---- sync daemon ---------------------------------------------------------------
+
+  /** Start a connection-sync daemon (IPVS_CMD_NEW_DAEMON). */
+  async startDaemon(d: SyncDaemon, o: CallOptions = {}): Promise<void> {
+    const w: WireDaemon = {
+      state: d.state === 'master' ? K.IP_VS_STATE_MASTER : K.IP_VS_STATE_BACKUP,
+      mcastIfn: d.interface,
+      syncId: d.syncId ?? 0,
+    };
+    if (d.maxLen !== undefined) w.syncMaxlen = d.maxLen;
+    if (d.group !== undefined) {
+      const g = parseAddress(d.group);
+      if (g.family === 'ipv4') w.mcastGroup = g.bytes;
+      else w.mcastGroup6 = g.bytes;
+    }
+    if (d.port !== undefined) w.mcastPort = d.port;
+    if (d.ttl !== undefined) w.mcastTtl = d.ttl;
+    await this.#do({ cmd: K.IPVS_CMD_NEW_DAEMON, attrs: { daemon: w } }, o, `${d.state} sync daemon on ${d.interface}`);
+  }
+
+  /** Stop the master or backup sync daemon (IPVS_CMD_DEL_DAEMON). */
+  async stopDaemon(state: SyncDaemon['state'], o: CallOptions = {}): Promise<void> {
+    await this.#do({ cmd: K.IPVS_CMD_DEL_DAEMON, attrs: { daemon: { state: state === 'master' ? K.IP_VS_STATE_MASTER : K.IP_VS_STATE_BACKUP } } }, o);
+  }
+
+  /** Running sync daemons (IPVS_CMD_GET_DAEMON dump). */
+  async listDaemons(o: CallOptions = {}): Promise<SyncDaemon[]> {
+    const msgs = await this.#dumpMsgs({ cmd: K.IPVS_CMD_GET_DAEMON, attrs: {} }, o);
+    const out: SyncDaemon[] = [];
+    for (const m of msgs) {
+      const w = m.attrs?.daemon;
+      if (w === undefined) continue;
+      const d: SyncDaemon = { state: w.state === K.IP_VS_STATE_BACKUP ? 'backup' : 'master', interface: w.mcastIfn ?? '', syncId: w.syncId ?? 0 };
+      if (w.syncMaxlen !== undefined) d.maxLen = w.syncMaxlen;
+      if (w.mcastGroup6 !== undefined) d.group = formatAddress(w.mcastGroup6);
+      else if (w.mcastGroup !== undefined) d.group = formatAddress(w.mcastGroup);
+      if (w.mcastPort !== undefined) d.port = w.mcastPort;
+      if (w.mcastTtl !== undefined) d.ttl = w.mcastTtl;
+      out.push(d);
+    }
+    return out;
+  }
+
+  // ---- plans -----------------------------------------------------------------------
+
+  /** The netlink message for a plan operation. */
+  static opMessage(op: Op): IpvsMessage {
+    switch (op.kind) {
+      case 'add-service':
+        return { cmd: K.IPVS_CMD_NEW_SERVICE, attrs: { service: serviceToWire(op.service) } };
+      case 'edit-service':
+        return { cmd: K.IPVS_CMD_SET_SERVICE, attrs: { service: serviceToWire(op.service) } };
+      case 'delete-service':
+        return { cmd: K.IPVS_CMD_DEL_SERVICE, attrs: { service: serviceIdToWire(op.service) } };
+      case 'add-destination':
+        return { cmd: K.IPVS_CMD_NEW_DEST, attrs: { service: serviceIdToWire(op.service), dest: destinationToWire(op.destination, op.service) } };
+      case 'edit-destination':
+        return { cmd: K.IPVS_CMD_SET_DEST, attrs: { service: serviceIdToWire(op.service), dest: destinationToWire(op.destination, op.service) } };
+      case 'delete-destination':
+        return { cmd: K.IPVS_CMD_DEL_DEST, attrs: { service: serviceIdToWire(op.service), dest: destinationToWire(op.destination, op.service, false) } };
+    }
+  }
+
+  /**
+   * Send plan operations pipelined (many per sendmsg, in order; the kernel
+   * handles them in order) and check every ack. Never throws for kernel
+   * errors of single operations: they come back in `failures`.
+   */
+  async applyOps(ops: readonly Op[], o: CallOptions = {}): Promise<ApplyOpsResult> {
+    const specs = ops.map((op) => this.#spec(IpvsClient.opMessage(op), `${op.kind} ${op.key}${'destKey' in op ? ` ${op.destKey}` : ''}`));
+    const results = await this.#ch.sendBatch(specs, { signal: this.#signal(o), chunkSize: this.#batchSize });
+    const failures: BatchFailure[] = [];
+    results.forEach((r, index) => {
+      if (!r.ok) {
+        const e = r.error;
+        if (!(e instanceof IpvsError)) throw e; // aborts and timeouts end the whole batch
+        failures.push({ index, error: e });
+      }
+    });
+    return { applied: ops.length - failures.length, failures };
+  }
+
+  /** `applyOps`, throwing an `IpvsBatchError` if any operation failed. */
+  async applyOpsOrThrow(ops: readonly Op[], o: CallOptions = {}): Promise<number> {
+    const r = await this.applyOps(ops, o);
+    if (r.failures.length > 0) throw new IpvsBatchError(r.failures, ops.length);
+    return r.applied;
+  }
+}
+
+export { AF_INET, AF_INET6 };

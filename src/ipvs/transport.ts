@@ -1,0 +1,413 @@
+/**
+ * The netlink request/response layer: one NETLINK_GENERIC socket (from the
+ * `netlink` package's RawNetlinkSocket: the socket and nothing else), our own
+ * framing (wire-netlink.ts), and per-request sequence matching.
+ *
+ * Why not the package's request(): it reassembles multipart replies per socket,
+ * not per request, so two dumps in flight on one socket fail, and an ENOBUFS
+ * from recvmsg reaches an 'error' event nobody listens to, which ends the
+ * process. Here:
+ * - every request gets its own sequence number; replies are grouped by it, a
+ *   request ends at its NLMSG_ERROR (ack or error) or NLMSG_DONE (dumps);
+ * - many requests go out in one sendmsg (`sendBatch`), each acked on its own;
+ * - dumps run one at a time per socket (the kernel answers a second dump on a
+ *   socket whose dump is still running with EBUSY) and of any size: the kernel
+ *   fills the next datagram as we read;
+ * - ENOBUFS (our receive buffer overflowed: replies were lost) fails every
+ *   request in flight with the recoverable `ERR_IPVS_NO_BUFFERS`; the socket
+ *   stays usable and late replies of failed requests are dropped by seq;
+ * - every request takes `{ signal }`; an aborted dump is drained in the
+ *   background so the next dump doesn't hit EBUSY.
+ */
+import type * as NetlinkPackage from 'netlink';
+import { abortReason } from '../util/abort.js';
+import type { Logger } from '../util/logger.js';
+import { noopLogger } from '../util/logger.js';
+import { DecodeError } from '../util/errors.js';
+import { IpvsErrno, IpvsError, errnoToIpvsError } from './errors.js';
+import {
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  NLMSG_NOOP,
+  NLMSG_OVERRUN,
+  NLM_F_ACK,
+  NLM_F_DUMP,
+  NLM_F_DUMP_INTR,
+  NLM_F_REQUEST,
+  align4,
+  decodeDoneErrno,
+  decodeNlError,
+  decodeNlmsgs,
+  type Nlmsg,
+} from './wire-netlink.js';
+
+type NetlinkModule = typeof NetlinkPackage;
+
+/** NETLINK_GENERIC (include/uapi/linux/netlink.h). */
+export const NETLINK_GENERIC = 16;
+
+/** An errno-carrying error as the native socket reports it. */
+export interface ErrnoLike extends Error {
+  errno?: number;
+  code?: string;
+}
+
+/** What the channel needs from a datagram socket; the real one wraps RawNetlinkSocket, tests use a fake kernel. */
+export interface DatagramSocket {
+  /** Send one datagram to the kernel (port 0). */
+  send(data: Uint8Array, callback: (err?: ErrnoLike) => void): void;
+  /** Register the datagram handler (called once). */
+  onMessage(fn: (data: Uint8Array) => void): void;
+  /** Register the receive-error handler (called once), e.g. ENOBUFS. */
+  onError(fn: (err: ErrnoLike) => void): void;
+  /** Our netlink port id. */
+  localPort(): number;
+  close(): void;
+}
+
+export interface OpenSocketOptions {
+  /** SO_RCVBUF in bytes (the kernel caps it at net.core.rmem_max and doubles it). Default 1 MiB. */
+  recvBufferSize?: number;
+}
+
+/** Open a NETLINK_GENERIC socket through the `netlink` package (loaded on first use: importing lvskit/ipvs needs no native addon). */
+export async function openGenericSocket(options: OpenSocketOptions = {}): Promise<DatagramSocket> {
+  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+    throw new IpvsError('ERR_IPVS_UNSUPPORTED', 'netlink is host-endian and lvskit/ipvs supports little-endian hosts only');
+  }
+  const mod = (await import('netlink')) as unknown as { default?: NetlinkModule } & NetlinkModule;
+  const nl = mod.RawNetlinkSocket === undefined ? mod.default : mod;
+  if (nl === undefined) throw new IpvsError('ERR_IPVS_UNSUPPORTED', 'the netlink package has no RawNetlinkSocket');
+  const raw = new nl.RawNetlinkSocket(NETLINK_GENERIC, {
+    recvBufferSize: options.recvBufferSize ?? 1 << 20,
+    sendBufferSize: 1 << 20,
+  });
+  return {
+    send(data, callback) {
+      // The addon takes Buffers; wrap without copying.
+      raw.send(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { port: 0 }, (err) => callback(err));
+    },
+    onMessage(fn) {
+      raw.on('message', (msg) => fn(msg));
+      // A datagram larger than the peeked size can't happen with message peeking on; treat it as lost replies.
+      raw.on('truncatedMessage', () => fn(new Uint8Array(0)));
+    },
+    onError(fn) {
+      raw.on('error', fn);
+    },
+    localPort() {
+      return raw.address().port;
+    },
+    close() {
+      raw.close();
+    },
+  };
+}
+
+interface Pending {
+  seq: number;
+  /** The IPVS_CMD_* (or controller command), for error meaning. */
+  cmd: number;
+  dump: boolean;
+  msgs: Nlmsg[];
+  /** Set when a dump reply carried NLM_F_DUMP_INTR. */
+  interrupted: boolean;
+  what: string | undefined;
+  resolve: (r: Reply) => void;
+  reject: (e: Error) => void;
+  /** The caller gave up (abort); a dump is still drained to its end. */
+  abandoned: boolean;
+  cleanup: () => void;
+}
+
+export interface Reply {
+  /** Data messages of the reply (no ack, no DONE). */
+  msgs: Nlmsg[];
+  /** A dump reply was flagged NLM_F_DUMP_INTR (the kernel saw the table change). */
+  interrupted: boolean;
+}
+
+export interface RequestSpec {
+  /** nlmsg_type: the genl family id. */
+  type: number;
+  /** The genl payload (header + attributes). */
+  payload: Uint8Array;
+  /** The command in the payload, to give errors their meaning. */
+  cmd: number;
+  /** Dump (NLM_F_DUMP, ends with NLMSG_DONE) instead of do (NLM_F_ACK). */
+  dump?: boolean;
+  /** Words for error messages (`service tcp/10.0.0.1:80`). */
+  what?: string;
+}
+
+export interface ChannelOptions {
+  logger?: Logger;
+}
+
+/** Requests and their replies over one netlink socket, matched by sequence number. */
+export class NetlinkChannel {
+  readonly #sock: DatagramSocket;
+  readonly #log: Logger;
+  readonly #pending = new Map<number, Pending>();
+  #seq: number;
+  #closed = false;
+  /** Tail of the dump queue: dumps run one at a time. */
+  #dumpTail: Promise<void> = Promise.resolve();
+
+  constructor(sock: DatagramSocket, options: ChannelOptions = {}) {
+    this.#sock = sock;
+    this.#log = options.logger ?? noopLogger;
+    // Start anywhere so a restarted process doesn't match stale replies of its predecessor's socket.
+    this.#seq = (Math.floor(Math.random() * 0x7fff_ffff) & 0x7fff_0000) + 1;
+    sock.onMessage((data) => this.#receive(data));
+    sock.onError((err) => this.#onError(err));
+  }
+
+  /** Requests waiting for replies. */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  #nextSeq(): number {
+    this.#seq = (this.#seq + 1) >>> 0;
+    if (this.#seq === 0) this.#seq = 1;
+    return this.#seq;
+  }
+
+  #onError(err: ErrnoLike): void {
+    const nobufs = err.errno === IpvsErrno.ENOBUFS || err.code === 'ENOBUFS';
+    this.#log.warn({ err, inFlight: this.#pending.size }, nobufs ? 'netlink receive buffer overflowed (ENOBUFS)' : 'netlink socket error');
+    const all = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of all) {
+      p.cleanup();
+      // A dump whose replies were lost may still be running in the kernel; the
+      // next dump may see EBUSY once, which the caller's retry absorbs.
+      const e = nobufs
+        ? errnoToIpvsError(IpvsErrno.ENOBUFS, p.cmd, p.what)
+        : new IpvsError('ERR_IPVS_KERNEL', `netlink socket error: ${err.message}`, { cause: err, cmd: p.cmd, ...(err.errno === undefined ? {} : { errno: err.errno }) });
+      if (!p.abandoned) p.reject(e);
+    }
+  }
+
+  #receive(data: Uint8Array): void {
+    if (data.length === 0) {
+      this.#onError(Object.assign(new Error('truncated netlink datagram'), { errno: IpvsErrno.ENOBUFS, code: 'ENOBUFS' }));
+      return;
+    }
+    let msgs: Nlmsg[];
+    try {
+      msgs = decodeNlmsgs(data);
+    } catch (e) {
+      this.#log.error({ err: e }, 'undecodable netlink datagram');
+      this.#failAll(new IpvsError('ERR_IPVS_PROTOCOL', `undecodable netlink datagram: ${(e as Error).message}`, { cause: e }));
+      return;
+    }
+    for (const m of msgs) {
+      const p = this.#pending.get(m.seq);
+      if (p === undefined) {
+        if (m.type !== NLMSG_NOOP) this.#log.debug({ seq: m.seq, type: m.type }, 'dropping netlink message for no request');
+        continue;
+      }
+      if (m.type === NLMSG_ERROR) {
+        let errno: number;
+        let message: string | undefined;
+        try {
+          const e = decodeNlError(m.payload, m.flags);
+          errno = e.errno;
+          message = e.message;
+        } catch (e) {
+          this.#settle(p, new IpvsError('ERR_IPVS_PROTOCOL', `bad NLMSG_ERROR: ${(e as Error).message}`, { cause: e, cmd: p.cmd }));
+          continue;
+        }
+        this.#settle(p, errno === 0 ? undefined : errnoToIpvsError(errno, p.cmd, p.what, message));
+      } else if (m.type === NLMSG_DONE) {
+        const errno = decodeDoneErrno(m.payload);
+        this.#settle(p, errno === 0 ? undefined : errnoToIpvsError(errno, p.cmd, p.what));
+      } else if (m.type === NLMSG_OVERRUN) {
+        this.#settle(p, new IpvsError('ERR_IPVS_NO_BUFFERS', 'NLMSG_OVERRUN: data lost', { cmd: p.cmd }));
+      } else {
+        if ((m.flags & NLM_F_DUMP_INTR) !== 0) p.interrupted = true;
+        if (!p.abandoned) p.msgs.push(m);
+      }
+    }
+  }
+
+  #settle(p: Pending, err: Error | undefined): void {
+    this.#pending.delete(p.seq);
+    p.cleanup();
+    if (p.abandoned) return;
+    if (err === undefined) p.resolve({ msgs: p.msgs, interrupted: p.interrupted });
+    else p.reject(err);
+  }
+
+  #failAll(err: Error): void {
+    const all = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of all) {
+      p.cleanup();
+      if (!p.abandoned) p.reject(err);
+    }
+  }
+
+  #register(spec: RequestSpec, seq: number, signal: AbortSignal | undefined, onDone?: () => void): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => {
+      const onAbort = (): void => {
+        const e = abortReason(signal as AbortSignal);
+        if (spec.dump === true) {
+          // Keep draining the dump so the kernel finishes it; drop its data.
+          p.abandoned = true;
+          p.msgs = [];
+          reject(e);
+        } else {
+          this.#pending.delete(seq);
+          p.cleanup();
+          reject(e);
+        }
+      };
+      const p: Pending = {
+        seq,
+        cmd: spec.cmd,
+        dump: spec.dump === true,
+        msgs: [],
+        interrupted: false,
+        what: spec.what,
+        resolve,
+        reject,
+        abandoned: false,
+        cleanup: () => {
+          signal?.removeEventListener('abort', onAbort);
+          onDone?.();
+        },
+      };
+      this.#pending.set(seq, p);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #frame(spec: RequestSpec, seq: number, out: Uint8Array, at: number): number {
+    const len = NLMSG_HDRLEN + spec.payload.length;
+    const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    v.setUint32(at, len, true);
+    v.setUint16(at + 4, spec.type, true);
+    v.setUint16(at + 6, NLM_F_REQUEST | (spec.dump === true ? NLM_F_DUMP : NLM_F_ACK), true);
+    v.setUint32(at + 8, seq, true);
+    v.setUint32(at + 12, this.#sock.localPort() >>> 0, true);
+    out.set(spec.payload, at + NLMSG_HDRLEN);
+    return at + align4(len);
+  }
+
+  #send(data: Uint8Array, seqs: number[]): void {
+    this.#sock.send(data, (err) => {
+      if (err === undefined) return;
+      for (const seq of seqs) {
+        const p = this.#pending.get(seq);
+        if (p === undefined) continue;
+        this.#settle(p, new IpvsError('ERR_IPVS_KERNEL', `sendmsg failed: ${err.message}`, { cause: err, cmd: p.cmd, ...(err.errno === undefined ? {} : { errno: err.errno }) }));
+      }
+    });
+  }
+
+  #check(signal: AbortSignal | undefined): void {
+    if (this.#closed) throw new IpvsError('ERR_IPVS_CLOSED', 'the IPVS client is closed');
+    if (signal?.aborted) throw abortReason(signal);
+  }
+
+  /** One request; resolves with its reply messages, rejects with a typed `IpvsError`. */
+  async request(spec: RequestSpec, options: { signal?: AbortSignal } = {}): Promise<Reply> {
+    this.#check(options.signal);
+    if (spec.dump === true) return this.#dump(spec, options.signal);
+    const seq = this.#nextSeq();
+    const buf = new Uint8Array(align4(NLMSG_HDRLEN + spec.payload.length));
+    this.#frame(spec, seq, buf, 0);
+    const done = this.#register(spec, seq, options.signal);
+    this.#send(buf, [seq]);
+    return done;
+  }
+
+  async #dump(spec: RequestSpec, signal: AbortSignal | undefined): Promise<Reply> {
+    let release!: () => void;
+    const prev = this.#dumpTail;
+    this.#dumpTail = new Promise<void>((r) => (release = r));
+    let registered = false;
+    try {
+      await prev;
+      this.#check(signal);
+      const seq = this.#nextSeq();
+      const buf = new Uint8Array(align4(NLMSG_HDRLEN + spec.payload.length));
+      this.#frame(spec, seq, buf, 0);
+      // The queue moves on when the kernel has finished the dump, not when the caller stops waiting.
+      const done = this.#register(spec, seq, signal, release);
+      registered = true;
+      this.#send(buf, [seq]);
+      return await done;
+    } finally {
+      if (!registered) release();
+    }
+  }
+
+  /**
+   * Many do-requests in one sendmsg per chunk of `chunkSize`, every ack
+   * checked. Resolves with one result per request, in order: its reply or its
+   * error (never rejects for a kernel error of one request).
+   */
+  async sendBatch(
+    specs: readonly RequestSpec[],
+    options: { signal?: AbortSignal; chunkSize?: number } = {},
+  ): Promise<({ ok: true; reply: Reply } | { ok: false; error: IpvsError | Error })[]> {
+    this.#check(options.signal);
+    const chunk = Math.max(1, options.chunkSize ?? 128);
+    const results: ({ ok: true; reply: Reply } | { ok: false; error: IpvsError | Error })[] = [];
+    for (let i = 0; i < specs.length; i += chunk) {
+      this.#check(options.signal);
+      const part = specs.slice(i, i + chunk);
+      let size = 0;
+      for (const s of part) {
+        if (s.dump === true) throw new IpvsError('ERR_IPVS_INVALID_CONFIG', 'dumps cannot be batched');
+        size += align4(NLMSG_HDRLEN + s.payload.length);
+      }
+      const buf = new Uint8Array(size);
+      let at = 0;
+      const seqs: number[] = [];
+      const promises: Promise<Reply>[] = [];
+      for (const s of part) {
+        const seq = this.#nextSeq();
+        at = this.#frame(s, seq, buf, at);
+        seqs.push(seq);
+        // One abort listener for the whole chunk, not one per request.
+        promises.push(this.#register(s, seq, undefined));
+      }
+      const signal = options.signal;
+      const onAbort = (): void => {
+        const e = abortReason(signal as AbortSignal);
+        for (const seq of seqs) {
+          const p = this.#pending.get(seq);
+          if (p === undefined) continue;
+          this.#pending.delete(seq);
+          p.cleanup();
+          p.reject(e);
+        }
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#send(buf, seqs);
+      const settled = await Promise.allSettled(promises);
+      signal?.removeEventListener('abort', onAbort);
+      for (const r of settled) results.push(r.status === 'fulfilled' ? { ok: true, reply: r.value } : { ok: false, error: r.reason as Error });
+    }
+    return results;
+  }
+
+  /** Close the socket; requests in flight fail with `ERR_IPVS_CLOSED`. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#failAll(new IpvsError('ERR_IPVS_CLOSED', 'the IPVS client was closed'));
+    this.#sock.close();
+  }
+}
+
+/** True for a `DecodeError` (used by callers turning decode failures into ERR_IPVS_PROTOCOL). */
+export function isDecodeError(e: unknown): e is DecodeError {
+  return e instanceof DecodeError;
+}
