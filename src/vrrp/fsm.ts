@@ -25,7 +25,8 @@
  *   it, then takes over after the skew time.
  * - Sync groups: an instance with `sync: true` does not promote itself when its
  *   Master_Down_Timer fires; it says it wants to (`want-master`) and waits for a
- *   `sync` event from its group (see fsm-group.ts).
+ *   `sync` event from its group (see fsm-group.ts). A master the group steps down
+ *   sends priority 0, so the peer instance takes over after its skew time.
  */
 import { type AddressFamily, canonicalIp, compareIp, isIpv6LinkLocal, parseIp } from './address.js';
 import type { Advert } from './codec.js';
@@ -490,6 +491,10 @@ class Step {
     this.actions.push({ type: 'remove-addresses', addresses: this.s.config.addresses });
     // Make the better master re-announce, whichever advert crossed first (see the file comment).
     if (reason === 'higher-priority' && this.s.config.yieldAdvert) this.sendAdvert();
+    // Stepped down by the group while the peer still waits on our adverts: tell it we
+    // stopped (priority 0), so it takes over after its skew time rather than its
+    // Master_Down_Interval (RFC 9568 §6.4.2). keepalived sends priority 0 only on FAULT.
+    if (reason === 'sync') this.sendAdvert(PRIORITY_STOP);
     this.set({ preemptReady: false, lastLowerPriorityAnnounce: undefined });
     this.armMasterDown('no-master');
     this.transition('backup', reason);

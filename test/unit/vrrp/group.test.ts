@@ -207,6 +207,12 @@ describe('sync groups (scripts)', () => {
     // One stepped down on hearing a better advert, the other went with it.
     expect(r2Down.map((t) => t.reason).sort()).toEqual(['higher-priority', 'sync']);
     expect(new Set(r2Down.map((t) => t.at)).size).toBe(1);
+    // The member the group stepped down said so with priority 0; the other sent its yield advert.
+    const at = r2Down[0]?.at;
+    const synced = r2Down.find((t) => t.reason === 'sync')?.instance;
+    expect(lan.get('R2').sent.filter((x) => x.at === at).map((x) => [x.instance, x.priority])).toEqual(
+      expect.arrayContaining([[synced, 0], [synced === 'outside' ? 'inside' : 'outside', 100]]),
+    );
   });
 
   it('a fault in one member shuts the group; recovery restarts it', () => {
