@@ -7,23 +7,29 @@ set -euo pipefail
 
 # Per tier, as the tiers come to need them:
 #   lab:    iproute2 iputils-ping
-#   kernel: qemu-system-x86 cpio busybox-static ipvsadm kmod (the kernel image itself is
-#           fetched with `apt-get download` into .cache/kernel by scripts/kernel-image.mjs)
-packages=(iproute2 iputils-ping qemu-system-x86 cpio busybox-static ipvsadm kmod)
+#   kernel: qemu-system-x86 busybox-static ipvsadm (the kernel image itself is fetched with
+#           `apt-get download` into .cache/kernel by test/kernel/harness/image.mjs, never installed)
+#   base tools they use: tar, dpkg, apt, util-linux (setpriv), libc-bin (ldd)
+packages=(iproute2 iputils-ping qemu-system-x86 busybox-static ipvsadm tar util-linux)
+
+# The kernel tier picks its kernel package from apt's lists: make sure they exist.
+have_lists() { compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; }
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
+if [ ${#missing[@]} -eq 0 ] && have_lists; then
   echo "setup: all system packages present"
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-  echo "setup: missing packages (install as root): ${missing[*]}" >&2
+  echo "setup: missing (install as root): ${missing[*]:-} $(have_lists || echo 'apt lists (apt-get update)')" >&2
   exit 0
 fi
-echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
