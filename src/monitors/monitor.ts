@@ -60,6 +60,12 @@ export interface MonitorOptions {
   /** Interval jitter as a fraction: each interval is `interval x (1 ± jitter)` (default 0.1). */
   jitter?: number;
   logger?: Logger;
+  /**
+   * A polled check that has not settled this long after it started counts as
+   * failed and frees its slot (default 60000). Built-in checks always settle by
+   * their own deadline; this guards against custom checks that never do.
+   */
+  watchdogMs?: number;
   /** Where check and server figures go (default: a new `MonitorMetrics`; read it as `monitor.metrics`). */
   metrics?: MonitorMetrics;
 }
@@ -107,7 +113,9 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   #readyHead = 0;
   #running = 0;
   #started = false;
-  readonly #inflight = new Set<Promise<void>>();
+  readonly #watchdogMs: number;
+  /** Completion callbacks of running checks. */
+  readonly #runs = new Set<(r: CheckResult | undefined) => void>();
 
   constructor(options: MonitorOptions = {}) {
     super();
@@ -117,6 +125,8 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     this.#jitter = options.jitter ?? 0.1;
     this.#log = options.logger ?? noopLogger;
     this.metrics = options.metrics ?? new MonitorMetrics();
+    this.#watchdogMs = options.watchdogMs ?? 60_000;
+    if (!(this.#watchdogMs > 0)) throw new MonitorError('ERR_MONITOR_BAD_CONFIG', `watchdogMs must be > 0, got ${this.#watchdogMs}`);
     if (!Number.isInteger(this.#concurrency) || this.#concurrency < 1) throw new MonitorError('ERR_MONITOR_BAD_CONFIG', `concurrency must be an integer >= 1, got ${this.#concurrency}`);
     if (!(this.#jitter >= 0 && this.#jitter < 1)) throw new MonitorError('ERR_MONITOR_BAD_CONFIG', `jitter must be within [0, 1), got ${this.#jitter}`);
   }
@@ -209,7 +219,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     for (const srv of this.#servers.values()) this.#startServer(srv);
   }
 
-  /** Stop every timer and watch, abort running checks and wait for them to settle. */
+  /** Stop every timer and watch and abort running checks; nothing is reported after this. */
   async stop(): Promise<void> {
     this.#started = false;
     for (const srv of this.#servers.values()) {
@@ -220,7 +230,9 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     }
     this.#ready.length = 0;
     this.#readyHead = 0;
-    await Promise.allSettled([...this.#inflight]);
+    // Aborted checks release their sockets and processes synchronously; their results are dropped.
+    for (const finish of [...this.#runs]) finish(undefined);
+    await Promise.resolve();
   }
 
   #get(id: string): Srv {
@@ -289,14 +301,12 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     srv.busy = true;
     this.#running++;
     const signal = srv.abort.signal;
-    const p = (async () => {
-      let r: CheckResult | undefined;
-      try {
-        r = await (e.check as Check).check(srv.spec.target, { signal });
-      } catch (err) {
-        // A cancelled check says nothing about the server; anything else is a failed check.
-        if (!(signal.aborted || isLvskitError(err, 'ERR_ABORTED'))) r = { ok: false, reason: describeError(err), latencyMs: 0 };
-      }
+    let finished = false;
+    const finish = (r: CheckResult | undefined): void => {
+      if (finished) return;
+      finished = true;
+      watchdog.cancel();
+      this.#runs.delete(finish);
       this.#running--;
       srv.busy = false;
       if (r !== undefined && !srv.removed) this.#onResult(srv, e, r);
@@ -305,9 +315,22 @@ export class Monitor extends EventEmitter<MonitorEvents> {
         this.#ready.push(srv);
       }
       this.#pump();
-    })();
-    this.#inflight.add(p);
-    void p.finally(() => this.#inflight.delete(p));
+    };
+    this.#runs.add(finish);
+    // A check that never settles (a bug in it) must not freeze its server's state or hold a slot forever.
+    const watchdog = this.#clock.setTimer(this.#watchdogMs, () =>
+      finish({ ok: false, reason: `check did not settle within ${this.#watchdogMs} ms (watchdog)`, latencyMs: this.#watchdogMs, details: { watchdog: true } }),
+    );
+    let p: Promise<CheckResult>;
+    try {
+      p = (e.check as Check).check(srv.spec.target, { signal });
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(finish, (err: unknown) => {
+      // A cancelled check says nothing about the server; anything else is a failed check.
+      finish(signal.aborted || isLvskitError(err, 'ERR_ABORTED') ? undefined : { ok: false, reason: describeError(err), latencyMs: 0 });
+    });
   }
 
   #onResult(srv: Srv, e: Entry, r: CheckResult): void {

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Monitor, type MonitoredCheck } from '../../../src/monitors/monitor.js';
 import type { ServerEvent } from '../../../src/monitors/fsm-server.js';
@@ -255,6 +256,113 @@ describe('Monitor scheduling', () => {
     expect(results).toHaveLength(1); // the aborted check reports nothing
   });
 
+  it('a check that never settles is failed by the watchdog and frees its slot', async () => {
+    const clock = new FakeClock();
+    const hang: Check = { kind: 'hang', check: () => new Promise(() => undefined) };
+    const m = make({ clock, random: () => 0, jitter: 0, concurrency: 1, watchdogMs: 5000 });
+    const results: CheckResult[] = [];
+    m.on('result', (_id, _c, r) => results.push(r));
+    m.add({ id: 'a', target: { address: 'a' }, checks: [{ name: 'c', check: hang, intervalMs: 1000 }] });
+    m.start();
+    await tick(clock, 4990, 100);
+    expect(results).toEqual([]);
+    expect(m.running).toBe(1);
+    await tick(clock, 20, 10);
+    expect(results[0]).toMatchObject({ ok: false, reason: 'check did not settle within 5000 ms (watchdog)', details: { watchdog: true } });
+    expect(m.running).toBe(1); // the next (due) run started at once
+    await m.stop();
+    expect(m.running).toBe(0);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('starts again after stop, with stateful watches renewed', async () => {
+    const clock = new FakeClock();
+    const c = new ScriptedCheck(clock);
+    const idle = new PushCheck();
+    const m = make({ clock, random: () => 0, jitter: 0 });
+    m.add({ id: 'a', target: { address: 'a' }, checks: [{ name: 'c', check: c, intervalMs: 100 }, { name: 'idle', check: idle }] });
+    m.start();
+    await tick(clock, 250);
+    const n = c.calls.length;
+    await m.stop();
+    await tick(clock, 500);
+    expect(c.calls.length).toBe(n);
+    expect(idle.signals[0]?.aborted).toBe(true);
+    m.start();
+    await tick(clock, 250);
+    expect(c.calls.length).toBeGreaterThan(n);
+    expect(idle.signals).toHaveLength(2);
+    expect(idle.signals[1]?.aborted).toBe(false);
+  });
+
+  it('property: never more than `concurrency` checks at once, never two of one server, and every check keeps running', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(fc.array(fc.record({ interval: fc.integer({ min: 50, max: 400 }), duration: fc.integer({ min: 0, max: 300 }) }), { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 8 }),
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        async (concurrency, servers, seed) => {
+          const clock = new FakeClock();
+          let x = seed;
+          const random = (): number => {
+            x = (x * 1103515245 + 12345) % 2 ** 31;
+            return x / 2 ** 31;
+          };
+          let global = 0;
+          let maxGlobal = 0;
+          const perServer = new Map<string, number>();
+          const runs = new Map<string, number>();
+          let violation = '';
+          const mk = (duration: number, key: string): Check => ({
+            kind: 'timed',
+            check: (t, o) =>
+              new Promise((resolve, reject) => {
+                global++;
+                maxGlobal = Math.max(maxGlobal, global);
+                const n = (perServer.get(t.address) ?? 0) + 1;
+                perServer.set(t.address, n);
+                if (n > 1) violation = `overlap on ${t.address}`;
+                runs.set(key, (runs.get(key) ?? 0) + 1);
+                const end = (): void => {
+                  global--;
+                  perServer.set(t.address, (perServer.get(t.address) ?? 1) - 1);
+                };
+                const h = clock.setTimer(duration, () => {
+                  end();
+                  resolve({ ok: true, reason: 'ok', latencyMs: duration });
+                });
+                o?.signal?.addEventListener('abort', () => {
+                  h.cancel();
+                  end();
+                  reject(new AbortError());
+                });
+              }),
+          });
+          const m = new Monitor({ clock, random, concurrency, jitter: 0.1 });
+          servers.forEach((checks, i) =>
+            m.add({ id: `s${i}`, target: { address: `s${i}` }, checks: checks.map((c, j) => ({ name: `c${j}`, check: mk(c.duration, `s${i}/c${j}`), intervalMs: c.interval })) }),
+          );
+          m.start();
+          const horizon = 6000;
+          await tick(clock, horizon, 25);
+          await m.stop();
+          expect(violation).toBe('');
+          expect(maxGlobal).toBeLessThanOrEqual(concurrency);
+          // Liveness: each check ran; when capacity is ample it kept to its interval.
+          const ample = concurrency >= servers.length && servers.every((cs) => cs.reduce((a, c) => a + c.duration + 25, 0) <= Math.min(...cs.map((c) => c.interval)) * 0.9);
+          servers.forEach((checks, i) =>
+            checks.forEach((c, j) => {
+              const n = runs.get(`s${i}/c${j}`) ?? 0;
+              expect(n).toBeGreaterThan(0);
+              if (ample) expect(n).toBeGreaterThanOrEqual(Math.floor(horizon / (c.interval * 1.1)) - 2);
+            }),
+          );
+        },
+      ),
+      { numRuns: 25 },
+    );
+  }, 60_000);
+
   it('refuses bad specs and options with MonitorError', () => {
     const clock = new FakeClock();
     const c = new ScriptedCheck(clock);
@@ -266,6 +374,7 @@ describe('Monitor scheduling', () => {
     expect(() => m.add({ id: 'c', target: { address: 'c' }, checks: [{ ...ok, intervalMs: 0 }] })).toThrow(/intervalMs/);
     expect(() => new Monitor({ concurrency: 0 })).toThrow(/concurrency/);
     expect(() => new Monitor({ jitter: 1 })).toThrow(/jitter/);
+    expect(() => new Monitor({ watchdogMs: 0 })).toThrow(/watchdogMs/);
     try {
       m.add({ id: 'd', target: { address: 'd' }, checks: [ok], rise: 0 });
     } catch (e) {
