@@ -11,6 +11,7 @@ import {
   step,
 } from '../../../src/vrrp/fsm.js';
 import { VrrpError } from '../../../src/vrrp/errors.js';
+import { simplePasswordAuthData } from '../../../src/vrrp/codec.js';
 import { Lan, v4 } from './sim.js';
 
 // Skew and down intervals used below, v3 at 1 s (RFC 9568 §6.1):
@@ -483,6 +484,44 @@ describe('two routers on a LAN (scripts on protocol time)', () => {
     lan.run(10_000);
     expect(lan.holders()).toEqual(['B']);
     expect(lan.get('B').announces[0]?.addresses).toEqual(['fe80::52', '2001:db8::52']);
+  });
+
+  it('three routers: when the master stops, the best backup wins on its shorter skew time (RFC 9568 §6.1)', () => {
+    const lan = new Lan();
+    lan.router('A', v4('192.0.2.1', { priority: 100 }));
+    lan.router('B', v4('192.0.2.2', { priority: 150 }));
+    lan.router('C', v4('192.0.2.3', { priority: 200 }));
+    for (const r of ['A', 'B', 'C']) lan.start(r);
+    lan.run(10_000);
+    expect(lan.holders()).toEqual(['C']);
+    lan.stop('C');
+    lan.run(10_000);
+    // B's skew (256-150)/256 s = 414.0625 ms beats A's 609.375 ms; A then follows B.
+    expect(lan.transitions.filter((t) => t.to === 'master').at(-1)).toEqual({
+      at: 10_000 + 414.0625,
+      router: 'B',
+      from: 'backup',
+      to: 'master',
+      reason: 'master-stopped',
+    });
+    expect(lan.holders()).toEqual(['B']);
+    expect(lan.get('A').state.master).toEqual({ address: '192.0.2.2', priority: 150 });
+    expect(lan.dualMasterMs).toBe(0);
+  });
+
+  it('v2 simple passwords: a router with the wrong one is deaf to the others (and they to it)', () => {
+    const lan = new Lan();
+    const cfg = (addr: string, priority: number, pass: string): InstanceConfig =>
+      v4(addr, { version: 2, priority, authType: 1, authData: simplePasswordAuthData(pass) });
+    lan.router('A', cfg('192.0.2.1', 100, 'secret'));
+    lan.router('B', cfg('192.0.2.2', 200, 'secret'));
+    const c = lan.router('C', cfg('192.0.2.3', 50, 'wrong'));
+    for (const r of ['A', 'B', 'C']) lan.start(r);
+    lan.run(10_000);
+    expect(lan.holders().sort()).toEqual(['B', 'C']);
+    expect(c.invalid).toBeGreaterThan(0);
+    expect(lan.get('A').invalid).toBeGreaterThan(0);
+    expect(lan.get('A').state.master).toEqual({ address: '192.0.2.2', priority: 200 });
   });
 
   it('long runs stay quiet: six hours of 1 s adverts, a minute of 10 ms ones, no spurious transition', () => {
