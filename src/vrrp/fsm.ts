@@ -30,6 +30,7 @@
  */
 import { type AddressFamily, canonicalIp, compareIp, isIpv6LinkLocal, parseIp } from './address.js';
 import type { Advert } from './codec.js';
+import type { ReceiveConfig } from './codec-receive.js';
 import {
   ANNOUNCE_COUNT_DEFAULT,
   ANNOUNCE_REPEAT_COUNT_DEFAULT,
@@ -300,6 +301,25 @@ export function buildAdvert(s: VrrpState, priority = s.priority): Advert {
     authType: c.authType,
     authData: c.authData.slice(),
     addresses: c.addresses.slice(),
+  };
+}
+
+/**
+ * What `validateAdvert` needs to check adverts for this instance, from its
+ * configuration; `extra` adds the receive-only settings (unicast peers, TTL check,
+ * accepted checksum forms, v2 address mismatch handling).
+ */
+export function receiveConfigFor(s: VrrpState, extra: Partial<ReceiveConfig> = {}): ReceiveConfig {
+  const c = s.config;
+  return {
+    version: c.version,
+    family: c.family,
+    vrid: c.vrid,
+    addresses: c.addresses,
+    advertIntervalMs: c.advertIntervalMs,
+    authType: c.authType,
+    authData: c.authData,
+    ...extra,
   };
 }
 

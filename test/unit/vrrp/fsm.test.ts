@@ -7,6 +7,7 @@ import {
   buildAdvert,
   initialState,
   masterDownIntervalMs,
+  receiveConfigFor,
   skewTimeMs,
   step,
 } from '../../../src/vrrp/fsm.js';
@@ -73,6 +74,22 @@ describe('configuration', () => {
       { ...base, announce: { count: 1.5 } },
     ];
     for (const c of bad) expect(() => initialState(c), JSON.stringify(c)).toThrow(VrrpError);
+  });
+});
+
+describe('receive configuration from an instance', () => {
+  it('carries what validateAdvert checks, plus receive-only settings', () => {
+    const s = initialState(v4('192.0.2.1', { version: 2, advertIntervalMs: 3000, authType: 1, authData: simplePasswordAuthData('pw') }));
+    expect(receiveConfigFor(s, { checkTtl: false })).toEqual({
+      version: 2,
+      family: 'ipv4',
+      vrid: 51,
+      addresses: ['192.0.2.100'],
+      advertIntervalMs: 3000,
+      authType: 1,
+      authData: simplePasswordAuthData('pw'),
+      checkTtl: false,
+    });
   });
 });
 

@@ -24,6 +24,7 @@ import {
   type VrrpEvent,
   type VrrpState,
   initialState,
+  receiveConfigFor,
   step,
 } from '../../../src/vrrp/fsm.js';
 import { VRRP_GROUP_V4, VRRP_GROUP_V6 } from '../../../src/vrrp/constants.js';
@@ -57,16 +58,7 @@ export class SimRouter {
   }
 
   get receiveConfig(): ReceiveConfig {
-    const c = this.state.config;
-    return {
-      version: c.version,
-      family: c.family,
-      vrid: c.vrid,
-      addresses: c.addresses,
-      advertIntervalMs: c.advertIntervalMs,
-      authType: c.authType,
-      authData: c.authData,
-    };
+    return receiveConfigFor(this.state);
   }
 
   actionsOf<T extends VrrpAction['type']>(type: T): { at: number; action: Extract<VrrpAction, { type: T }> }[] {
@@ -320,10 +312,7 @@ export class GroupLan {
             for (const [pname, ps] of Object.entries(peer.state.instances)) {
               const c = ps.config;
               if (c.family !== inst.config.family) continue;
-              const v = validateAdvert(
-                { family: c.family, src, dst, ttl: 255, protocol: 112, payload },
-                { version: c.version, family: c.family, vrid: c.vrid, addresses: c.addresses, advertIntervalMs: c.advertIntervalMs },
-              );
+              const v = validateAdvert({ family: c.family, src, dst, ttl: 255, protocol: 112, payload }, receiveConfigFor(ps));
               if (v.kind !== 'ok') continue;
               this.clock.setTimer(0, () => this.#apply(peer, { type: 'instance', instance: pname, event: { type: 'advert', advert: v.advert, src } }));
             }
