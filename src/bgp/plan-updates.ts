@@ -1,0 +1,138 @@
+/**
+ * UPDATE batching: turn a set of route announcements and withdrawals into
+ * few UPDATE messages. Routes with the same path attributes and next hop share
+ * an UPDATE (RFC 4271 §4.3: one attribute set, many NLRI); each message is
+ * filled up to the size limit (4096, or 65535 with RFC 8654). IPv4 routes use
+ * the NLRI and Withdrawn Routes fields; IPv6 routes MP_REACH_NLRI and
+ * MP_UNREACH_NLRI (RFC 4760).
+ */
+import { toHex } from '../util/bytes.js';
+import { Afi, BGP_MAX_EXTENDED_MESSAGE_LENGTH, BGP_MAX_MESSAGE_LENGTH, Safi } from './constants.js';
+import type { Nlri } from './codec-address.js';
+import { familyOf, nlriLength } from './codec-address.js';
+import type { PathAttributes } from './codec-attributes.js';
+import { encodeAttributes } from './codec-attributes.js';
+import type { UpdateCodecOptions, UpdateMessage } from './codec-update.js';
+import { updateLength } from './codec-update.js';
+
+/** A route to send: prefix, attributes (without NEXT_HOP and MP_*), and next hop(s). */
+export interface OutRoute {
+  /** Canonical prefix text. */
+  prefix: string;
+  pathId?: number;
+  /** Everything but NEXT_HOP, MP_REACH_NLRI and MP_UNREACH_NLRI, which the planner fills in. */
+  attributes: PathAttributes;
+  /** IPv4 routes: one IPv4 address. IPv6 routes: a global address and optionally a link-local one (RFC 2545 §3). */
+  nextHop: string[];
+}
+
+const attrKeyCache = new WeakMap<PathAttributes, Map<string, string>>();
+
+/** A canonical key of an attribute set: its encoding under `opts` (cached per object). */
+export function attributesKey(a: PathAttributes, opts: UpdateCodecOptions = {}): string {
+  const optKey = opts.fourOctetAs === false ? '2' : '4';
+  let m = attrKeyCache.get(a);
+  if (m === undefined) {
+    m = new Map();
+    attrKeyCache.set(a, m);
+  }
+  let k = m.get(optKey);
+  if (k === undefined) {
+    k = toHex(encodeAttributes(a, { fourOctetAs: opts.fourOctetAs ?? true }));
+    m.set(optKey, k);
+  }
+  return k;
+}
+
+/** The key that decides which routes can share an UPDATE. */
+export function routeGroupKey(r: OutRoute, opts: UpdateCodecOptions = {}): string {
+  return `${familyOf(r.prefix)}|${r.nextHop.join(',')}|${attributesKey(r.attributes, opts)}`;
+}
+
+function prefixBits(prefix: string): number {
+  const slash = prefix.lastIndexOf('/');
+  return slash < 0 ? (prefix.includes(':') ? 128 : 32) : Number(prefix.slice(slash + 1));
+}
+
+function limit(opts: UpdateCodecOptions): number {
+  return opts.extendedMessage === true ? BGP_MAX_EXTENDED_MESSAGE_LENGTH : BGP_MAX_MESSAGE_LENGTH;
+}
+
+function nlriOf(r: { prefix: string; pathId?: number }): Nlri {
+  return r.pathId === undefined ? { prefix: r.prefix } : { prefix: r.prefix, pathId: r.pathId };
+}
+
+/**
+ * Fill messages from a template: `make(list)` builds the UPDATE for a chunk,
+ * `base` is the size with an empty chunk (plus slack for an attribute header
+ * that may grow to the extended length form).
+ */
+function chunked(items: Nlri[], addPath: boolean, base: number, max: number, make: (chunk: Nlri[]) => UpdateMessage): UpdateMessage[] {
+  const out: UpdateMessage[] = [];
+  let chunk: Nlri[] = [];
+  let size = base;
+  for (const n of items) {
+    const len = nlriLength(prefixBits(n.prefix), addPath);
+    if (base + len > max) throw new RangeError(`an UPDATE for ${n.prefix} cannot fit in ${max} bytes (attributes too large)`);
+    if (size + len > max) {
+      out.push(make(chunk));
+      chunk = [];
+      size = base;
+    }
+    chunk.push(n);
+    size += len;
+  }
+  if (chunk.length > 0) out.push(make(chunk));
+  return out;
+}
+
+/**
+ * Plan the UPDATEs for `announce` and `withdraw`: withdrawals first (IPv4 in
+ * the Withdrawn Routes field, IPv6 in MP_UNREACH_NLRI), then one run of
+ * messages per attribute set, in the order the sets first appear.
+ */
+export function planUpdates(announce: readonly OutRoute[], withdraw: readonly Nlri[], opts: UpdateCodecOptions = {}): UpdateMessage[] {
+  const max = limit(opts);
+  const ap4 = opts.addPath?.ipv4 === true;
+  const ap6 = opts.addPath?.ipv6 === true;
+  const out: UpdateMessage[] = [];
+
+  const w4 = withdraw.filter((n) => familyOf(n.prefix) === Afi.IPV4);
+  const w6 = withdraw.filter((n) => familyOf(n.prefix) === Afi.IPV6);
+  const emptyV6Withdraw: UpdateMessage = { withdrawn: [], attributes: { mpUnreach: { afi: Afi.IPV6, safi: Safi.UNICAST, withdrawn: [] } }, nlri: [] };
+  out.push(...chunked(w4, ap4, updateLength({ withdrawn: [], attributes: {}, nlri: [] }, opts), max, (c) => ({ withdrawn: c, attributes: {}, nlri: [] })));
+  out.push(
+    ...chunked(w6, ap6, updateLength(emptyV6Withdraw, opts) + 1, max, (c) => ({
+      withdrawn: [],
+      attributes: { mpUnreach: { afi: Afi.IPV6, safi: Safi.UNICAST, withdrawn: c } },
+      nlri: [],
+    })),
+  );
+
+  const groups = new Map<string, { first: OutRoute; nlri: Nlri[] }>();
+  for (const r of announce) {
+    const k = routeGroupKey(r, opts);
+    const g = groups.get(k);
+    if (g === undefined) groups.set(k, { first: r, nlri: [nlriOf(r)] });
+    else g.nlri.push(nlriOf(r));
+  }
+  for (const { first, nlri } of groups.values()) {
+    // The planner owns NEXT_HOP and the MP attributes; anything the caller left there is ignored.
+    const { nextHop: _nh, mpReach: _mr, mpUnreach: _mu, ...attrs } = first.attributes;
+    if (familyOf(first.prefix) === Afi.IPV4) {
+      const nh = first.nextHop[0];
+      if (nh === undefined || first.nextHop.length !== 1) throw new RangeError(`IPv4 route ${first.prefix} needs exactly one next hop`);
+      const make = (c: Nlri[]): UpdateMessage => ({ withdrawn: [], attributes: { ...attrs, nextHop: nh }, nlri: c });
+      out.push(...chunked(nlri, ap4, updateLength(make([]), opts), max, make));
+    } else {
+      if (first.nextHop.length < 1 || first.nextHop.length > 2) throw new RangeError(`IPv6 route ${first.prefix} needs one or two next hops`);
+      const make = (c: Nlri[]): UpdateMessage => ({
+        withdrawn: [],
+        attributes: { mpReach: { afi: Afi.IPV6, safi: Safi.UNICAST, nextHop: first.nextHop, nlri: c }, ...attrs },
+        nlri: [],
+      });
+      out.push(...chunked(nlri, ap6, updateLength(make([]), opts) + 1, max, make));
+    }
+  }
+  return out;
+}
