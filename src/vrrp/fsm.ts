@@ -85,6 +85,12 @@ export interface InstanceConfig {
   yieldAdvert?: boolean;
   /** Promotion is decided by a sync group (fsm-group.ts). Default false. */
   sync?: boolean;
+  /**
+   * IPv6 rules of RFC 9568 §5.2.9 and §7.2: the first address and the advert
+   * source are link-local. Default true; false accepts global ones, as keepalived
+   * does outside `vrrp_strict` (it only logs) and with unicast peers.
+   */
+  strict?: boolean;
 }
 
 /** `InstanceConfig` with defaults applied and addresses in canonical form. */
@@ -217,10 +223,10 @@ export function resolveConfig(c: InstanceConfig): ResolvedInstanceConfig {
     bad(e instanceof Error ? e.message : String(e));
   }
   if (new Set(addresses).size !== addresses.length) bad('an address is listed twice');
-  if (c.family === 'ipv6' && !isIpv6LinkLocal(addresses[0] as string)) {
-    bad(`the first IPv6 address must be link-local (RFC 9568 §5.2.9), not ${addresses[0]}`);
+  if (c.family === 'ipv6' && (c.strict ?? true)) {
+    if (!isIpv6LinkLocal(addresses[0] as string)) bad(`the first IPv6 address must be link-local (RFC 9568 §5.2.9), not ${addresses[0]}`);
+    if (!isIpv6LinkLocal(primaryAddress)) bad(`the IPv6 source must be the interface's link-local address (RFC 9568 §7.2)`);
   }
-  if (c.family === 'ipv6' && !isIpv6LinkLocal(primaryAddress)) bad(`the IPv6 source must be the interface's link-local address (RFC 9568 §7.2)`);
   const preemptDelayMs = c.preemptDelayMs ?? 0;
   if (!(preemptDelayMs >= 0) || !Number.isFinite(preemptDelayMs)) bad(`preempt delay ${preemptDelayMs}`);
   const authType = c.authType ?? AUTH_NONE;

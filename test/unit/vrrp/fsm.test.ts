@@ -75,6 +75,12 @@ describe('configuration', () => {
     ];
     for (const c of bad) expect(() => initialState(c), JSON.stringify(c)).toThrow(VrrpError);
   });
+
+  it('relaxes the IPv6 link-local rules when not strict, as keepalived outside vrrp_strict', () => {
+    const c: InstanceConfig = { version: 3, family: 'ipv6', vrid: 1, addresses: ['2001:db8::1'], primaryAddress: '2001:db8::2', strict: false };
+    expect(initialState(c).config.addresses).toEqual(['2001:db8::1']);
+    expect(() => initialState({ ...c, strict: true })).toThrow(VrrpError);
+  });
 });
 
 describe('receive configuration from an instance', () => {
