@@ -84,7 +84,15 @@ export class DnsCheck implements Check {
               answers: m.answers.map((a) => ({ type: typeName(a.type), ...(a.value !== undefined ? { value: a.value } : {}) })),
             };
             if (!this.#rcodes.has(m.rcode)) return { ok: false, reason: `DNS ${rcodeName(m.rcode)}`, details };
-            if (o.expectAnswer !== undefined && !answerMatches(m.answers, o.expectAnswer)) {
+            let matched = true;
+            if (o.expectAnswer !== undefined) {
+              try {
+                matched = answerMatches(m.answers, o.expectAnswer);
+              } catch (e) {
+                return { ok: false, reason: `expectAnswer threw: ${describeError(e)}`, details };
+              }
+            }
+            if (!matched) {
               return { ok: false, reason: `DNS ${rcodeName(m.rcode)}, no answer matched ${String(o.expectAnswer)}`, details };
             }
             return { ok: true, reason: `DNS ${rcodeName(m.rcode)}, ${m.answers.length} answer(s)`, details };

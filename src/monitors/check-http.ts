@@ -112,7 +112,15 @@ export class HttpCheck implements Check {
         const details: Record<string, unknown> = { status };
         const location = res.headers.location;
         if (location !== undefined) details.location = location;
-        const statusOk = this.#statusOk(status);
+        let statusOk: boolean;
+        try {
+          statusOk = this.#statusOk(status);
+        } catch (e) {
+          // A throwing expectStatus predicate is a bug in the caller's config: down, never an uncaught exception.
+          res.destroy();
+          resolve({ ok: false, reason: `expectStatus threw: ${describeError(e)}`, details });
+          return;
+        }
         if (method === 'HEAD' || (!statusOk && o.bodyMatch === undefined)) {
           res.destroy();
           resolve({ ok: statusOk, reason: `HTTP ${status}`, details });
@@ -150,7 +158,6 @@ export class HttpCheck implements Check {
         res.on('end', () => {
           if (!capped) done();
         });
-        res.on('aborted', () => undefined);
         res.on('error', (e) => {
           if (capped) return;
           resolve({ ok: false, reason: `HTTP ${status}, response broken mid-body: ${describeError(e)}`, details });

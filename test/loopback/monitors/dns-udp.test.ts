@@ -70,6 +70,17 @@ describe.each<LoopbackHost>(['127.0.0.1', '::1'])('DNS check against %s', (host)
     expect(predicate.ok).toBe(true);
   });
 
+  it('is down when the answer predicate throws, never an uncaught exception', async () => {
+    const s = await startDns(host, () => 'answer');
+    const r = await new DnsCheck({
+      name: 'svc.test',
+      expectAnswer: () => {
+        throw new Error('oops');
+      },
+    }).check({ address: host, port: s.port });
+    expect(r).toMatchObject({ ok: false, reason: 'expectAnswer threw: oops' });
+  });
+
   it('is down on SERVFAIL', async () => {
     const s = await startDns(host, () => 'servfail');
     expect(await new DnsCheck({ name: 'svc.test' }).check({ address: host, port: s.port })).toMatchObject({ ok: false, reason: 'DNS SERVFAIL', details: { rcode: 2 } });

@@ -128,6 +128,18 @@ describe.each<LoopbackHost>(['127.0.0.1', '::1'])('HTTP check against %s', (host
   });
 });
 
+describe('HTTP check with a throwing predicate', () => {
+  it('is down, never an uncaught exception', async () => {
+    const s = keep(await startHttp('127.0.0.1', (_req, res) => res.end('ok')));
+    const r = await new HttpCheck({
+      expectStatus: () => {
+        throw new Error('bad predicate');
+      },
+    }).check({ address: '127.0.0.1', port: s.port });
+    expect(r).toMatchObject({ ok: false, reason: 'expectStatus threw: bad predicate' });
+  });
+});
+
 describe('HTTP check configuration', () => {
   it('refuses a bad path or cap, and a target without port for TCP', async () => {
     expect(() => new HttpCheck({ path: 'health' })).toThrow(/path must start/);
@@ -169,6 +181,16 @@ describe('HTTPS check', () => {
     expect(systemStore.ok).toBe(false);
     const lax = await new HttpCheck({ host: 'svc.test', tls: { verify: false } }).check({ address: '127.0.0.1', port: s.port });
     expect(lax).toMatchObject({ ok: true, reason: 'HTTP 200' });
+  });
+
+  it('sends no SNI when the Host is an IP literal (RFC 6066 §3), and verification can be skipped for it', async () => {
+    const s = keep(await startHttp('127.0.0.1', (_req, res) => res.end('ok'), certs.good));
+    const r = await new HttpCheck({ tls: { verify: false } }).check({ address: '127.0.0.1', port: s.port });
+    expect(r).toMatchObject({ ok: true, reason: 'HTTP 200' });
+    expect(s.requests[0]).toMatchObject({ host: '127.0.0.1', servername: false });
+    const strict = await new HttpCheck({ tls: { ca: certs.ca } }).check({ address: '127.0.0.1', port: s.port });
+    expect(strict.ok).toBe(false); // the certificate names svc.test, not 127.0.0.1
+    expect(strict.reason).toMatch(/^TLS: /);
   });
 
   it('uses an explicit servername for SNI and verification', async () => {
