@@ -95,3 +95,7 @@ export type {
   StepResult,
   TimerName,
 } from './fsm.js';
+export { AdjRibIn, AdjRibOut, familiesOf, maxPrefixesNotification, routeKey } from './rib.js';
+export type { InRoute, RibInChange } from './rib.js';
+export { attributesKey, planUpdates, routeGroupKey } from './plan-updates.js';
+export type { OutRoute } from './plan-updates.js';
