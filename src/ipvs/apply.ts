@@ -8,6 +8,7 @@
  * operation failed because the table changed under us (someone ran ipvsadm),
  * it re-reads and re-plans, up to `retries` times.
  */
+import { sleep } from '../util/abort.js';
 import { realClock, type Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { noopLogger } from '../util/logger.js';
@@ -84,6 +85,8 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       } catch (e) {
         if (e instanceof IpvsError && (e.recoverable || e.code === 'ERR_IPVS_BUSY') && i < retries) {
           log.warn({ err: e }, 're-reading the IPVS table');
+          // A dump whose replies were dropped keeps running in the kernel until we have read it out.
+          await sleep(25 * (i + 1), options.signal);
           continue;
         }
         throw e;

@@ -377,3 +377,27 @@ describe('IPVS schema: properties', () => {
     expect(bytesEqual(encodeAttrs(INFO_SCHEMA, {}), new Uint8Array(0))).toBe(true);
   });
 });
+
+describe('IPVS schema: bytes captured from a 6.1 kernel', () => {
+  it('decodes the captured service dump entry and its NLMSG_DONE', async () => {
+    const { KERNEL_DUMP_SERVICE_UDP6, KERNEL_DUMP_DONE, KERNEL_FAMILY_ID } = await import('./fixtures.js');
+    const [m] = decodeNlmsgs(KERNEL_DUMP_SERVICE_UDP6);
+    expect(m).toMatchObject({ type: KERNEL_FAMILY_ID, flags: 2 });
+    const d = decodeIpvsMessage(m!.payload);
+    expect(d.cmd).toBe(K.IPVS_CMD_NEW_SERVICE);
+    const s = d.attrs!.service!;
+    expect(s.unknown).toBeUndefined();
+    expect(s).toMatchObject({ af: 10, protocol: 17, port: 53, schedName: 'sh', flags: { flags: 0x13, mask: 0xffffffff }, timeout: 600 });
+    expect(toHex(s.netmask!)).toBe('40000000');
+    expect(s.stats64?.conns).toBe(0n);
+    // The hand-written fixture predicted this layout: same length, same bytes from the genl header to
+    // the end of IPVS_SVC_ATTR_NETMASK (the header's seq/pid and the counters differ).
+    expect(KERNEL_DUMP_SERVICE_UDP6.length).toBe(DUMP_SERVICE_UDP6.length);
+    expect(toHex(KERNEL_DUMP_SERVICE_UDP6.subarray(16, 104))).toBe(toHex(DUMP_SERVICE_UDP6.subarray(16, 104)));
+    // And the stats nests have the same attribute types and lengths.
+    const tl = (b: Uint8Array) => decodeAttrs(b, 104, 320).map((a) => [a.type, a.data.length]);
+    expect(tl(KERNEL_DUMP_SERVICE_UDP6)).toEqual(tl(DUMP_SERVICE_UDP6));
+    const [done] = decodeNlmsgs(KERNEL_DUMP_DONE);
+    expect(done).toMatchObject({ type: 3, flags: 2, seq: m!.seq });
+  });
+});
