@@ -260,3 +260,15 @@ export function countVerdict(counters: ReceiveCounters, v: ReceiveVerdict): Rece
   }
   return counters;
 }
+
+/**
+ * For a v3 IPv4 instance that follows its peers' checksum form: the form to send
+ * after this verdict. An accepted v3 IPv4 advert shows how its sender computes
+ * the checksum (keepalived and FRR: `pseudo-header`; RFC 9568 routers: `plain`;
+ * keepalived before 2.0 to unicast peers: `pseudo-header-group`), and that
+ * sender accepts only its own form; anything else keeps `current`.
+ */
+export function followChecksumForm(current: ChecksumForm, verdict: ReceiveVerdict): ChecksumForm {
+  if (verdict.kind !== 'ok' || verdict.advert.version !== 3 || verdict.advert.family !== 'ipv4') return current;
+  return verdict.checksumForm;
+}

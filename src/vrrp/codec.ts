@@ -88,7 +88,7 @@ export type DecodedAdvert =
  * How the v3 IPv4 checksum is computed:
  * - `pseudo-header`: RFC 5798, keepalived and FRR (the default for sending);
  * - `plain`: RFC 9568 §5.2.8 and router vendors: the VRRP message alone;
- * - `pseudo-header-group` (receive only): a pseudo-header naming 224.0.0.18 as
+ * - `pseudo-header-group`: a pseudo-header naming 224.0.0.18 as
  *   destination although the packet was unicast, as keepalived before 2.0.x sent
  *   to unicast peers (its `unicast_chksum_compat`).
  */
@@ -99,8 +99,12 @@ export interface AdvertChecksumContext {
   src: string;
   /** IP destination (the multicast group, or a unicast peer). */
   dst: string;
-  /** v3 IPv4 only: the checksum form to send. Default `pseudo-header` (interoperates with keepalived). */
-  ipv4Checksum?: 'pseudo-header' | 'plain';
+  /**
+   * v3 IPv4 only: the checksum form to send. Default `pseudo-header` (interoperates
+   * with keepalived); `plain` for RFC 9568 routers; `pseudo-header-group` for old
+   * keepalived unicast peers. `followChecksumForm` picks it from what peers send.
+   */
+  ipv4Checksum?: ChecksumForm;
 }
 
 /** Encoded length of `advert` in bytes. */

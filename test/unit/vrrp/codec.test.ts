@@ -22,6 +22,7 @@ import {
   KEEPALIVED_V2_PRIO0,
   KEEPALIVED_V3_V4,
   KEEPALIVED_V3_V4_PRIO0,
+  KEEPALIVED_V3_V4_UNICAST,
   KEEPALIVED_V3_V6,
   KEEPALIVED_V3_V6_PRIO0,
 } from './fixtures.js';
@@ -108,6 +109,13 @@ describe('VRRPv3 IPv4 checksum forms (RFC 9568 §5.2.8 vs RFC 5798 / keepalived)
     expect(() => encodeAdvert(v3v4)).toThrow(VrrpError);
     expect(() => encodeAdvert(v3v6)).toThrow(VrrpError);
     expect(encodeAdvert(v3v4, { src: '0.0.0.0', dst: '0.0.0.0', ipv4Checksum: 'plain' })).toHaveLength(16);
+  });
+
+  it('keepalived 2.2 to a unicast peer: the pseudo-header names the peer, byte for byte', () => {
+    const a: AdvertV3 = { version: 3, family: 'ipv4', vrid: 61, priority: 100, maxAdvertIntervalCs: 100, addresses: ['192.0.2.161'] };
+    const ctx = { src: '192.0.2.11', dst: '192.0.2.12' };
+    expect(toHex(encodeAdvert(a, ctx))).toBe(toHex(KEEPALIVED_V3_V4_UNICAST));
+    expect(verifyAdvertChecksum(KEEPALIVED_V3_V4_UNICAST, { version: 3, family: 'ipv4', ...ctx })).toBe('pseudo-header');
   });
 
   it('recognises the old keepalived unicast form, whose pseudo-header names the group, not the peer', () => {

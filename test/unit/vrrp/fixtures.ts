@@ -135,3 +135,20 @@ export const KEEPALIVED_V3_V6_IP_HEADER = fromHex(
     'ff020000000000000000000000000012', // ff02::12 (§5.1.2.2)
   ].join(''),
 );
+
+/**
+ * VRRPv3 over IPv4 to a unicast peer (keepalived `unicast_src_ip 192.0.2.11`,
+ * `unicast_peer { 192.0.2.12 }`, VRID 61, priority 100, 192.0.2.161): the
+ * pseudo-header names the peer, 192.0.2.12, as destination.
+ */
+export const KEEPALIVED_V3_V4_UNICAST = fromHex(
+  [
+    '31', // version 3, type 1
+    '3d', // VRID 61
+    '64', // priority 100
+    '01', // 1 address
+    '0064', // 100 cs
+    '2327', // checksum with the 192.0.2.11 -> 192.0.2.12 pseudo-header
+    'c00002a1', // 192.0.2.161
+  ].join(''),
+);

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { type ReceiveConfig, type ReceivedPacket, countVerdict, emptyReceiveCounters, validateAdvert } from '../../../src/vrrp/codec-receive.js';
+import {
+  type ReceiveConfig,
+  type ReceivedPacket,
+  countVerdict,
+  emptyReceiveCounters,
+  followChecksumForm,
+  validateAdvert,
+} from '../../../src/vrrp/codec-receive.js';
 import { type AdvertV3, encodeAdvert, simplePasswordAuthData } from '../../../src/vrrp/codec.js';
 import { fromHex, toHex } from '../../../src/util/bytes.js';
 import { arbAdvert } from './arbitraries.js';
@@ -170,6 +177,24 @@ describe('receive validation: VRRPv2 rules (RFC 3768 §7.1)', () => {
     expect(validateAdvert(pkt4(v2({ addresses: ['192.0.2.154'], priority: 255 })), cfgV2)).toMatchObject({ kind: 'ok', addressMismatch: true });
     // keepalived's behaviour, on request: keep it, flag it.
     expect(validateAdvert(pkt4(v2({ addresses: ['192.0.2.154'] })), { ...cfgV2, v2AddressMismatch: 'flag' })).toMatchObject({ kind: 'ok', addressMismatch: true });
+  });
+});
+
+describe('following the peers\' v3 IPv4 checksum form', () => {
+  it('switches to what an accepted advert used, and ignores everything else', () => {
+    const plainPeer = validateAdvert(pkt4(v3({}, 'plain'), from12), cfgV3V4);
+    expect(followChecksumForm('pseudo-header', plainPeer)).toBe('plain');
+    expect(followChecksumForm('plain', validateAdvert(pkt4(KEEPALIVED_V3_V4), cfgV3V4))).toBe('pseudo-header');
+    expect(followChecksumForm('plain', validateAdvert(pkt4(KEEPALIVED_V3_V4, { ttl: 1 }), cfgV3V4))).toBe('plain');
+    expect(followChecksumForm('plain', validateAdvert(pkt6(KEEPALIVED_V3_V6), cfgV3V6))).toBe('plain');
+    // An old keepalived unicast peer: answer in its form, which it then accepts.
+    const a: AdvertV3 = { version: 3, family: 'ipv4', vrid: 51, priority: 100, maxAdvertIntervalCs: 100, addresses: ['192.0.2.100', '192.0.2.101'] };
+    const old = encodeAdvert(a, { src: '192.0.2.12', dst: '192.0.2.11', ipv4Checksum: 'pseudo-header-group' });
+    const v = validateAdvert(pkt4(old, { src: '192.0.2.12', dst: '192.0.2.11' }), cfgV3V4);
+    const form = followChecksumForm('pseudo-header', v);
+    expect(form).toBe('pseudo-header-group');
+    const reply = encodeAdvert({ ...a, priority: 200 }, { src: '192.0.2.11', dst: '192.0.2.12', ipv4Checksum: form });
+    expect(validateAdvert(pkt4(reply, { src: '192.0.2.11', dst: '192.0.2.12' }), { ...cfgV3V4, acceptChecksum: [form] })).toMatchObject({ kind: 'ok' });
   });
 });
 
