@@ -13,6 +13,8 @@ import {
 } from '../../../src/vrrp/fsm.js';
 import { VrrpError } from '../../../src/vrrp/errors.js';
 import { simplePasswordAuthData } from '../../../src/vrrp/codec.js';
+import { validateAdvert } from '../../../src/vrrp/codec-receive.js';
+import { KEEPALIVED_SRC_V6, KEEPALIVED_V3_V6, KEEPALIVED_V3_V6_PRIO0 } from './fixtures.js';
 import { Lan, v4 } from './sim.js';
 
 // Skew and down intervals used below, v3 at 1 s (RFC 9568 §6.1):
@@ -564,6 +566,43 @@ describe('two routers on a LAN (scripts on protocol time)', () => {
       expect(lan.get('A').sent).toHaveLength(0);
     }
   }, 30_000);
+});
+
+describe('an lvskit backup fed keepalived\'s captured adverts', () => {
+  it('follows keepalived (learning its 0.5 s interval), and takes over one skew time after its priority 0', () => {
+    // keepalived: VRID 52, v3 IPv6, priority 200, advert_int 0.5; lvskit: priority 100, configured 1 s.
+    const cfg: InstanceConfig = {
+      version: 3,
+      family: 'ipv6',
+      vrid: 52,
+      priority: 100,
+      advertIntervalMs: 1000,
+      addresses: ['fe80::52', '2001:db8::52'],
+      primaryAddress: 'fe80::ff:fe00:b',
+    };
+    let s = step(initialState(cfg), { type: 'startup' }, 0).state;
+    const rx = (payload: Uint8Array, now: number): void => {
+      const v = validateAdvert({ family: 'ipv6', src: KEEPALIVED_SRC_V6, dst: 'ff02::12', ttl: 255, protocol: 112, payload }, receiveConfigFor(s));
+      if (v.kind !== 'ok') throw new Error(`keepalived advert refused: ${JSON.stringify(v)}`);
+      expect(v.intervalMismatch).toBe(true); // logged and counted, kept (RFC 9568 §7.1)
+      s = step(s, { type: 'advert', advert: v.advert, src: v.src }, now).state;
+    };
+    for (let t = 100; t <= 10_100; t += 500) rx(KEEPALIVED_V3_V6, t);
+    expect(s.name).toBe('backup');
+    expect(s.masterAdverIntervalMs).toBe(500);
+    // Down interval now 3 * 500 + 156 * 500 / 256 = 1804.6875 ms after the last advert.
+    expect(s.timers['master-down']).toBe(10_100 + 1804.6875);
+    rx(KEEPALIVED_V3_V6_PRIO0, 10_400);
+    expect(s.timers['master-down']).toBe(10_400 + 304.6875);
+    const r = step(s, { type: 'timer', timer: 'master-down' }, 10_400 + 304.6875);
+    expect(r.state.name).toBe('master');
+    expect(r.actions.find((a) => a.type === 'transition')).toMatchObject({ reason: 'master-stopped' });
+    // Its first advert is what keepalived expects: v3, VRID 52, the same two addresses.
+    expect(r.actions[0]).toEqual({
+      type: 'send-advert',
+      advert: { version: 3, family: 'ipv6', vrid: 52, priority: 100, maxAdvertIntervalCs: 100, addresses: ['fe80::52', '2001:db8::52'] },
+    });
+  });
 });
 
 describe('state machine invariants (property)', () => {
