@@ -36,6 +36,8 @@ export interface ApplyOptions {
   verify?: boolean;
   /** Re-read and re-plan this many times after recoverable failures (default 2). */
   retries?: number;
+  /** Read the table until two reads agree (dumps can skip or repeat entries when the table changes mid-dump). */
+  stableRead?: boolean;
   logger?: Logger;
 }
 
@@ -81,7 +83,7 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
   const readTable = async (): Promise<TableService[]> => {
     for (let i = 0; ; i++) {
       try {
-        return await client.readTable(call);
+        return await client.readTable({ ...call, ...(options.stableRead === true ? { stable: true } : {}) });
       } catch (e) {
         if (e instanceof IpvsError && (e.recoverable || e.code === 'ERR_IPVS_BUSY') && i < retries) {
           log.warn({ err: e }, 're-reading the IPVS table');

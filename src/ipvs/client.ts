@@ -252,11 +252,23 @@ export class IpvsClient {
    * The whole table: every service with its destinations. Destination dumps
    * go one service at a time (one dump per socket at a time).
    */
-  async readTable(o: CallOptions = {}): Promise<TableService[]> {
-    const services = await this.listServices(o);
-    const out: TableService[] = [];
-    for (const s of services) out.push({ ...s, destinations: await this.listDestinations(s, o) });
-    return out;
+  async readTable(o: CallOptions & { stable?: boolean } = {}): Promise<TableService[]> {
+    const once = async (): Promise<TableService[]> => {
+      const services = await this.listServices(o);
+      const out: TableService[] = [];
+      for (const s of services) out.push({ ...s, destinations: await this.listDestinations(s, o) });
+      return out;
+    };
+    if (o.stable !== true) return once();
+    // IPVS dumps resume by position and never set NLM_F_DUMP_INTR: a table changing mid-dump can
+    // skip or repeat entries. With `stable`, read until two reads in a row agree (at most 4 reads).
+    let prev = await once();
+    for (let i = 0; i < 3; i++) {
+      const next = await once();
+      if (tableSignature(next) === tableSignature(prev)) return next;
+      prev = next;
+    }
+    throw new IpvsError('ERR_IPVS_BUSY', 'the IPVS table kept changing while it was read');
   }
 
   // ---- whole table -------------------------------------------------------------
@@ -359,6 +371,14 @@ export class IpvsClient {
     if (r.failures.length > 0) throw new IpvsBatchError(r.failures, ops.length);
     return r.applied;
   }
+}
+
+/** Settings of a table without counters, for comparing two reads. */
+function tableSignature(t: readonly TableService[]): string {
+  const strip = ({ stats: _s, activeConns: _a, inactiveConns: _i, persistentConns: _p, ...rest }: Record<string, unknown>): Record<string, unknown> => rest;
+  return JSON.stringify(
+    t.map((s) => ({ ...strip(s as unknown as Record<string, unknown>), destinations: (s.destinations ?? []).map((d) => strip(d as unknown as Record<string, unknown>)) })),
+  );
 }
 
 export { AF_INET, AF_INET6 };

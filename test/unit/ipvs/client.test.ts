@@ -219,6 +219,24 @@ describe('IpvsClient over a fake kernel', () => {
     expect(await codeOf(c.info())).toBe('ERR_IPVS_CLOSED');
   });
 
+  it('readTable({ stable }) reads again until two reads agree', async () => {
+    const { k, c } = await open();
+    await c.applyOps(plan([{ ...web, destinations: [{ address: '10.0.0.2' }] }], []).ops);
+    let dumps = 0;
+    k.beforeHandle = (m) => {
+      if (m.type !== k.familyId || decodeIpvsMessage(m.payload).cmd !== K.IPVS_CMD_GET_SERVICE) return;
+      // Someone adds a service just before the first two service dumps.
+      if (++dumps <= 2) void c.addService({ ...web, port: 1000 + dumps });
+    };
+    const t = await c.readTable({ stable: true });
+    expect(t).toHaveLength(3);
+    expect(dumps).toBe(3); // 2 services, 3 services, 3 services: the last two reads agree
+    k.beforeHandle = (m) => {
+      if (m.type === k.familyId && decodeIpvsMessage(m.payload).cmd === K.IPVS_CMD_GET_SERVICE) void c.addService({ ...web, port: 2000 + dumps++ });
+    };
+    expect(await codeOf(c.readTable({ stable: true }))).toBe('ERR_IPVS_BUSY');
+  });
+
   it('sends what ipvsadm sends: requests carry NLM_F_REQUEST|NLM_F_ACK, dumps NLM_F_DUMP', async () => {
     const { k, c } = await open();
     await c.addService(web);

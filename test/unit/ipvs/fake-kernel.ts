@@ -64,6 +64,8 @@ export class FakeKernel implements DatagramSocket {
   /** The same for the datagram this many sends from now (0 = the next). */
   overflowIn: number | undefined;
   closed = false;
+  /** Called before each request is handled (to change the table under the client). */
+  beforeHandle: ((m: Nlmsg) => void) | undefined;
   #onMessage: (d: Uint8Array) => void = () => undefined;
   #onError: (e: ErrnoLike) => void = () => undefined;
   #queue: Uint8Array[] = [];
@@ -74,6 +76,7 @@ export class FakeKernel implements DatagramSocket {
     const replies: Uint8Array[][] = [];
     for (const m of decodeNlmsgs(data)) {
       this.requests.push(m);
+      this.beforeHandle?.(m);
       replies.push(this.#handle(m));
     }
     queueMicrotask(() => callback());
