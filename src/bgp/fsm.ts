@@ -562,11 +562,9 @@ function onConnected(c: Step, conn: number, direction: Direction): void {
   if ((name === 'Connect' || name === 'Active') && c.s.conn === undefined) {
     c.s.conn = { id: conn, direction };
     c.clearTimer('connectRetry');
-    if (c.s.connecting) {
-      // An inbound connection won the race: the outbound attempt is no longer needed.
-      c.actions.push({ type: 'abort-connect' });
-      c.s.connecting = false;
-    }
+    // An outbound attempt still under way is left to finish: if it connects it becomes the second
+    // connection of a collision, resolved by §6.8. Dropping it here would kill the connection the
+    // peer may have already chosen as its own (both sides would drop theirs).
     const d = delayOpenMs(c.cfg);
     if (d > 0) {
       // §8.2.2 with DelayOpen: wait for the peer's OPEN.

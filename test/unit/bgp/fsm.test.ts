@@ -295,13 +295,22 @@ describe('FSM: connecting and retrying', () => {
     expect(s.name).toBe('Idle');
   });
 
-  it('takes an inbound connection in Connect and abandons its own attempt', () => {
+  it('takes an inbound connection in Connect and lets its own attempt finish as the second connection (§6.8)', () => {
     const s = new Script();
     s.do({ type: 'start' });
-    const a = s.do({ type: 'tcp-connected', conn: 9, direction: 'inbound' });
-    expect(has(a, 'abort-connect')).toBe(true);
+    let a = s.do({ type: 'tcp-connected', conn: 9, direction: 'inbound' });
+    expect(has(a, 'abort-connect')).toBe(false);
     expect(sends(a, 9)).toEqual(['open']);
     expect(s.name).toBe('OpenSent');
+    a = s.do({ type: 'tcp-connected', conn: 10, direction: 'outbound' });
+    expect(sends(a, 10)).toEqual(['open']);
+    expect(s.state.other).toMatchObject({ id: 10, direction: 'outbound' });
+    // Or it fails, which changes nothing.
+    const t = new Script();
+    t.do({ type: 'start' });
+    t.do({ type: 'tcp-connected', conn: 9, direction: 'inbound' });
+    expect(t.do({ type: 'tcp-connect-failed' })).toEqual([]);
+    expect(t.name).toBe('OpenSent');
   });
 });
 
