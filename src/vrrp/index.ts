@@ -3,9 +3,10 @@
  * for IPv4 and IPv6, built to interoperate with keepalived.
  *
  * Status: the pure core is here (codec, receive validation, state machine,
- * tracking and sync groups, GARP/NA frames). Raw-socket I/O, VIPs through
- * rtnetlink, macvlan virtual MACs and the instance driver come next in the VRRP
- * issue; they only join these pieces to sockets, netlink and a clock.
+ * tracking and sync groups, GARP/NA frames) and the driver that runs it on a
+ * clock through a `VrrpTransport` interface. The transport itself (raw sockets
+ * for protocol 112, AF_PACKET for GARP/NA, VIPs through rtnetlink, macvlan
+ * virtual MACs) comes next in the VRRP issue.
  *
  * Files:
  * - constants.ts      protocol number, groups, TTL, versions, priorities, field limits, keepalived's GARP defaults
@@ -23,6 +24,9 @@
  *                     `{ state, actions }` (owner, preempt, preempt delay, skew, Master_Down_Interval,
  *                     interval learning, tie break, priority 0, re-advertise and re-announce on lower priority)
  * - fsm-group.ts      several instances on a router: tracking with weights or as vital objects, sync groups
+ * - router.ts         `VrrpRouter`: the driver (timers on the injected clock, demultiplexing, validation,
+ *                     counters, rate-limited logs, ordered address changes and GARP/NA, typed events)
+ *                     over a `VrrpTransport`
  *
  * RFCs: RFC 9568 (VRRPv3), RFC 5798 (its IPv4 checksum, still what keepalived
  * sends), RFC 3768 (VRRPv2), RFC 2338 §5.3.6 (simple text password, keepalived's
@@ -38,3 +42,4 @@ export * from './codec-ip.js';
 export * from './codec-link.js';
 export * from './fsm.js';
 export * from './fsm-group.js';
+export * from './router.js';

@@ -1,0 +1,355 @@
+/**
+ * The VRRP driver: runs a router's instances (fsm-group.ts) on the injected
+ * clock and carries out their actions through a `VrrpTransport`, the only part
+ * that touches sockets and netlink (a raw-socket / rtnetlink implementation
+ * lives apart; tests use an in-memory one).
+ *
+ * What it adds to the pure core:
+ * - timers: one clock timer per instance and timer name, replaced on re-arm;
+ * - receiving: demultiplexing by family and VRID, `validateAdvert` with the
+ *   instance's settings, counters per instance, rate-limited logs for the
+ *   "SHOULD log" cases of RFC 9568 §7.1, optional following of the peers'
+ *   v3 IPv4 checksum form;
+ * - sending: adverts encoded per destination (the group, or each unicast peer),
+ *   GARP / NA frames built from the instance's MAC;
+ * - ordering: an instance's address changes and announcements run one after
+ *   another, so GARP/NA never leave before the addresses are configured (RFC
+ *   9568 §8.1.2, §8.2.2); adverts go out at once;
+ * - typed events (eventemitter3): `transition` with its reason (for notify
+ *   hooks), `notice`, `invalid` (a discarded packet), `transport-error`.
+ *   Transport failures never stop the state machine; they are events, logs and
+ *   counters.
+ */
+import { EventEmitter } from 'eventemitter3';
+import { type Clock, type TimerHandle, realClock } from '../util/clock.js';
+import { type Logger, noopLogger } from '../util/logger.js';
+import type { AddressFamily } from './address.js';
+import { type ChecksumForm, encodeAdvert, peekVrid } from './codec.js';
+import { buildGratuitousArp, buildUnsolicitedNa } from './codec-link.js';
+import {
+  type ReceiveConfig,
+  type ReceiveCounters,
+  type ReceivedPacket,
+  type ReceiveVerdict,
+  countVerdict,
+  emptyReceiveCounters,
+  followChecksumForm,
+  validateAdvert,
+} from './codec-receive.js';
+import { VRRP_GROUP_V4, VRRP_GROUP_V6 } from './constants.js';
+import { VrrpError } from './errors.js';
+import { type NoticeCode, type StateName, type TransitionReason, type VrrpAction, receiveConfigFor } from './fsm.js';
+import {
+  type RouterConfig,
+  type RouterEvent,
+  type RouterInstanceConfig,
+  type RouterState,
+  type SyncGroupConfig,
+  initialRouterState,
+  routerStep,
+} from './fsm-group.js';
+
+/** What the driver needs from the network. Every method may throw or reject; the driver reports and carries on. */
+export interface VrrpTransport {
+  /** Send a VRRP packet (the IP payload) with TTL / hop limit 255 and IP protocol 112. */
+  sendAdvert(instance: string, packet: { family: AddressFamily; src: string; dst: string; payload: Uint8Array }): void | Promise<void>;
+  /** Send a whole Ethernet frame (GARP / NA) on the instance's interface. */
+  sendFrame(instance: string, frame: Uint8Array): void | Promise<void>;
+  /** Configure the virtual addresses on the instance's interface (rtnetlink). */
+  addAddresses(instance: string, addresses: readonly string[]): void | Promise<void>;
+  /** Remove them; removing an address that is not there is not an error. */
+  removeAddresses(instance: string, addresses: readonly string[]): void | Promise<void>;
+}
+
+export interface VrrpInstanceOptions extends RouterInstanceConfig {
+  /** Source MAC of GARP / NA frames: the interface's, or `virtualMac(vrid, family)` with a macvlan. */
+  mac: string;
+  /** Send adverts to these peers instead of the multicast group. */
+  unicastPeers?: readonly string[];
+  /**
+   * v3 IPv4 checksum form to send (codec.ts): `pseudo-header` (default, keepalived),
+   * `plain` (RFC 9568), `pseudo-header-group`, or `follow` to start with
+   * `pseudo-header` and answer in the form peers use.
+   */
+  ipv4Checksum?: ChecksumForm | 'follow';
+  /** Receive-only settings (TTL check, accepted checksum forms, v2 address mismatch). */
+  receive?: Pick<ReceiveConfig, 'checkTtl' | 'acceptChecksum' | 'v2AddressMismatch'>;
+  /** Set the Router flag in unsolicited NAs (RFC 9568 §6.4.2 asks for it; keepalived sets it when forwarding). Default false. */
+  naRouterFlag?: boolean;
+}
+
+export interface VrrpRouterOptions {
+  instances: readonly VrrpInstanceOptions[];
+  syncGroups?: readonly SyncGroupConfig[];
+  /** Tracked objects down before the first `track()` call. */
+  initiallyDown?: readonly string[];
+  transport: VrrpTransport;
+  clock?: Clock;
+  logger?: Logger;
+  /** Least time between two logs of the same misconfiguration or discard reason, per instance (default 60 s). */
+  logIntervalMs?: number;
+}
+
+export interface VrrpRouterEvents {
+  transition: (e: { instance: string; from: StateName; to: StateName; reason: TransitionReason; at: number }) => void;
+  notice: (e: { instance: string; code: NoticeCode; detail: string }) => void;
+  invalid: (e: { instance: string; verdict: Extract<ReceiveVerdict, { kind: 'invalid' }> }) => void;
+  'transport-error': (e: { instance: string; op: 'sendAdvert' | 'sendFrame' | 'addAddresses' | 'removeAddresses'; error: unknown }) => void;
+}
+
+interface InstanceRuntime {
+  opts: VrrpInstanceOptions;
+  log: Logger;
+  counters: ReceiveCounters;
+  timers: Map<string, TimerHandle>;
+  /** Address changes and announcements, in order. */
+  chain: Promise<void>;
+  checksumForm: ChecksumForm;
+  lastLogged: Map<string, number>;
+}
+
+export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
+  readonly #transport: VrrpTransport;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #logIntervalMs: number;
+  readonly #rt = new Map<string, InstanceRuntime>();
+  #state: RouterState;
+  /** Packets for no instance of this router. */
+  #unclaimed = 0;
+
+  constructor(opts: VrrpRouterOptions) {
+    super();
+    this.#transport = opts.transport;
+    this.#clock = opts.clock ?? realClock;
+    this.#log = opts.logger ?? noopLogger;
+    this.#logIntervalMs = opts.logIntervalMs ?? 60_000;
+    const config: RouterConfig = {
+      instances: opts.instances,
+      ...(opts.syncGroups !== undefined ? { syncGroups: opts.syncGroups } : {}),
+      ...(opts.initiallyDown !== undefined ? { initiallyDown: opts.initiallyDown } : {}),
+    };
+    this.#state = initialRouterState(config);
+    for (const i of opts.instances) {
+      const form = i.ipv4Checksum ?? 'pseudo-header';
+      this.#rt.set(i.name, {
+        opts: i,
+        log: this.#log.child({ vrrp: i.name, vrid: i.vrid }),
+        counters: emptyReceiveCounters(),
+        timers: new Map(),
+        chain: Promise.resolve(),
+        checksumForm: form === 'follow' ? 'pseudo-header' : form,
+        lastLogged: new Map(),
+      });
+    }
+  }
+
+  /** Start every instance (RFC 9568 §6.4.1 Startup). */
+  start(): void {
+    this.#step({ type: 'startup' });
+  }
+
+  /** Shut every instance down (masters send priority 0) and wait for their address removals. */
+  async stop(): Promise<void> {
+    this.#step({ type: 'shutdown' });
+    await this.idle();
+  }
+
+  /** Feed a tracked object's state (an interface, a health signal). */
+  track(object: string, up: boolean): void {
+    this.#step({ type: 'track', object, up });
+  }
+
+  /** Hand over a received packet (see codec-ip.ts for raw IPv4 bytes). */
+  receive(packet: ReceivedPacket): void {
+    const vrid = peekVrid(packet.payload);
+    const name = [...this.#rt.keys()].find((n) => {
+      const c = this.#state.instances[n]?.config;
+      return c !== undefined && c.family === packet.family && c.vrid === vrid;
+    });
+    if (name === undefined) {
+      this.#unclaimed++;
+      return;
+    }
+    const rt = this.#rt.get(name) as InstanceRuntime;
+    const state = this.#state.instances[name];
+    if (state === undefined) return;
+    const extra: Partial<ReceiveConfig> = { ...rt.opts.receive };
+    if (rt.opts.unicastPeers !== undefined) extra.unicastPeers = rt.opts.unicastPeers;
+    const verdict = validateAdvert(packet, receiveConfigFor(state, extra));
+    countVerdict(rt.counters, verdict);
+    if (verdict.kind === 'invalid') {
+      this.#rateLimited(rt, `invalid:${verdict.reason}`, () => rt.log.warn({ src: packet.src, reason: verdict.reason }, `discarded advert: ${verdict.detail}`));
+      this.emit('invalid', { instance: name, verdict });
+      return;
+    }
+    if (verdict.kind !== 'ok') return;
+    // RFC 9568 §7.1: SHOULD log (rate-limited) interval and address mismatches.
+    if (verdict.intervalMismatch) {
+      this.#rateLimited(rt, 'interval', () => rt.log.warn({ src: verdict.src }, 'advert interval differs from ours (RFC 9568 §7.1)'));
+    }
+    if (verdict.addressMismatch) {
+      this.#rateLimited(rt, 'addresses', () => rt.log.warn({ src: verdict.src, addresses: verdict.advert.addresses }, 'advert addresses differ from ours'));
+    }
+    if (rt.opts.ipv4Checksum === 'follow') {
+      const next = followChecksumForm(rt.checksumForm, verdict);
+      if (next !== rt.checksumForm) rt.log.info({ from: rt.checksumForm, to: next }, 'following the peer checksum form');
+      rt.checksumForm = next;
+    }
+    this.#step({ type: 'instance', instance: name, event: { type: 'advert', advert: verdict.advert, src: verdict.src } });
+  }
+
+  /** State of an instance. */
+  stateOf(instance: string): StateName {
+    const s = this.#state.instances[instance];
+    if (s === undefined) throw new VrrpError('ERR_VRRP_CONFIG', `no instance ${instance}`);
+    return s.name;
+  }
+
+  /** The instance's full state (priority, master heard, timers). */
+  instanceState(instance: string): RouterState['instances'][string] | undefined {
+    return this.#state.instances[instance];
+  }
+
+  /** Receive counters of an instance (a copy). */
+  counters(instance: string): ReceiveCounters {
+    const rt = this.#rt.get(instance);
+    if (rt === undefined) throw new VrrpError('ERR_VRRP_CONFIG', `no instance ${instance}`);
+    return { ...rt.counters };
+  }
+
+  /** Packets that matched no instance. */
+  get unclaimed(): number {
+    return this.#unclaimed;
+  }
+
+  /** Resolve when every queued address change and announcement has run. */
+  async idle(): Promise<void> {
+    // Chains may grow while awaited: loop until a pass adds nothing (bounded by the work queued).
+    for (let i = 0; i < 1000; i++) {
+      const chains = [...this.#rt.values()].map((r) => r.chain);
+      await Promise.all(chains);
+      if ([...this.#rt.values()].every((r, k) => r.chain === chains[k])) return;
+    }
+  }
+
+  #step(event: RouterEvent): void {
+    const now = this.#clock.now();
+    const { state, actions } = routerStep(this.#state, event, now);
+    this.#state = state;
+    for (const { instance, action } of actions) this.#carryOut(instance, action, now);
+  }
+
+  #carryOut(name: string, a: VrrpAction, now: number): void {
+    const rt = this.#rt.get(name) as InstanceRuntime;
+    const state = this.#state.instances[name];
+    if (state === undefined) return;
+    switch (a.type) {
+      case 'set-timer': {
+        rt.timers.get(a.timer)?.cancel();
+        const timer = a.timer;
+        rt.timers.set(
+          timer,
+          this.#clock.setTimer(a.at - now, () => {
+            rt.timers.delete(timer);
+            this.#step({ type: 'instance', instance: name, event: { type: 'timer', timer } });
+          }),
+        );
+        return;
+      }
+      case 'cancel-timer':
+        rt.timers.get(a.timer)?.cancel();
+        rt.timers.delete(a.timer);
+        return;
+      case 'send-advert': {
+        const c = state.config;
+        const dsts = rt.opts.unicastPeers ?? [c.family === 'ipv4' ? VRRP_GROUP_V4 : VRRP_GROUP_V6];
+        for (const dst of dsts) {
+          let payload: Uint8Array;
+          try {
+            payload = encodeAdvert(a.advert, { src: c.primaryAddress, dst, ipv4Checksum: rt.checksumForm });
+          } catch (error) {
+            this.#transportError(rt, name, 'sendAdvert', error);
+            continue;
+          }
+          this.#now(rt, name, 'sendAdvert', () => this.#transport.sendAdvert(name, { family: c.family, src: c.primaryAddress, dst, payload }));
+        }
+        return;
+      }
+      case 'add-addresses': {
+        const addrs = a.addresses;
+        this.#queue(rt, name, 'addAddresses', () => this.#transport.addAddresses(name, addrs));
+        return;
+      }
+      case 'remove-addresses': {
+        const addrs = a.addresses;
+        this.#queue(rt, name, 'removeAddresses', () => this.#transport.removeAddresses(name, addrs));
+        return;
+      }
+      case 'announce': {
+        const frames: Uint8Array[] = [];
+        // keepalived's order: each round covers every address once.
+        for (let i = 0; i < a.count; i++) {
+          for (const address of a.addresses) {
+            frames.push(
+              a.family === 'ipv4'
+                ? buildGratuitousArp({ mac: rt.opts.mac, address })
+                : buildUnsolicitedNa({ mac: rt.opts.mac, address, router: rt.opts.naRouterFlag ?? false }),
+            );
+          }
+        }
+        this.#queue(rt, name, 'sendFrame', async () => {
+          for (const f of frames) await this.#transport.sendFrame(name, f);
+        });
+        return;
+      }
+      case 'transition':
+        rt.log.info({ from: a.from, to: a.to, reason: a.reason }, `${a.from} -> ${a.to} (${a.reason})`);
+        this.emit('transition', { instance: name, from: a.from, to: a.to, reason: a.reason, at: a.at });
+        return;
+      case 'notice':
+        this.#rateLimited(rt, `notice:${a.code}`, () => rt.log.warn({ code: a.code }, a.detail));
+        this.emit('notice', { instance: name, code: a.code, detail: a.detail });
+        return;
+      case 'want-master':
+        rt.log.debug({ want: a.want, cause: a.cause }, a.want ? 'wants master; waiting for its sync group' : 'no longer wants master');
+        return;
+    }
+  }
+
+  /** Run a transport call now; report a throw or rejection. */
+  #now(rt: InstanceRuntime, name: string, op: 'sendAdvert', fn: () => void | Promise<void>): void {
+    try {
+      const p = fn();
+      if (p !== undefined) p.catch((error: unknown) => this.#transportError(rt, name, op, error));
+    } catch (error) {
+      this.#transportError(rt, name, op, error);
+    }
+  }
+
+  /** Run a transport call after the instance's earlier queued ones. */
+  #queue(rt: InstanceRuntime, name: string, op: 'sendFrame' | 'addAddresses' | 'removeAddresses', fn: () => void | Promise<void>): void {
+    rt.chain = rt.chain.then(async () => {
+      try {
+        await fn();
+      } catch (error) {
+        this.#transportError(rt, name, op, error);
+      }
+    });
+  }
+
+  #transportError(rt: InstanceRuntime, name: string, op: VrrpRouterEventsOp, error: unknown): void {
+    rt.log.error({ op, err: error }, `transport ${op} failed`);
+    this.emit('transport-error', { instance: name, op, error });
+  }
+
+  #rateLimited(rt: InstanceRuntime, key: string, log: () => void): void {
+    const now = this.#clock.now();
+    const last = rt.lastLogged.get(key);
+    if (last !== undefined && now - last < this.#logIntervalMs) return;
+    rt.lastLogged.set(key, now);
+    log();
+  }
+}
+
+type VrrpRouterEventsOp = Parameters<VrrpRouterEvents['transport-error']>[0]['op'];
