@@ -124,12 +124,11 @@ describe('BGP session over loopback TCP', () => {
 
   it('resolves a connection collision when both sides connect at once (RFC 4271 §6.8), every time', async () => {
     for (let round = 0; round < 5; round++) {
-      let a: BgpSession | undefined;
-      let b: BgpSession | undefined;
-      const la = await listen('127.0.0.1', (sock) => a?.acceptConnection(sock));
-      const lb = await listen('127.0.0.2', (sock) => b?.acceptConnection(sock));
-      a = session({ fsm: fsmConfig(65001, '10.0.0.1', 65002), remoteAddress: '127.0.0.2', remotePort: lb.port, localAddress: '127.0.0.1' });
-      b = session({ fsm: fsmConfig(65002, '10.0.0.2', 65001), remoteAddress: '127.0.0.1', remotePort: la.port, localAddress: '127.0.0.2' });
+      const peers: { a?: BgpSession; b?: BgpSession } = {};
+      const la = await listen('127.0.0.1', (sock) => peers.a?.acceptConnection(sock));
+      const lb = await listen('127.0.0.2', (sock) => peers.b?.acceptConnection(sock));
+      const a = (peers.a = session({ fsm: fsmConfig(65001, '10.0.0.1', 65002), remoteAddress: '127.0.0.2', remotePort: lb.port, localAddress: '127.0.0.1' }));
+      const b = (peers.b = session({ fsm: fsmConfig(65002, '10.0.0.2', 65001), remoteAddress: '127.0.0.1', remotePort: la.port, localAddress: '127.0.0.2' }));
       const ups = Promise.all([waitFor(a, 'established'), waitFor(b, 'established')]);
       a.start();
       b.start();
