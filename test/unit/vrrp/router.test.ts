@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { FakeClock } from '../../../src/util/clock.js';
 import type { Logger } from '../../../src/util/logger.js';
 import { type VrrpInstanceOptions, VrrpRouter, type VrrpTransport } from '../../../src/vrrp/router.js';
@@ -170,6 +171,10 @@ describe('VrrpRouter driver over an in-memory wire', () => {
     await run(5_000);
     expect(a.router.stateOf('vi')).toBe('master');
     expect(a.transport.adverts[0]?.at).toBe(stoppedAt + 609.375);
+    // Stopped routers leave no timer behind.
+    await a.router.stop();
+    clock.advance(0); // A's priority 0 advert reaches B (stopped: ignored)
+    expect(clock.pending).toBe(0);
   });
 
   it('counts and reports what it discards, with rate-limited logs', async () => {
@@ -284,5 +289,25 @@ describe('VrrpRouter driver over an in-memory wire', () => {
       expect.objectContaining({ kind: 'na', target: '2001:db8::52', router: true }),
     ]);
     expect(b.transport.adverts[0]).toMatchObject({ family: 'ipv6', src: 'fe80::2', dst: 'ff02::12' });
+  });
+
+  it('any bytes from the wire give a counted verdict, never an exception (property)', () => {
+    const clock = new FakeClock();
+    const r = new VrrpRouter({ instances: [inst(1, 100)], transport: new FakeTransport('A', new Wire(clock)), clock });
+    r.start();
+    let sent = 0;
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 0, max: 255 }), (payload, ttl) => {
+        // Half of them claim our VRID, so they reach validation.
+        if (payload.length > 1 && ttl % 2 === 0) payload[1] = 51;
+        r.receive({ family: 'ipv4', src: '192.0.2.9', dst: '224.0.0.18', ttl, protocol: 112, payload });
+        sent++;
+      }),
+    );
+    const c = r.counters('vi');
+    const verdicts = Object.entries(c)
+      .filter(([k]) => !['interval-mismatch', 'address-mismatch', 'priority-zero'].includes(k))
+      .reduce((n, [, v]) => n + v, 0);
+    expect(verdicts + r.unclaimed).toBe(sent);
   });
 });
