@@ -10,8 +10,8 @@
  * A fresh connection per check (no agent keep-alive), so a check sees what a
  * new client would.
  */
-import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { MonitorError } from './errors.js';
 import { DEFAULT_TIMEOUT_MS, describeError, runTimed, targetPort, type Outcome } from './result.js';
@@ -93,7 +93,7 @@ export class HttpCheck implements Check {
       method,
       path: o.path ?? '/',
       headers: { 'user-agent': 'lvskit-monitor', ...o.headers, host: hostHeader, connection: 'close' },
-      agent: false,
+      agent: tls ? HTTPS_AGENT : HTTP_AGENT,
       signal,
     };
     if (tls) {
@@ -176,6 +176,11 @@ export class HttpCheck implements Check {
     });
   }
 }
+
+// One shared agent per protocol, without keep-alive: every check opens (and closes) its own connection,
+// but skips building a throwaway Agent per request as `agent: false` does.
+const HTTP_AGENT = new HttpAgent({ keepAlive: false, maxSockets: Infinity });
+const HTTPS_AGENT = new HttpsAgent({ keepAlive: false, maxSockets: Infinity, maxCachedSessions: 0 });
 
 function matches(body: string, m: string | RegExp): boolean {
   if (typeof m === 'string') return body.includes(m);

@@ -4,7 +4,8 @@
  * body throws turned into an `ok: false` result, so "unhealthy" is never an
  * exception. Only the caller's own abort rejects (with an `AbortError`).
  */
-import { abortReason, throwIfAborted, withTimeout } from '../util/abort.js';
+import { abortReason, throwIfAborted } from '../util/abort.js';
+import { TimeoutError } from '../util/errors.js';
 import { MonitorError } from './errors.js';
 import type { Check, CheckResult, CheckTarget } from './types.js';
 
@@ -36,13 +37,19 @@ export function runTimed(
   } catch (e) {
     return Promise.reject(e);
   }
-  const combined = withTimeout(signal, timeoutMs) as AbortSignal;
+  // The deadline is our own controller and a timer we clear when the check ends:
+  // AbortSignal.timeout cannot be cancelled, so at thousands of checks a second every
+  // finished check would still leave a timer that fires later and builds a DOMException.
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new TimeoutError(timeoutMs, 'check')), timeoutMs);
+  const combined = signal === undefined ? deadline.signal : AbortSignal.any([signal, deadline.signal]);
   const t0 = performance.now();
   return new Promise<CheckResult>((resolve, reject) => {
     let settled = false;
     const finish = (o: Outcome): void => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       combined.removeEventListener('abort', onAbort);
       const r: CheckResult = { ok: o.ok, reason: o.reason, latencyMs: performance.now() - t0 };
       if (o.details !== undefined) r.details = o.details;
@@ -52,6 +59,7 @@ export function runTimed(
       if (settled) return;
       if (signal?.aborted) {
         settled = true;
+        clearTimeout(timer);
         reject(abortReason(signal));
         return;
       }
