@@ -237,6 +237,19 @@ describe('IpvsClient over a fake kernel', () => {
     expect(await codeOf(c.readTable({ stable: true }))).toBe('ERR_IPVS_BUSY');
   });
 
+  it('a reply that never comes ends in ERR_TIMEOUT; a failed sendmsg and an undecodable datagram are typed', async () => {
+    const { k, c } = await open();
+    k.silent = true;
+    expect(await codeOf(c.info({ timeoutMs: 5 }))).toBe('ERR_TIMEOUT');
+    k.silent = false;
+    k.failSendErrno = 90; // EMSGSIZE
+    expect(await codeOf(c.addService(web))).toBe('ERR_IPVS_KERNEL');
+    const p = c.listServices();
+    k.inject(new Uint8Array([0xff, 0, 0, 0, 1, 2])); // nlmsg_len 255 in 6 bytes
+    expect(await codeOf(p)).toBe('ERR_IPVS_PROTOCOL');
+    expect((await c.info()).version).toBe('1.2.1');
+  });
+
   it('sends what ipvsadm sends: requests carry NLM_F_REQUEST|NLM_F_ACK, dumps NLM_F_DUMP', async () => {
     const { k, c } = await open();
     await c.addService(web);

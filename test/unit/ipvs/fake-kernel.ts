@@ -64,6 +64,10 @@ export class FakeKernel implements DatagramSocket {
   /** The same for the datagram this many sends from now (0 = the next). */
   overflowIn: number | undefined;
   closed = false;
+  /** Answer nothing at all (a reply that never comes). */
+  silent = false;
+  /** Fail the next sendmsg with this errno. */
+  failSendErrno: number | undefined;
   /** Called before each request is handled (to change the table under the client). */
   beforeHandle: ((m: Nlmsg) => void) | undefined;
   #onMessage: (d: Uint8Array) => void = () => undefined;
@@ -73,6 +77,16 @@ export class FakeKernel implements DatagramSocket {
 
   send(data: Uint8Array, callback: (err?: ErrnoLike) => void): void {
     this.datagrams.push(data.slice());
+    if (this.failSendErrno !== undefined) {
+      const errno = this.failSendErrno;
+      this.failSendErrno = undefined;
+      queueMicrotask(() => callback(Object.assign(new Error(`sendmsg errno ${errno}`), { errno })));
+      return;
+    }
+    if (this.silent) {
+      queueMicrotask(() => callback());
+      return;
+    }
     const replies: Uint8Array[][] = [];
     for (const m of decodeNlmsgs(data)) {
       this.requests.push(m);
