@@ -29,7 +29,8 @@ class Wire {
     for (const m of this.members) {
       if (m.name === from || !m.up) continue;
       // Unicast: only the addressee.
-      if (!p.dst.startsWith('224.') && !p.dst.startsWith('ff02:') && !m.router.instanceState('vi')?.config.primaryAddress.startsWith(p.dst)) continue;
+      const multicast = p.dst === '224.0.0.18' || p.dst === 'ff02::12';
+      if (!multicast && m.router.instanceState('vi')?.config.primaryAddress !== p.dst) continue;
       this.clock.setTimer(this.latencyMs, () => m.router.receive(p));
     }
   }
