@@ -54,6 +54,64 @@ const RESPONSE = Uint8Array.from([
   0x00, 0x02, 0xc0, 0x0c, // RDLENGTH 2, RDATA: pointer to example.com
 ]);
 
+// Captured from dnsmasq 2.90 (Debian 12, dnsmasq-base 2.90-4~deb12u2) on loopback, run as
+//   dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts --listen-address=127.0.0.77 --port=53535
+//     --host-record=svc.test,192.0.2.7,2001:db8::7 --cname=www.svc.test,svc.test
+// answering a query for www.svc.test/A, id 0xbeef.
+const DNSMASQ_CNAME_A = Uint8Array.from([
+  0xbe, 0xef, // ID
+  0x85, 0x80, // QR=1 OPCODE=0 AA=1 TC=0 RD=1 RA=1 Z=0 RCODE=0 (RFC 1035 §4.1.1)
+  0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, // QDCOUNT 1, ANCOUNT 2, NSCOUNT 0, ARCOUNT 0
+  0x03, ...ascii('www'), 0x03, ...ascii('svc'), 0x04, ...ascii('test'), 0x00, // QNAME www.svc.test at offset 12
+  0x00, 0x01, 0x00, 0x01, // QTYPE A, QCLASS IN
+  0xc0, 0x0c, // NAME: pointer to offset 12 (RFC 1035 §4.1.4)
+  0x00, 0x05, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, // TYPE CNAME, CLASS IN, TTL 0
+  0x00, 0x0a, 0x03, ...ascii('svc'), 0x04, ...ascii('test'), 0x00, // RDLENGTH 10, RDATA svc.test (uncompressed) at offset 42
+  0xc0, 0x2a, // NAME: pointer to offset 42, inside the CNAME's RDATA
+  0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, // TYPE A, CLASS IN, TTL 0
+  0x00, 0x04, 0xc0, 0x00, 0x02, 0x07, // RDLENGTH 4, RDATA 192.0.2.7
+]);
+// Same dnsmasq, svc.test/AAAA, id 0xcafe.
+const DNSMASQ_AAAA = fromHexString(
+  'cafe8580000100010000000003737663047465737400001c0001c00c001c000100000000001020010db8000000000000000000000007',
+);
+// Same dnsmasq, nothing.test/A, id 0xf00d: REFUSED (no upstream configured), question echoed.
+const DNSMASQ_REFUSED = fromHexString('f00d81850001000000000000076e6f7468696e6704746573740000010001');
+
+function fromHexString(h: string): Uint8Array {
+  return Uint8Array.from(h.match(/../g) ?? [], (x) => parseInt(x, 16));
+}
+
+describe('DNS codec against dnsmasq 2.90', () => {
+  it('decodes a CNAME chain whose second owner name points into the first record’s data', () => {
+    const m = decodeDnsMessage(DNSMASQ_CNAME_A);
+    expect(m).toMatchObject({ id: 0xbeef, qr: true, aa: true, rd: true, ra: true, rcode: 0, questions: [{ name: 'www.svc.test', type: 1, class: 1 }] });
+    expect(m.answers.map((a) => [a.name, typeName(a.type), a.value])).toEqual([
+      ['www.svc.test', 'CNAME', 'svc.test'],
+      ['svc.test', 'A', '192.0.2.7'],
+    ]);
+    // Our query for it is what dnsmasq saw (its question echoed back).
+    const q = encodeDnsMessage(dnsQuery(0xbeef, 'www.svc.test', DNS_TYPE.A));
+    expect(Array.from(DNSMASQ_CNAME_A.subarray(12, 30))).toEqual(Array.from(q.subarray(12)));
+  });
+
+  it('decodes AAAA and REFUSED answers', () => {
+    expect(decodeDnsMessage(DNSMASQ_AAAA).answers[0]).toMatchObject({ name: 'svc.test', type: 28, value: '2001:db8::7' });
+    const refused = decodeDnsMessage(DNSMASQ_REFUSED);
+    expect(refused).toMatchObject({ id: 0xf00d, rcode: DNS_RCODE.REFUSED, answers: [], questions: [{ name: 'nothing.test' }] });
+    expect(rcodeName(refused.rcode)).toBe('REFUSED');
+  });
+
+  it('re-encodes what it decoded into a message that decodes the same (names uncompressed)', () => {
+    for (const b of [DNSMASQ_CNAME_A, DNSMASQ_AAAA, DNSMASQ_REFUSED]) {
+      const m = decodeDnsMessage(b);
+      const again = decodeDnsMessage(encodeDnsMessage(m));
+      expect(again.questions).toEqual(m.questions);
+      expect(again.answers.map((a) => [a.name, a.type, a.ttl])).toEqual(m.answers.map((a) => [a.name, a.type, a.ttl]));
+    }
+  });
+});
+
 describe('DNS codec fixtures', () => {
   it('encodes a query byte for byte, and its length is what the encoder writes', () => {
     const q = dnsQuery(0x1234, 'example.com', DNS_TYPE.A);
