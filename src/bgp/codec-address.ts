@@ -40,18 +40,27 @@ function bad(code: string, msg: string): BgpInputError {
 
 /** Parse dotted-quad IPv4 text into 4 bytes; undefined if it isn't one. */
 export function parseIPv4(text: string): Uint8Array | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
+  // Hand-written: this runs for every prefix encoded. Decimal only, no leading zeros.
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i] as string;
-    // Decimal only, no leading zeros (they read as octal in some tools).
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
-    const v = Number(p);
-    if (v > 255) return undefined;
-    out[i] = v;
+  let part = 0;
+  let v = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const ch = i < text.length ? text.charCodeAt(i) : 46; // a final '.' closes the last part
+    if (ch === 46) {
+      if (digits === 0 || part > 3) return undefined;
+      out[part++] = v;
+      v = 0;
+      digits = 0;
+    } else if (ch >= 48 && ch <= 57) {
+      if (digits > 0 && v === 0) return undefined; // leading zero
+      v = v * 10 + (ch - 48);
+      if (++digits > 3 || v > 255) return undefined;
+    } else {
+      return undefined;
+    }
   }
-  return out;
+  return part === 4 ? out : undefined;
 }
 
 export function formatIPv4(b: Uint8Array, offset = 0): string {

@@ -11,7 +11,6 @@ import { Afi, BGP_MAX_EXTENDED_MESSAGE_LENGTH, BGP_MAX_MESSAGE_LENGTH, Safi } fr
 import type { Nlri } from './codec-address.js';
 import { familyOf, nlriLength } from './codec-address.js';
 import type { PathAttributes } from './codec-attributes.js';
-import { encodeAttributes } from './codec-attributes.js';
 import type { UpdateCodecOptions, UpdateMessage } from './codec-update.js';
 import { updateLength } from './codec-update.js';
 
@@ -26,21 +25,27 @@ export interface OutRoute {
   nextHop: string[];
 }
 
-const attrKeyCache = new WeakMap<PathAttributes, Map<string, string>>();
+const attrKeyCache = new WeakMap<PathAttributes, string>();
 
-/** A canonical key of an attribute set: its encoding under `opts` (cached per object). */
-export function attributesKey(a: PathAttributes, opts: UpdateCodecOptions = {}): string {
-  const optKey = opts.fourOctetAs === false ? '2' : '4';
-  let m = attrKeyCache.get(a);
-  if (m === undefined) {
-    m = new Map();
-    attrKeyCache.set(a, m);
-  }
-  let k = m.get(optKey);
-  if (k === undefined) {
-    k = toHex(encodeAttributes(a, { fourOctetAs: opts.fourOctetAs ?? true }));
-    m.set(optKey, k);
-  }
+/**
+ * A canonical key of an attribute set: equal keys mean equal attributes on the
+ * wire (structure, not identity; cached per object). NEXT_HOP and MP_* are not
+ * part of it: the planner sets those.
+ */
+export function attributesKey(a: PathAttributes, _opts: UpdateCodecOptions = {}): string {
+  let k = attrKeyCache.get(a);
+  if (k !== undefined) return k;
+  k = `${a.origin ?? ''}|`;
+  if (a.asPath !== undefined) for (const sg of a.asPath) k += `${sg.type}:${sg.asns.join(',')};`;
+  k += `|${a.med ?? ''}|${a.localPref ?? ''}|${a.atomicAggregate === true ? 'A' : ''}|`;
+  if (a.aggregator !== undefined) k += `${a.aggregator.asn}@${a.aggregator.address}`;
+  k += `|${a.communities?.join(',') ?? ''}|${a.originatorId ?? ''}|${a.clusterList?.join(',') ?? ''}|`;
+  if (a.extendedCommunities !== undefined) k += a.extendedCommunities.map((x) => x.toString(16)).join(',');
+  k += '|';
+  if (a.largeCommunities !== undefined) for (const c of a.largeCommunities) k += `${c.globalAdmin}:${c.localData1}:${c.localData2},`;
+  k += '|';
+  if (a.unknown !== undefined) for (const u of a.unknown) k += `${u.flags}/${u.type}/${toHex(u.value)},`;
+  attrKeyCache.set(a, k);
   return k;
 }
 
