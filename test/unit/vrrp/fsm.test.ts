@@ -157,6 +157,48 @@ describe('one router, step by step', () => {
   });
 });
 
+describe('advert handling matrix (RFC 9568 §6.4.2-3), local priority 100 at 192.0.2.5, at t = 10 s', () => {
+  const now = 10_000;
+  const backup = (preempt: boolean): VrrpState => step(initialState(v4('192.0.2.5', { preempt })), { type: 'startup' }, 0).state;
+  const master = (): VrrpState => {
+    const b = backup(true);
+    return step(b, { type: 'timer', timer: 'master-down' }, DOWN_100).state;
+  };
+  const adv = (s: VrrpState, priority: number, src: string): VrrpEvent => ({ type: 'advert', advert: buildAdvert(s, priority), src });
+  const kinds = (actions: { type: string }[]): string => actions.map((a) => a.type).join(',');
+
+  const rows: [string, () => VrrpState, number, string, string, string][] = [
+    // [case, state, advert priority, advert source, resulting state, actions]
+    ['backup, preempt, priority 0', () => backup(true), 0, '192.0.2.9', 'backup', 'set-timer'],
+    ['backup, preempt, lower', () => backup(true), 50, '192.0.2.9', 'backup', ''],
+    ['backup, preempt, equal', () => backup(true), 100, '192.0.2.1', 'backup', 'set-timer'],
+    ['backup, preempt, higher', () => backup(true), 200, '192.0.2.1', 'backup', 'set-timer'],
+    ['backup, no preempt, lower', () => backup(false), 50, '192.0.2.9', 'backup', 'notice,set-timer'],
+    ['master, priority 0', master, 0, '192.0.2.9', 'master', 'send-advert,set-timer'],
+    ['master, lower', master, 50, '192.0.2.9', 'master', 'notice,send-advert,announce,set-timer'],
+    ['master, equal, lower address', master, 100, '192.0.2.4', 'master', 'notice,send-advert,announce,set-timer'],
+    ['master, equal, higher address', master, 100, '192.0.2.6', 'backup', 'cancel-timer,cancel-timer,remove-addresses,send-advert,set-timer,transition'],
+    ['master, higher', master, 200, '192.0.2.1', 'backup', 'cancel-timer,cancel-timer,remove-addresses,send-advert,set-timer,transition'],
+  ];
+  for (const [name, make, priority, src, to, actions] of rows) {
+    it(name, () => {
+      const s = make();
+      const r = step(s, adv(s, priority, src), now);
+      expect(r.state.name).toBe(to);
+      expect(kinds(r.actions)).toBe(actions);
+      const timer = r.actions.find((a) => a.type === 'set-timer');
+      if (to === 'backup' && timer !== undefined) {
+        // Skew_Time after a priority 0 advert, Master_Down_Interval otherwise.
+        expect(timer).toEqual({ type: 'set-timer', timer: 'master-down', at: now + (priority === 0 ? SKEW_100 : DOWN_100) });
+      }
+      if (to === 'backup' && timer === undefined) {
+        // Discarded: the down timer keeps its old deadline (RFC 9568 §6.4.2).
+        expect(r.state.timers['master-down']).toBe(DOWN_100);
+      }
+    });
+  }
+});
+
 describe('two routers on a LAN (scripts on protocol time)', () => {
   it('the higher priority wins the first election, after its own Master_Down_Interval', () => {
     const lan = new Lan();
