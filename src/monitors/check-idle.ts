@@ -15,7 +15,8 @@
  * - connect refused or timed out: down, retry with backoff.
  *
  * TCP keepalive (SO_KEEPALIVE, with TCP_KEEPIDLE = `keepAliveMs`) finds peers
- * that vanished without a word. Timers run on the injected clock.
+ * that vanished without a word; Node sets the probe interval (1 s) and count
+ * (10) itself and offers no way to change them. Timers run on the injected clock.
  */
 import { connect, type Socket } from 'node:net';
 import { realClock, type Clock, type TimerHandle } from '../util/clock.js';
@@ -120,10 +121,10 @@ class IdleWatcher {
     this.#timer = this.#clock.setTimer(delayMs, () => this.#connect());
   }
 
-  #failed(reason: string, latencyMs: number): void {
+  #failed(reason: string, latencyMs: number, extra?: Record<string, unknown>): void {
     this.#failures++;
     const delay = backoffDelay(this.#failures, this.#o.initialDelayMs, this.#o.maxDelayMs);
-    this.#report(false, reason, latencyMs, { retryInMs: delay, failures: this.#failures });
+    this.#report(false, reason, latencyMs, { ...extra, retryInMs: delay, failures: this.#failures });
     this.#retry(delay);
   }
 
@@ -175,10 +176,11 @@ class IdleWatcher {
       }
       const lived = now - connectedAt;
       if (lived >= this.#o.minLifetimeMs) this.#failures = 0;
+      // A lost connection has no latency of its own; how long it lived goes in the details.
       if (hadError || error !== undefined) {
-        this.#failed(`connection lost: ${error ? describeError(error) : 'error'}`, lived);
+        this.#failed(`connection lost: ${error ? describeError(error) : 'error'}`, 0, { livedMs: lived });
       } else if (lived < this.#o.minLifetimeMs) {
-        this.#failed(`server closed the connection after ${Math.round(lived)} ms`, lived);
+        this.#failed(`server closed the connection after ${Math.round(lived)} ms`, 0, { livedMs: lived });
       } else {
         // Clean close of a connection that lived: reconnect quickly; down only if that fails.
         this.#retry(this.#o.quickReconnectMs);

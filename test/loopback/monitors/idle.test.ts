@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IdleConnectionCheck } from '../../../src/monitors/check-idle.js';
 import type { CheckResult } from '../../../src/monitors/types.js';
@@ -44,6 +45,8 @@ describe.each<LoopbackHost>(['127.0.0.1', '::1'])('idle connection check against
     expect(performance.now() - t0).toBeLessThan(1000);
     expect(seen[1]?.ok).toBe(false);
     expect(seen[1]?.reason).toMatch(/^connection lost: connection reset \(ECONNRESET\)/);
+    expect(seen[1]?.latencyMs).toBe(0);
+    expect(seen[1]?.details?.livedMs).toBeGreaterThanOrEqual(0);
     expect(await until(() => seen.length >= 3, 3000)).toBe(true);
     expect(seen[2]).toMatchObject({ ok: true, reason: 'connected' });
     expect(s.accepted).toBe(2);
@@ -101,6 +104,21 @@ describe.each<LoopbackHost>(['127.0.0.1', '::1'])('idle connection check against
     open.push(s);
     expect(await until(() => seen.length === 2, 3000)).toBe(true);
     expect(seen[1]?.ok).toBe(true);
+  });
+
+  it('sets TCP keepalive on its connection (seen by ss as a keepalive timer), unless turned off', async () => {
+    const ssTimers = (port: number): string =>
+      execFileSync('ss', ['-tnoH', 'state', 'established', `( dport = :${port} )`], { encoding: 'utf8', timeout: 10_000 });
+    const on = await startControlledTcp(host);
+    const off = await startControlledTcp(host);
+    open.push(on, off);
+    const a = watch(new IdleConnectionCheck({ ...fast, keepAliveMs: 7000 }), host, on.port);
+    const b = watch(new IdleConnectionCheck({ ...fast, keepAliveMs: false }), host, off.port);
+    expect(await until(() => a.length === 1 && b.length === 1, 3000)).toBe(true);
+    expect(ssTimers(on.port)).toMatch(/timer:\(keepalive,/);
+    const plain = ssTimers(off.port);
+    expect(plain.trim()).not.toBe('');
+    expect(plain).not.toMatch(/keepalive/);
   });
 
   it('stops cleanly on abort: connection closed, no more results', async () => {
