@@ -4,11 +4,12 @@ import { toHex } from '../../../src/util/bytes.js';
 import { decodeUpdate, encodeUpdate, updateLength } from '../../../src/bgp/codec-update.js';
 import type { UpdateCodecOptions, UpdateMessage } from '../../../src/bgp/codec-update.js';
 import type { PathAttributes } from '../../../src/bgp/codec-attributes.js';
-import { planUpdates } from '../../../src/bgp/plan-updates.js';
+import { attributesKey, planUpdates } from '../../../src/bgp/plan-updates.js';
+import { encodeAttributes } from '../../../src/bgp/codec-attributes.js';
 import type { OutRoute } from '../../../src/bgp/plan-updates.js';
 import { AdjRibIn, AdjRibOut, familiesOf, maxPrefixesNotification, routeKey } from '../../../src/bgp/rib.js';
 import { canonicalPrefix } from '../../../src/bgp/codec-address.js';
-import { prefix4, prefix6 } from './arbitraries.js';
+import { pathAttributes, prefix4, prefix6 } from './arbitraries.js';
 
 const attrsA: PathAttributes = { origin: 'igp', asPath: [{ type: 'sequence', asns: [65001] }], med: 10, communities: [0xfde90064] };
 const attrsB: PathAttributes = { origin: 'igp', asPath: [{ type: 'sequence', asns: [65001, 65001, 65001] }], med: 200 };
@@ -118,6 +119,22 @@ describe('planUpdates', () => {
         expect(msgs.length).toBeLessThanOrEqual(groups + (w.length > 0 ? 2 : 0) + Math.ceil(routes.length / 150));
       }),
       { numRuns: 100 },
+    );
+  });
+});
+
+describe('attributesKey', () => {
+  it('gives equal keys exactly to attribute sets with equal encodings (property)', () => {
+    const noMp = pathAttributes().map(({ mpReach: _r, mpUnreach: _u, ...rest }) => rest);
+    fc.assert(
+      fc.property(noMp, noMp, fc.boolean(), (a, b, same) => {
+        const x = a;
+        const y = same ? structuredClone(a) : b;
+        const keyEq = attributesKey(x) === attributesKey(y);
+        const encEq = toHex(encodeAttributes(x)) === toHex(encodeAttributes(y));
+        expect(keyEq).toBe(encEq);
+      }),
+      { numRuns: 500 },
     );
   });
 });
