@@ -21,6 +21,7 @@
  *   counters.
  */
 import { EventEmitter } from 'eventemitter3';
+import { abortReason, throwIfAborted } from '../util/abort.js';
 import { type Clock, type TimerHandle, realClock } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
 import type { AddressFamily } from './address.js';
@@ -149,10 +150,14 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
     this.#step({ type: 'startup' });
   }
 
-  /** Shut every instance down (masters send priority 0) and wait for their address removals. */
-  async stop(): Promise<void> {
+  /**
+   * Shut every instance down (masters send priority 0 at once) and wait for
+   * their address removals; `signal` stops the waiting (with an `AbortError`),
+   * not the shutdown.
+   */
+  async stop(opts: { signal?: AbortSignal } = {}): Promise<void> {
     this.#step({ type: 'shutdown' });
-    await this.idle();
+    await this.idle(opts);
   }
 
   /** Feed a tracked object's state (an interface, a health signal). */
@@ -223,13 +228,28 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
     return this.#unclaimed;
   }
 
-  /** Resolve when every queued address change and announcement has run. */
-  async idle(): Promise<void> {
-    // Chains may grow while awaited: loop until a pass adds nothing (bounded by the work queued).
-    for (let i = 0; i < 1000; i++) {
-      const chains = [...this.#rt.values()].map((r) => r.chain);
-      await Promise.all(chains);
-      if ([...this.#rt.values()].every((r, k) => r.chain === chains[k])) return;
+  /** Resolve when every queued address change and announcement has run (or reject when `signal` fires first). */
+  async idle(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    const { signal } = opts;
+    throwIfAborted(signal);
+    let onAbort: (() => void) | undefined;
+    const aborted =
+      signal === undefined
+        ? undefined
+        : new Promise<never>((_, reject) => {
+            onAbort = () => reject(abortReason(signal));
+            signal.addEventListener('abort', onAbort, { once: true });
+          });
+    try {
+      // Chains may grow while awaited: loop until a pass adds nothing (bounded by the work queued).
+      for (let i = 0; i < 1000; i++) {
+        const chains = [...this.#rt.values()].map((r) => r.chain);
+        const all = Promise.all(chains);
+        await (aborted === undefined ? all : Promise.race([all, aborted]));
+        if ([...this.#rt.values()].every((r, k) => r.chain === chains[k])) return;
+      }
+    } finally {
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
     }
   }
 

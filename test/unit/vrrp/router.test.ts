@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { FakeClock } from '../../../src/util/clock.js';
+import { AbortError } from '../../../src/util/errors.js';
 import type { Logger } from '../../../src/util/logger.js';
 import { type VrrpInstanceOptions, VrrpRouter, type VrrpTransport } from '../../../src/vrrp/router.js';
 import { type AddressFamily } from '../../../src/vrrp/address.js';
@@ -176,6 +177,22 @@ describe('VrrpRouter driver over an in-memory wire', () => {
     await a.router.stop();
     clock.advance(0); // A's priority 0 advert reaches B (stopped: ignored)
     expect(clock.pending).toBe(0);
+  });
+
+  it('stop() with a signal: the priority 0 goes out at once, the wait for a hung netlink can be abandoned', async () => {
+    const { nodes, clock } = setup([['B', inst(2, 200)]]);
+    const b = nodes[0] as (typeof nodes)[0];
+    b.router.start();
+    clock.advance(5000);
+    await b.router.idle();
+    b.transport.removeAddresses = () => new Promise<void>(() => undefined); // never answers
+    const ac = new AbortController();
+    const stopping = b.router.stop({ signal: ac.signal });
+    expect(b.transport.ops.at(-1)).toBe('advert:0');
+    expect(b.router.stateOf('vi')).toBe('initialize');
+    ac.abort();
+    await expect(stopping).rejects.toBeInstanceOf(AbortError);
+    await expect(b.router.idle({ signal: ac.signal })).rejects.toBeInstanceOf(AbortError);
   });
 
   it('counts and reports what it discards, with rate-limited logs', async () => {
