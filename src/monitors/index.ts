@@ -46,6 +46,7 @@
  *
  * ```ts
  * import { HttpCheck, Monitor, Pool } from 'lvskit/monitors';
+ * import { apply } from 'lvskit/ipvs';
  *
  * const servers = [
  *   { id: 'rs1', address: '10.0.0.11', port: 80, weight: 10 },
@@ -59,9 +60,19 @@
  * }
  * const pool = new Pool(servers, { service: 'www', depoolThreshold: 0.5, drainMs: 30_000, metrics: monitor.metrics });
  * pool.follow(monitor);
- * pool.on('change', (destinations) => reconciler.setDestinations(vip, destinations)); // lvskit/ipvs
+ * // The destinations are lvskit/ipvs `Destination`s: hand them to its reconciler
+ * // (a real director serialises these applies and retries failed ones).
+ * pool.on('change', (destinations) => {
+ *   void apply([{ protocol: 'tcp', address: '192.0.2.80', port: 80, scheduler: 'wrr', destinations }], { logger });
+ * });
  * monitor.start();
  * ```
+ *
+ * The pool drains a failed server at weight 0 and removes it itself after
+ * `drainMs`; feed it the connection counts the reconciler reads
+ * (`pool.update(id, { connections: activeConns + inactiveConns })`) to end a
+ * drain early. The reconciler's own drain option is then only needed for
+ * servers removed from the configuration.
  *
  * A check of your own, in a few lines (`defineCheck` adds the deadline,
  * latency and error handling; return a boolean or `{ ok, reason, details }`):

@@ -5,6 +5,8 @@ import { MonitorMetrics } from '../../../src/monitors/metrics.js';
 import type { Destination } from '../../../src/monitors/plan-pool.js';
 import type { CheckResult, CheckTarget, StatefulCheck } from '../../../src/monitors/types.js';
 import { FakeClock } from '../../../src/util/clock.js';
+// Type only: the monitors module itself never imports lvskit/ipvs.
+import type { TableService as IpvsTableService } from '../../../src/ipvs/plan.js';
 
 class PushCheck implements StatefulCheck {
   readonly kind = 'push';
@@ -87,5 +89,15 @@ describe('Pool driver', () => {
     expect(pool.destinations).toEqual([{ address: '10.0.0.1', port: 80, weight: 3 }]);
     expect(() => pool.update('nope', { healthy: true })).toThrow(expect.objectContaining({ code: 'ERR_MONITOR_UNKNOWN_SERVER' }));
     expect(() => new Pool([], { depoolThreshold: 2 })).toThrow(expect.objectContaining({ code: 'ERR_MONITOR_BAD_CONFIG' }));
+  });
+});
+
+describe('pool output and lvskit/ipvs', () => {
+  it('is what the IPVS reconciler takes, as is (checked by the type checker)', () => {
+    const pool = new Pool([{ id: 'a', address: '10.0.0.1', port: 80, weight: 0 }], { clock: new FakeClock() });
+    pool.update('a', { healthy: true });
+    // Structural contract: lvskit/ipvs's desired table takes these destinations unchanged.
+    const desired: IpvsTableService[] = [{ protocol: 'tcp', address: '192.0.2.80', port: 80, scheduler: 'wrr', destinations: pool.destinations }];
+    expect(desired[0]?.destinations).toEqual([{ address: '10.0.0.1', port: 80, weight: 0 }]);
   });
 });
