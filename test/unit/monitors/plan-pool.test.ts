@@ -237,3 +237,42 @@ describe('pool properties', () => {
     );
   });
 });
+
+describe('pool stability', () => {
+  it('property: planning again with the same inputs at the same time changes nothing and says nothing', () => {
+    fc.assert(
+      fc.property(scenario, ({ threshold, drainMs, weights, steps, fixedEnabled }) => {
+        const cfg: PoolConfig = { depoolThreshold: threshold, drainMs };
+        let now = 0;
+        let state: PoolState = emptyPoolState();
+        for (const s of steps) {
+          now += s.dt;
+          const ins = inputsFor(weights, s, fixedEnabled);
+          const p = planPool(cfg, ins, state, now);
+          const again = planPool(cfg, ins, p.state, now);
+          expect(again.events).toEqual([]);
+          expect(again.state).toEqual(p.state);
+          expect(again.destinations).toEqual(p.destinations);
+          state = p.state;
+        }
+      }),
+    );
+  });
+
+  it('property: a held server stays the one held while nothing changes (no churn between failed servers)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 8 }), fc.integer({ min: 1, max: 20 }), (n, rounds) => {
+        const cfg: PoolConfig = { depoolThreshold: 1, drainMs: 1000 };
+        const all = (healthy: boolean): PoolMemberInput[] =>
+          Array.from({ length: n }, (_, i) => ({ id: `rs${i}`, address: `10.0.0.${i + 1}`, port: 80, weight: 1, enabled: true, healthy: healthy || i === 0 }));
+        let p = planPool(cfg, all(true), emptyPoolState(), 0);
+        p = planPool(cfg, all(false), p.state, 1);
+        const held = [...p.held].sort();
+        for (let r = 0; r < rounds; r++) {
+          p = planPool(cfg, all(false), p.state, 2 + r * 500);
+          expect([...p.held].sort()).toEqual(held);
+        }
+      }),
+    );
+  });
+});
