@@ -33,6 +33,28 @@
  * `auth_type PASS`), RFC 8200 §8.1 (pseudo-header), RFC 826 (ARP), RFC 4861 (ND),
  * RFC 791 (IPv4 header), RFC 2464 §7 (IPv6 multicast MAC), RFC 4291 §2.7.1 (solicited-node), RFC 5952 (IPv6 text).
  */
+/*
+ * Use:
+ *
+ *     const router = new VrrpRouter({
+ *       instances: [{
+ *         name: 'vip', version: 3, family: 'ipv4', vrid: 51, priority: 150,
+ *         advertIntervalMs: 1000, addresses: ['192.0.2.100'],
+ *         primaryAddress: '192.0.2.11', mac: '02:00:00:00:00:0a',
+ *         track: [{ object: 'pool:web', weight: 100 }],
+ *       }],
+ *       transport,            // a VrrpTransport (raw sockets, AF_PACKET, rtnetlink)
+ *       logger,               // optional, pino-compatible
+ *     });
+ *     router.on('transition', (e) => notify(e.instance, e.to, e.reason));
+ *     router.start();
+ *     socket.on('packet', (bytes) => {
+ *       const p = decodeIpv4Packet(bytes);
+ *       if (!('kind' in p)) router.receive(p);
+ *     });
+ *     pool.on('state', (up) => router.track('pool:web', up));
+ *     await router.stop();   // priority 0, addresses removed
+ */
 export * from './constants.js';
 export * from './errors.js';
 export * from './address.js';

@@ -50,7 +50,26 @@ import {
   routerStep,
 } from './fsm-group.js';
 
-/** What the driver needs from the network. Every method may throw or reject; the driver reports and carries on. */
+/**
+ * What the driver needs from the network. Every method may throw or reject; the
+ * driver reports and carries on. What a Linux implementation has to do (as
+ * keepalived does), for whoever writes it:
+ * - IPv4 adverts: a raw socket for protocol 112 bound to the interface
+ *   (SO_BINDTODEVICE), IP_MULTICAST_IF the primary address, IP_MULTICAST_TTL 255
+ *   (IP_TTL 255 for unicast peers), IP_MULTICAST_LOOP 0, IP_ADD_MEMBERSHIP
+ *   224.0.0.18 on the interface; received datagrams carry the IP header:
+ *   `decodeIpv4Packet` turns them into a `ReceivedPacket`. The payload handed to
+ *   `sendAdvert` already has its checksum.
+ * - IPv6 adverts: a raw socket for protocol 112, IPV6_MULTICAST_IF,
+ *   IPV6_MULTICAST_HOPS 255 (IPV6_UNICAST_HOPS for peers), IPV6_MULTICAST_LOOP 0,
+ *   IPV6_JOIN_GROUP ff02::12, source the link-local address; leave IPV6_CHECKSUM
+ *   off (the payload is summed already); IPV6_RECVHOPLIMIT and IPV6_RECVPKTINFO
+ *   give the hop limit and destination of what arrives.
+ * - Frames: an AF_PACKET raw socket on the interface (for a virtual MAC, the
+ *   macvlan), sent as they are.
+ * - Addresses: RTM_NEWADDR / RTM_DELADDR over rtnetlink (IPv6 with nodad, so a
+ *   new master can answer at once).
+ */
 export interface VrrpTransport {
   /** Send a VRRP packet (the IP payload) with TTL / hop limit 255 and IP protocol 112. */
   sendAdvert(instance: string, packet: { family: AddressFamily; src: string; dst: string; payload: Uint8Array }): void | Promise<void>;
