@@ -670,6 +670,30 @@ describe('state machine invariants (property)', () => {
       ),
   );
 
+  it('losing up to two adverts in a row never fails over; losing three always does (3 x interval + skew)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 5, maxLength: 40 }), fc.integer({ min: 10, max: 200 }), (gaps, ivCs) => {
+        const iv = ivCs * 10;
+        const lan = new Lan();
+        lan.router('A', v4('192.0.2.1', { priority: 100, advertIntervalMs: iv }));
+        lan.router('B', v4('192.0.2.2', { priority: 200, advertIntervalMs: iv }));
+        lan.start('A');
+        lan.start('B');
+        lan.run(5 * iv);
+        // After the election, B's adverts to A are lost in runs of 0..2 (`gaps`), then three in a row.
+        const plan: boolean[] = gaps.flatMap((g) => [...Array<boolean>(g).fill(true), false]);
+        plan.push(true, true, true);
+        let k = 0;
+        lan.lose = (from) => from === 'B' && (plan[k++] ?? true);
+        lan.run((plan.length - 3) * iv);
+        expect(lan.transitions.filter((t) => t.to === 'master').map((t) => t.router)).toEqual(['B']);
+        lan.run(4 * iv);
+        expect(lan.transitions.filter((t) => t.to === 'master').map((t) => t.router)).toEqual(['B', 'A']);
+      }),
+      { numRuns: 50 },
+    );
+  });
+
   it('any event sequence keeps the timers consistent with the state', () => {
     fc.assert(
       fc.property(

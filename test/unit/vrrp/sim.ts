@@ -79,6 +79,9 @@ export class Lan {
   #accountedTo = 0;
   #everHeld = false;
 
+  /** Loses an advert on the wire when it returns true. */
+  lose: ((from: string, to: string, at: number) => boolean) | undefined;
+
   /** One-way delay of an advert on the wire. */
   constructor(readonly latencyMs = 0) {}
 
@@ -201,6 +204,7 @@ export class Lan {
         const payload = encodeAdvert(a.advert, { src, dst });
         for (const peer of this.routers.values()) {
           if (peer === r || !peer.linkUp) continue;
+          if (this.lose?.(r.name, peer.name, this.now) === true) continue;
           const verdict = validateAdvert({ family: r.state.config.family, src, dst, ttl: 255, protocol: 112, payload }, peer.receiveConfig);
           if (verdict.kind === 'invalid') peer.invalid++;
           if (verdict.kind !== 'ok') continue;
