@@ -116,7 +116,8 @@ export function validateAdvert(pkt: ReceivedPacket, cfg: ReceiveConfig): Receive
   try {
     return validate(pkt, cfg);
   } catch (e) {
-    // Only malformed addresses in `pkt`/`cfg` (caller bugs) can get here; still a verdict.
+    // Only a malformed address in `cfg` (a caller bug: addresses from `receiveConfigFor` are
+    // canonical) can get here; still a verdict, not an exception.
     return invalid('family', `cannot validate: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
@@ -127,8 +128,8 @@ function invalid(reason: InvalidReason, detail: string): ReceiveVerdict {
 
 function validate(pkt: ReceivedPacket, cfg: ReceiveConfig): ReceiveVerdict {
   const p = pkt.payload;
-  if (pkt.family !== cfg.family || addressFamily(pkt.src) !== pkt.family) {
-    return invalid('family', `${pkt.family} packet from ${pkt.src} for a ${cfg.family} instance`);
+  if (pkt.family !== cfg.family || addressFamily(pkt.src) !== pkt.family || addressFamily(pkt.dst) !== pkt.family) {
+    return invalid('family', `${pkt.family} packet ${pkt.src} -> ${pkt.dst} for a ${cfg.family} instance`);
   }
   if (pkt.protocol !== undefined && pkt.protocol !== IPPROTO_VRRP) {
     return invalid('protocol', `IP protocol ${pkt.protocol}, not ${IPPROTO_VRRP}`);
