@@ -1,12 +1,21 @@
 /**
  * lvskit/bgp: a BGP-4 speaker.
  *
- * Status: the pure core is here: the codec for every message, RFC 7606 error
- * handling, the RFC 4271 §8 state machine, the Adj-RIBs and UPDATE batching.
- * Sessions (TCP transport, the driver that joins FSM, clock and sockets),
- * `BgpSpeaker`, and TCP MD5 / GTSM come next (see the BGP issue).
+ * Status: the pure core (codec for every message, RFC 7606 error handling, the
+ * RFC 4271 §8 state machine, Adj-RIBs, UPDATE batching) and first drivers: a
+ * per-peer `BgpSession` over TCP and a `BgpSpeaker` that announces and
+ * withdraws routes to several peers. Still to come (see the BGP issue): TCP
+ * MD5 / GTSM, graceful restart as the restarting speaker, enhanced route
+ * refresh (BoRR/EoRR) on the sending side, lab tests against BIRD/GoBGP/FRR.
  *
- * Files (all pure: no sockets, timers, clock or logger):
+ *   const bgp = new BgpSpeaker({ localAs: 64512, routerId: '192.0.2.10',
+ *     peers: [{ address: '192.0.2.1', remoteAs: 64500 }] });
+ *   await bgp.start();
+ *   bgp.announce('198.51.100.10/32', { communities: ['64500:100'] });
+ *   // ... later
+ *   await bgp.close({ message: 'maintenance' });
+ *
+ * Pure files (no sockets, timers, clock or logger):
  * - constants.ts        message types, error codes and subcodes, ports and sizes
  * - errors.ts           `BgpError` (NOTIFICATION code/subcode/data + RFC 7606 handling), names of codes
  * - codec-address.ts    IPv4/IPv6 text (RFC 5952), strict prefixes, NLRI encoding (RFC 4271 §4.3, RFC 7911 §3)
@@ -20,6 +29,10 @@
  * - fsm.ts              the FSM: `step(state, event, now) -> { state, actions }`, capability negotiation
  * - rib.ts              Adj-RIB-In (with graceful restart stale marking, max-prefix) and Adj-RIB-Out
  * - plan-updates.ts     grouping routes by attribute set into few UPDATEs within the size limit
+ *
+ * Drivers:
+ * - session.ts          `BgpSession`: one peer; joins the FSM to a clock, TCP sockets, framer and codec
+ * - speaker.ts          `BgpSpeaker`: listener, peers, announce/withdraw, per-peer export overrides, RIBs
  *
  * RFCs implemented: 4271 (BGP-4), 7606 (revised error handling), 4760 (multiprotocol, IPv4/IPv6 unicast),
  * 2545 (IPv6 next hops), 8950 (IPv6 next hop for IPv4, decode), 6793 (4-octet AS), 5492 (capabilities),
@@ -99,3 +112,7 @@ export { AdjRibIn, AdjRibOut, familiesOf, maxPrefixesNotification, routeKey } fr
 export type { InRoute, RibInChange } from './rib.js';
 export { attributesKey, planUpdates, routeGroupKey } from './plan-updates.js';
 export type { OutRoute } from './plan-updates.js';
+export { BgpSession } from './session.js';
+export type { BgpSessionEvents, BgpSessionOptions } from './session.js';
+export { BgpSpeaker } from './speaker.js';
+export type { BgpSpeakerEvents, BgpSpeakerOptions, PeerConfig, PeerStatus, RouteAttributes } from './speaker.js';

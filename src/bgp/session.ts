@@ -87,6 +87,13 @@ export class BgpSession extends EventEmitter<BgpSessionEvents> {
     return this.#state.conn?.direction;
   }
 
+  /** Our address on the connection the session runs on (a default next hop). */
+  get localAddress(): string | undefined {
+    const id = this.#state.conn?.id;
+    const a = id === undefined ? undefined : this.#conns.get(id)?.socket.localAddress;
+    return a?.startsWith('::ffff:') === true && a.includes('.') ? a.slice(7) : a;
+  }
+
   /** What the OPEN exchange negotiated, from OpenConfirm on. */
   get negotiated(): NegotiatedSession | undefined {
     return this.#state.session;

@@ -1,0 +1,367 @@
+/**
+ * `BgpSpeaker`: announce and withdraw service IPs to several peers.
+ *
+ * Composes the pieces: one `BgpSession` per peer, one TCP listener for all
+ * (inbound connections are matched to peers by address), an Adj-RIB-Out per
+ * peer (so routes are re-sent after a reconnect or a route refresh, RFC 2918
+ * §4) and an Adj-RIB-In per peer (what the peer sends, with a prefix limit,
+ * RFC 4486, and stale routes kept over the peer's graceful restart, RFC 4724
+ * §4.2).
+ *
+ * `announce()` / `withdraw()` calls made in the same tick are batched: the
+ * flush runs in a microtask and groups routes by attribute set into few
+ * UPDATEs (plan-updates.ts).
+ */
+import { createServer } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import { EventEmitter } from 'eventemitter3';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import { realClock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { noopLogger } from '../util/logger.js';
+import { Afi, Safi } from './constants.js';
+import type { AddressFamily } from './codec-address.js';
+import { canonicalAddress, canonicalPrefix, familyOf } from './codec-address.js';
+import type { AsPathSegment, Origin, PathAttributes } from './codec-attributes.js';
+import type { LargeCommunity } from './communities.js';
+import { parseCommunity, parseLargeCommunity } from './communities.js';
+import type { NotificationMessage } from './codec-messages.js';
+import { shutdownNotification } from './codec-messages.js';
+import { endOfRib } from './codec-update.js';
+import { defaultCapabilities } from './fsm.js';
+import type { DownReason, FsmStateName, NegotiatedSession } from './fsm.js';
+import type { OutRoute } from './plan-updates.js';
+import type { InRoute } from './rib.js';
+import { AdjRibIn, AdjRibOut, maxPrefixesNotification } from './rib.js';
+import { BgpSession } from './session.js';
+
+/** What the application says about a route; the speaker builds the path attributes per peer. */
+export interface RouteAttributes {
+  origin?: Origin;
+  /** ASes to put after our own (e.g. to originate on behalf of another AS). */
+  asPath?: number[];
+  /** Extra copies of our AS in front (a backup director announcing a longer path). */
+  prepend?: number;
+  med?: number;
+  /** iBGP only (RFC 4271 §5.1.5); default 100 there. */
+  localPref?: number;
+  communities?: (string | number)[];
+  largeCommunities?: (string | LargeCommunity)[];
+  extendedCommunities?: bigint[];
+  /** Next hop; default: the peer's configured next hop, else our address on the session. */
+  nextHop?: string;
+}
+
+export interface PeerConfig {
+  /** The peer's address; also how inbound connections are matched to it. */
+  address: string;
+  remoteAs: number;
+  port?: number;
+  localAddress?: string;
+  passive?: boolean;
+  holdTime?: number;
+  /** Families to negotiate. Default both IPv4 and IPv6 unicast. */
+  families?: ('ipv4' | 'ipv6')[];
+  /** Next hops to announce with, per family. */
+  nextHop?: { ipv4?: string; ipv6?: string; ipv6LinkLocal?: string };
+  /** Per-peer changes to every announcement (e.g. `{ med: 200, prepend: 2 }` on a backup). */
+  exportOverrides?: RouteAttributes;
+  /** Drop the session (Cease / Maximum Number of Prefixes Reached) past this many routes received. */
+  maxPrefixes?: number;
+  /** Per-peer FSM timing (tests, tuning). */
+  connectRetry?: { initialMs?: number; maxMs?: number };
+  idleHold?: { initialMs?: number; maxMs?: number; stableMs?: number };
+}
+
+export interface BgpSpeakerOptions {
+  localAs: number;
+  routerId: string;
+  peers?: PeerConfig[];
+  /** Where to accept connections; `false` for none (active peers only). Default port 179 on all addresses. */
+  listen?: { address?: string; port?: number } | false;
+  holdTime?: number;
+  /** Announce graceful restart (RFC 4724) with this restart time, and act as helper for peers that do. */
+  gracefulRestart?: { restartTime: number; restarting?: boolean };
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface PeerStatus {
+  address: string;
+  remoteAs: number;
+  state: FsmStateName;
+  routesReceived: number;
+  routesAdvertised: number;
+}
+
+export interface BgpSpeakerEvents {
+  'peer-state': [peer: string, state: FsmStateName, from: FsmStateName];
+  'peer-up': [peer: string, session: NegotiatedSession];
+  'peer-down': [peer: string, reason: DownReason, graceful: boolean];
+  /** Routes a peer announced or withdrew (including those swept after a graceful restart). */
+  routes: [peer: string, change: { announced: InRoute[]; withdrawn: InRoute[] }];
+  /** A peer sent something RFC 7606 made us withdraw or discard; the session stayed up. */
+  'update-error': [peer: string, error: Error];
+}
+
+interface Peer {
+  config: PeerConfig;
+  address: string;
+  session: BgpSession;
+  out: AdjRibOut;
+  in: AdjRibIn;
+  staleTimer?: TimerHandle;
+}
+
+function normalizeRemote(a: string | undefined): string {
+  if (a === undefined) return '';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
+  readonly #opts: BgpSpeakerOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #peers = new Map<string, Peer>();
+  /** Routes announced by the application: prefix -> attributes as given. */
+  readonly #local = new Map<string, RouteAttributes>();
+  #server: Server | undefined;
+  #flushQueued = false;
+  #closed = false;
+
+  constructor(options: BgpSpeakerOptions) {
+    super();
+    this.#opts = options;
+    this.#clock = options.clock ?? realClock;
+    this.#log = (options.logger ?? noopLogger).child({ bgp: options.routerId });
+    for (const p of options.peers ?? []) this.addPeer(p);
+  }
+
+  /** The port the listener is bound to (after `start()`). */
+  get port(): number | undefined {
+    const a = this.#server?.address();
+    return a !== null && typeof a === 'object' ? (a as AddressInfo).port : undefined;
+  }
+
+  /** Start listening and bring every peer up. */
+  async start(): Promise<void> {
+    const l = this.#opts.listen;
+    if (l !== false && this.#server === undefined) {
+      const server = createServer((sock) => this.#onInbound(sock));
+      this.#server = server;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(l?.port ?? 179, l?.address, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    }
+    for (const p of this.#peers.values()) p.session.start();
+  }
+
+  addPeer(config: PeerConfig): void {
+    const address = canonicalAddress(config.address);
+    if (this.#peers.has(address)) throw new RangeError(`peer ${address} is already configured`);
+    const families = (config.families ?? ['ipv4', 'ipv6']).map((f) => ({ afi: f === 'ipv4' ? Afi.IPV4 : Afi.IPV6, safi: Safi.UNICAST }));
+    const gr = this.#opts.gracefulRestart;
+    const session = new BgpSession({
+      fsm: {
+        localAs: this.#opts.localAs,
+        routerId: this.#opts.routerId,
+        peerAs: config.remoteAs,
+        holdTime: config.holdTime ?? this.#opts.holdTime ?? 90,
+        passive: config.passive ?? false,
+        capabilities: defaultCapabilities({
+          localAs: this.#opts.localAs,
+          families,
+          ...(gr === undefined ? {} : { gracefulRestart: { restartTime: gr.restartTime, restarting: gr.restarting ?? false } }),
+        }),
+        ...(config.connectRetry === undefined ? {} : { connectRetry: config.connectRetry }),
+        ...(config.idleHold === undefined ? {} : { idleHold: config.idleHold }),
+      },
+      remoteAddress: address,
+      ...(config.port === undefined ? {} : { remotePort: config.port }),
+      ...(config.localAddress === undefined ? {} : { localAddress: config.localAddress }),
+      clock: this.#clock,
+      logger: this.#log,
+    });
+    const peer: Peer = { config, address, session, out: new AdjRibOut(), in: new AdjRibIn({ maxPrefixes: config.maxPrefixes ?? Infinity }) };
+    this.#peers.set(address, peer);
+    for (const [prefix, attrs] of this.#local) this.#export(peer, prefix, attrs);
+    session.on('state', (to, from) => this.emit('peer-state', address, to, from));
+    session.on('established', (n) => this.#onEstablished(peer, n));
+    session.on('down', (reason, graceful) => this.#onDown(peer, reason, graceful));
+    session.on('update', (v) => {
+      if (v.kind === 'treat-as-withdraw') for (const e of v.errors) this.emit('update-error', address, e);
+      else for (const e of v.discarded) this.emit('update-error', address, e);
+      const ch = peer.in.apply(v);
+      if (ch.endOfRib !== undefined) {
+        // RFC 4724 §4.2: End-of-RIB ends the wait for that family's refreshed routes.
+        const gone = peer.in.sweepStale(ch.endOfRib.afi as AddressFamily);
+        if (gone.length > 0) this.emit('routes', address, { announced: [], withdrawn: gone });
+      }
+      if (ch.announced.length > 0 || ch.withdrawn.length > 0) this.emit('routes', address, { announced: ch.announced, withdrawn: ch.withdrawn });
+      if (ch.maxPrefixesExceeded) {
+        this.#log.warn({ peer: address, limit: config.maxPrefixes }, 'maximum prefixes exceeded');
+        session.automaticStop(maxPrefixesNotification(Afi.IPV4, Safi.UNICAST, config.maxPrefixes ?? 0));
+      }
+    });
+    session.on('route-refresh', (m) => {
+      // RFC 2918 §4: re-send the Adj-RIB-Out of that family (here: everything, grouped).
+      if (m.subtype !== 0) return;
+      peer.out.resend();
+      this.#flushPeer(peer);
+    });
+    if (this.#server !== undefined) session.start();
+  }
+
+  /** Announce `prefix` (IPv4 or IPv6, any length) to every peer, or change its attributes. */
+  announce(prefix: string, attributes: RouteAttributes = {}): void {
+    const p = canonicalPrefix(prefix);
+    this.#local.set(p, attributes);
+    for (const peer of this.#peers.values()) this.#export(peer, p, attributes);
+    this.#queueFlush();
+  }
+
+  /** Withdraw `prefix` from every peer; false when it was not announced. */
+  withdraw(prefix: string): boolean {
+    const p = canonicalPrefix(prefix);
+    if (!this.#local.delete(p)) return false;
+    for (const peer of this.#peers.values()) peer.out.withdraw(p);
+    this.#queueFlush();
+    return true;
+  }
+
+  /** Routes received from a peer (or from all). */
+  routesReceived(peer?: string): InRoute[] {
+    const list = peer === undefined ? [...this.#peers.values()] : [this.#peers.get(canonicalAddress(peer))].filter((p): p is Peer => p !== undefined);
+    return list.flatMap((p) => [...p.in.routes()]);
+  }
+
+  peers(): PeerStatus[] {
+    return [...this.#peers.values()].map((p) => ({
+      address: p.address,
+      remoteAs: p.config.remoteAs,
+      state: p.session.state,
+      routesReceived: p.in.size,
+      routesAdvertised: p.out.size,
+    }));
+  }
+
+  /**
+   * Withdraw every route, then end every session with Cease / Administrative
+   * Shutdown carrying `message` (RFC 9003), and stop listening.
+   */
+  async close(options: { message?: string } = {}): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const p of this.#local.keys()) for (const peer of this.#peers.values()) peer.out.withdraw(p);
+    this.#local.clear();
+    this.#flushAll();
+    const n: NotificationMessage = shutdownNotification(options.message ?? '');
+    for (const peer of this.#peers.values()) {
+      peer.staleTimer?.cancel();
+      peer.session.stop(n);
+    }
+    const server = this.#server;
+    this.#server = undefined;
+    if (server !== undefined) await new Promise<void>((r) => server.close(() => r()));
+  }
+
+  #export(peer: Peer, prefix: string, attrs: RouteAttributes): void {
+    const route = this.#outRoute(peer, prefix, attrs);
+    if (route === undefined) peer.out.withdraw(prefix);
+    else peer.out.set(route);
+  }
+
+  /** Build what this peer gets for a route: our AS in front on eBGP (RFC 4271 §5.1.2), LOCAL_PREF on iBGP. */
+  #outRoute(peer: Peer, prefix: string, given: RouteAttributes): OutRoute | undefined {
+    const a: RouteAttributes = { ...given, ...peer.config.exportOverrides };
+    const afi = familyOf(prefix);
+    const families = peer.config.families ?? ['ipv4', 'ipv6'];
+    if (!families.includes(afi === Afi.IPV4 ? 'ipv4' : 'ipv6')) return undefined;
+    const ebgp = peer.config.remoteAs !== this.#opts.localAs;
+    const asns = [...new Array<number>(ebgp ? 1 + (a.prepend ?? 0) : (a.prepend ?? 0)).fill(this.#opts.localAs), ...(a.asPath ?? [])];
+    const asPath: AsPathSegment[] = asns.length === 0 ? [] : [{ type: 'sequence', asns }];
+    const attributes: PathAttributes = { origin: a.origin ?? 'igp', asPath };
+    if (a.med !== undefined) attributes.med = a.med;
+    if (!ebgp) attributes.localPref = a.localPref ?? 100;
+    if (a.communities !== undefined && a.communities.length > 0) attributes.communities = a.communities.map(parseCommunity);
+    if (a.largeCommunities !== undefined && a.largeCommunities.length > 0) {
+      attributes.largeCommunities = a.largeCommunities.map((c) => (typeof c === 'string' ? parseLargeCommunity(c) : c));
+    }
+    if (a.extendedCommunities !== undefined && a.extendedCommunities.length > 0) attributes.extendedCommunities = a.extendedCommunities;
+    const nh = this.#nextHop(peer, afi, a.nextHop);
+    if (nh === undefined) return undefined;
+    return { prefix, attributes, nextHop: nh };
+  }
+
+  #nextHop(peer: Peer, afi: AddressFamily, given: string | undefined): string[] | undefined {
+    const cfg = peer.config.nextHop;
+    const local = peer.session.localAddress ?? peer.config.localAddress;
+    if (afi === Afi.IPV4) {
+      const nh = given ?? cfg?.ipv4 ?? (local !== undefined && familyOf(local) === Afi.IPV4 ? local : undefined);
+      return nh === undefined ? undefined : [canonicalAddress(nh, Afi.IPV4)];
+    }
+    const nh = given ?? cfg?.ipv6 ?? (local !== undefined && familyOf(local) === Afi.IPV6 ? local : undefined);
+    if (nh === undefined) return undefined;
+    return cfg?.ipv6LinkLocal === undefined ? [canonicalAddress(nh, Afi.IPV6)] : [canonicalAddress(nh, Afi.IPV6), canonicalAddress(cfg.ipv6LinkLocal, Afi.IPV6)];
+  }
+
+  #queueFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      this.#flushAll();
+    });
+  }
+
+  #flushAll(): void {
+    for (const peer of this.#peers.values()) this.#flushPeer(peer);
+  }
+
+  #flushPeer(peer: Peer): void {
+    const n = peer.session.negotiated;
+    if (peer.session.state !== 'Established' || n === undefined) return;
+    peer.session.sendUpdates(peer.out.flush(n.encodeOptions));
+  }
+
+  #onEstablished(peer: Peer, n: NegotiatedSession): void {
+    this.emit('peer-up', peer.address, n);
+    // Next hops may depend on the session's local address: rebuild, then send everything and End-of-RIB.
+    for (const [prefix, attrs] of this.#local) this.#export(peer, prefix, attrs);
+    peer.out.resend();
+    this.#flushPeer(peer);
+    // RFC 4724 §2: End-of-RIB for each negotiated family after the initial update.
+    peer.session.sendUpdates(n.families.filter((f) => f.safi === Safi.UNICAST).map((f) => endOfRib(f.afi as AddressFamily)));
+  }
+
+  #onDown(peer: Peer, reason: DownReason, graceful: boolean): void {
+    this.emit('peer-down', peer.address, reason, graceful);
+    const restartTime = peer.session.negotiated?.peerGracefulRestart?.restartTime;
+    if (graceful && this.#opts.gracefulRestart !== undefined) {
+      // Helper (RFC 4724 §4.2): keep the peer's routes, stale, for its restart time.
+      peer.in.markStale();
+      peer.staleTimer?.cancel();
+      peer.staleTimer = this.#clock.setTimer((restartTime ?? 120) * 1000, () => {
+        const gone = peer.in.sweepStale();
+        if (gone.length > 0) this.emit('routes', peer.address, { announced: [], withdrawn: gone });
+      });
+      return;
+    }
+    const gone = peer.in.clear();
+    if (gone.length > 0) this.emit('routes', peer.address, { announced: [], withdrawn: gone });
+  }
+
+  #onInbound(sock: Socket): void {
+    const peer = this.#peers.get(normalizeRemote(sock.remoteAddress));
+    if (peer === undefined || this.#closed) {
+      this.#log.info({ remote: sock.remoteAddress }, 'connection from an unknown address refused');
+      sock.destroy();
+      return;
+    }
+    peer.session.acceptConnection(sock);
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * Two BgpSpeakers on loopback: a "director" announcing service IPs and a
+ * "router" receiving them (both lvskit). Checks what the router's Adj-RIB-In
+ * holds, route by route.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { BgpSpeaker } from '../../../src/bgp/speaker.js';
+import type { BgpSpeakerEvents, PeerConfig } from '../../../src/bgp/speaker.js';
+import type { InRoute } from '../../../src/bgp/rib.js';
+import { formatCommunity, formatLargeCommunity } from '../../../src/bgp/communities.js';
+import { describeNotification } from '../../../src/bgp/codec-messages.js';
+
+const speakers: BgpSpeaker[] = [];
+afterEach(async () => {
+  for (const s of speakers.splice(0)) await s.close();
+});
+
+const fast: Partial<PeerConfig> = { connectRetry: { initialMs: 100, maxMs: 500 }, idleHold: { initialMs: 100, maxMs: 500 } };
+
+function waitFor<K extends keyof BgpSpeakerEvents>(s: BgpSpeaker, event: K, pred: (...a: BgpSpeakerEvents[K]) => boolean = () => true, ms = 5000): Promise<BgpSpeakerEvents[K]> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      s.off(event, h as never);
+      reject(new Error(`timed out waiting for ${event}`));
+    }, ms);
+    const h = (...args: BgpSpeakerEvents[K]): void => {
+      if (!pred(...args)) return;
+      clearTimeout(t);
+      s.off(event, h as never);
+      resolve(args);
+    };
+    s.on(event, h as never);
+  });
+}
+
+/** Poll until `fn` holds (bounded). */
+async function until(fn: () => boolean, ms = 5000): Promise<void> {
+  for (let waited = 0; !fn(); waited += 20) {
+    if (waited > ms) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function summary(routes: InRoute[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const r of routes.sort((a, b) => a.prefix.localeCompare(b.prefix))) {
+    const a = r.attributes;
+    out[r.prefix] = [
+      `nh=${r.nextHop.join(',')}`,
+      `path=${a.asPath?.flatMap((s) => s.asns).join(' ')}`,
+      a.med !== undefined ? `med=${a.med}` : '',
+      a.localPref !== undefined ? `lp=${a.localPref}` : '',
+      a.communities ? `c=${a.communities.map(formatCommunity).join(',')}` : '',
+      a.largeCommunities ? `lc=${a.largeCommunities.map(formatLargeCommunity).join(',')}` : '',
+    ]
+      .filter(Boolean)
+      .join(' ');
+  }
+  return out;
+}
+
+async function pair(o: { directorAs?: number; routerAs?: number; director?: Partial<PeerConfig>; gracefulRestart?: boolean } = {}): Promise<{ router: BgpSpeaker; director: BgpSpeaker }> {
+  const directorAs = o.directorAs ?? 4200000001;
+  const routerAs = o.routerAs ?? 65000;
+  const gr = o.gracefulRestart === true ? { gracefulRestart: { restartTime: 30 } } : {};
+  const router = new BgpSpeaker({
+    localAs: routerAs,
+    routerId: '10.0.0.254',
+    listen: { address: '127.0.0.1', port: 0 },
+    peers: [{ address: '127.0.0.2', remoteAs: directorAs, passive: true, ...fast }],
+    ...gr,
+  });
+  speakers.push(router);
+  await router.start();
+  const director = new BgpSpeaker({
+    localAs: directorAs,
+    routerId: '10.0.0.1',
+    listen: false,
+    peers: [
+      {
+        address: '127.0.0.1',
+        port: router.port as number,
+        localAddress: '127.0.0.2',
+        remoteAs: routerAs,
+        nextHop: { ipv4: '192.0.2.10', ipv6: '2001:db8::10' },
+        ...fast,
+        ...o.director,
+      },
+    ],
+    ...gr,
+  });
+  speakers.push(director);
+  return { router, director };
+}
+
+describe('BgpSpeaker over loopback', () => {
+  it('announces IPv4 and IPv6 VIPs with attributes, batches them, withdraws one, and withdraws all on close()', async () => {
+    const { router, director } = await pair();
+    const up = waitFor(router, 'peer-up');
+    director.announce('198.51.100.10/32', { communities: ['65000:100', 'no-export'], largeCommunities: ['4200000001:1:2'], med: 10 });
+    director.announce('198.51.100.11', { med: 10 });
+    director.announce('2001:db8:100::10/128', { med: 10 });
+    director.announce('203.0.113.0/24', { prepend: 2 });
+    await director.start();
+    await up;
+    await until(() => router.routesReceived().length === 4);
+    expect(summary(router.routesReceived('127.0.0.2'))).toEqual({
+      '198.51.100.10/32': 'nh=192.0.2.10 path=4200000001 med=10 c=65000:100,no-export lc=4200000001:1:2',
+      '198.51.100.11/32': 'nh=192.0.2.10 path=4200000001 med=10',
+      '2001:db8:100::10/128': 'nh=2001:db8::10 path=4200000001 med=10',
+      '203.0.113.0/24': 'nh=192.0.2.10 path=4200000001 4200000001 4200000001',
+    });
+    expect(director.peers()).toEqual([{ address: '127.0.0.1', remoteAs: 65000, state: 'Established', routesReceived: 0, routesAdvertised: 4 }]);
+
+    const gone = waitFor(router, 'routes', (_p, ch) => ch.withdrawn.length > 0);
+    expect(director.withdraw('198.51.100.11/32')).toBe(true);
+    expect(director.withdraw('192.0.2.99/32')).toBe(false);
+    expect((await gone)[1].withdrawn.map((r) => r.prefix)).toEqual(['198.51.100.11/32']);
+
+    const down = waitFor(router, 'peer-down');
+    await director.close({ message: 'director going down for maintenance' });
+    const [, reason] = await down;
+    expect(reason.kind === 'notification-received' && describeNotification(reason.notification)).toBe(
+      'Cease / Administrative Shutdown: "director going down for maintenance"',
+    );
+    expect(router.routesReceived()).toEqual([]);
+  });
+
+  it('applies per-peer export overrides (a backup director: higher MED, longer path) and LOCAL_PREF on iBGP', async () => {
+    const { router, director } = await pair({ director: { exportOverrides: { med: 200, prepend: 3 } } });
+    director.announce('198.51.100.20/32', { med: 10 });
+    await director.start();
+    await until(() => router.routesReceived().length === 1);
+    expect(summary(router.routesReceived())).toEqual({ '198.51.100.20/32': 'nh=192.0.2.10 path=4200000001 4200000001 4200000001 4200000001 med=200' });
+
+    const ibgp = await pair({ directorAs: 65000, routerAs: 65000 });
+    ibgp.director.announce('198.51.100.30/32', { localPref: 150 });
+    await ibgp.director.start();
+    await until(() => ibgp.router.routesReceived().length === 1);
+    expect(summary(ibgp.router.routesReceived())).toEqual({ '198.51.100.30/32': 'nh=192.0.2.10 path= lp=150' });
+  });
+
+  it('re-sends its routes after the session comes back', async () => {
+    const { router, director } = await pair();
+    director.announce('198.51.100.40/32');
+    await director.start();
+    await until(() => router.routesReceived().length === 1);
+    // The router drops the session (its side restarts the peer); the director reconnects and re-announces.
+    expect(router.peers()[0]?.state).toBe('Established');
+    const port = router.port as number;
+    await router.close();
+    speakers.splice(speakers.indexOf(router), 1);
+    const router2 = new BgpSpeaker({
+      localAs: 65000,
+      routerId: '10.0.0.254',
+      listen: { address: '127.0.0.1', port },
+      peers: [{ address: '127.0.0.2', remoteAs: 4200000001, passive: true, ...fast }],
+    });
+    speakers.push(router2);
+    await router2.start();
+    await until(() => router2.routesReceived().length === 1, 8000);
+    expect(router2.routesReceived()[0]?.prefix).toBe('198.51.100.40/32');
+  });
+
+  it('drops a peer that sends more prefixes than allowed (RFC 4486) and keeps running', async () => {
+    const { router, director } = await pair();
+    // Reconfigure: the router accepts at most 2 prefixes from the director.
+    const port = router.port as number;
+    await router.close();
+    speakers.splice(speakers.indexOf(router), 1);
+    const strict = new BgpSpeaker({
+      localAs: 65000,
+      routerId: '10.0.0.254',
+      listen: { address: '127.0.0.1', port },
+      peers: [{ address: '127.0.0.2', remoteAs: 4200000001, passive: true, maxPrefixes: 2, ...fast }],
+    });
+    speakers.push(strict);
+    await strict.start();
+    const down = waitFor(director, 'peer-down');
+    director.announce('198.51.100.1/32');
+    director.announce('198.51.100.2/32');
+    director.announce('198.51.100.3/32');
+    await director.start();
+    const [, reason] = await down;
+    expect(reason.kind === 'notification-received' && [reason.notification.code, reason.notification.subcode]).toEqual([6, 1]);
+  });
+});
