@@ -31,7 +31,7 @@ export interface HttpCheckOptions {
   path?: string;
   /** `GET` (default) or `HEAD`. */
   method?: 'GET' | 'HEAD';
-  /** Host header (service name, may carry `:port`); defaults to the target's host, else its address. */
+  /** Host header (service name, may carry `:port`); defaults to the target's host, else its address (and port unless 80/443). */
   host?: string;
   /** Port; defaults to the target's port, else 80 / 443. */
   port?: number;
@@ -83,7 +83,10 @@ export class HttpCheck implements Check {
     const o = this.#o;
     const tls = o.tls === undefined || o.tls === false ? undefined : o.tls === true ? {} : o.tls;
     const port = targetPort(target, o.port, tls ? 443 : 80, this.kind);
-    const hostHeader = o.host ?? target.host ?? (isIP(target.address) === 6 ? `[${target.address}]` : target.address);
+    // Without a name, the authority is the address, with the port unless it is the scheme's default (RFC 9110 §7.2).
+    const defaultPort = port === (tls ? 443 : 80);
+    const hostHeader =
+      o.host ?? target.host ?? `${isIP(target.address) === 6 ? `[${target.address}]` : target.address}${defaultPort ? '' : `:${port}`}`;
     const hostName = stripPort(hostHeader);
     const maxBody = o.maxBodyBytes ?? 65536;
     const method = o.method ?? 'GET';

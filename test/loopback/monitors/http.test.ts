@@ -24,6 +24,13 @@ describe.each<LoopbackHost>(['127.0.0.1', '::1'])('HTTP check against %s', (host
     expect(s.requests).toEqual([{ method: 'GET', url: '/health?x=1', host: 'svc.example' }]);
   });
 
+  it('sends the address and port as Host when it has no name (RFC 9110 §7.2)', async () => {
+    const s = keep(await startHttp(host, (_req, res) => res.end('ok')));
+    await new HttpCheck().check({ address: host, port: s.port });
+    await new HttpCheck().check({ address: host, port: s.port, host: 'rs1.example' });
+    expect(s.requests.map((q) => q.host)).toEqual([host === '::1' ? `[::1]:${s.port}` : `${host}:${s.port}`, 'rs1.example']);
+  });
+
   it('is down on 404 and 500, saying which', async () => {
     let code = 404;
     const s = keep(await startHttp(host, (_req, res) => {
@@ -187,7 +194,7 @@ describe('HTTPS check', () => {
     const s = keep(await startHttp('127.0.0.1', (_req, res) => res.end('ok'), certs.good));
     const r = await new HttpCheck({ tls: { verify: false } }).check({ address: '127.0.0.1', port: s.port });
     expect(r).toMatchObject({ ok: true, reason: 'HTTP 200' });
-    expect(s.requests[0]).toMatchObject({ host: '127.0.0.1', servername: false });
+    expect(s.requests[0]).toMatchObject({ host: `127.0.0.1:${s.port}`, servername: false });
     const strict = await new HttpCheck({ tls: { ca: certs.ca } }).check({ address: '127.0.0.1', port: s.port });
     expect(strict.ok).toBe(false); // the certificate names svc.test, not 127.0.0.1
     expect(strict.reason).toMatch(/^TLS: /);
