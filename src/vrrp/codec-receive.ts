@@ -116,8 +116,8 @@ export function validateAdvert(pkt: ReceivedPacket, cfg: ReceiveConfig): Receive
   try {
     return validate(pkt, cfg);
   } catch (e) {
-    // Only a malformed address in `cfg` (a caller bug: addresses from `receiveConfigFor` are
-    // canonical) can get here; still a verdict, not an exception.
+    // Only a malformed `cfg` (a caller bug; `receiveConfigFor` builds a sound one) can get
+    // here; still a verdict, not an exception.
     return invalid('family', `cannot validate: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
