@@ -97,6 +97,8 @@ export function describeError(e: unknown): string {
   if (e instanceof Error) {
     const code = (e as NodeJS.ErrnoException).code;
     if (typeof code === 'string') {
+      // node:http reports a connection closed before any response as ECONNRESET "socket hang up".
+      if (e.message === 'socket hang up') return `connection closed without a response (socket hang up)`;
       const text = ERRNO_TEXT[code];
       if (text !== undefined) return `${text} (${code})`;
       if (/CERT|TLS|SSL|SELF_SIGNED|UNABLE_TO|ERR_OSSL/.test(code)) return `TLS: ${e.message} (${code})`;

@@ -106,6 +106,17 @@ describe.each<LoopbackHost>(['127.0.0.1', '::1'])('HTTP check against %s', (host
     expect(r.reason).toMatch(/HTTP 200, response broken mid-body/);
   });
 
+  it('is down when the server closes without answering, or answers with something that is not HTTP', async () => {
+    const closer = keep(await startTcpServer(host, { kind: 'delayed', delayMs: 10, data: '' }));
+    const hangup = await new HttpCheck().check({ address: host, port: closer.port });
+    expect(hangup.ok).toBe(false);
+    expect(hangup.reason).toMatch(/socket hang up/);
+    const ssh = keep(await startTcpServer(host, { kind: 'delayed', delayMs: 0, data: 'SSH-2.0-OpenSSH_9.2\r\n' }));
+    const wrong = await new HttpCheck().check({ address: host, port: ssh.port });
+    expect(wrong.ok).toBe(false);
+    expect(wrong.reason).toMatch(/HPE_/);
+  });
+
   it('is down when the server resets right after accepting', async () => {
     const s = keep(await startTcpServer(host, { kind: 'reset' }));
     const r = await new HttpCheck().check({ address: host, port: s.port });
