@@ -12,7 +12,8 @@
  *   other router during a split brain come back (keepalived
  *   `garp_lower_prio_repeat`); at most once per `max(advert interval, 1 s)`.
  * - GARP/NA on becoming master: `announce.count` at once, `announce.repeatCount`
- *   more after `announce.repeatDelayMs` (keepalived: 5, 5, 5 s).
+ *   more after `announce.repeatDelayMs` (keepalived: 5, 5, 5 s), and optionally
+ *   every `announce.refreshMs` while master (keepalived `garp_master_refresh`).
  * - A master that steps down for a better one sends one last advert at its own
  *   priority (`yieldAdvert`, default on). When a split brain heals, the better
  *   master's advert may reach the other one first; without this the better master
@@ -55,6 +56,10 @@ export interface AnnounceConfig {
   repeatDelayMs?: number;
   /** Re-announce when a master hears a lower-priority advert (default true). */
   onLowerPriority?: boolean;
+  /** While master, announce again every `refreshMs` (keepalived `garp_master_refresh`); 0 (default) for never. */
+  refreshMs?: number;
+  /** GARP / NA per address at each refresh (keepalived `garp_master_refresh_repeat`, default 1). */
+  refreshCount?: number;
 }
 
 export interface InstanceConfig {
@@ -112,7 +117,7 @@ export interface ResolvedInstanceConfig {
 }
 
 export type StateName = 'initialize' | 'backup' | 'master';
-export type TimerName = 'adver' | 'master-down' | 'announce' | 'preempt';
+export type TimerName = 'adver' | 'master-down' | 'announce' | 'refresh' | 'preempt';
 
 /** Why the Master_Down_Timer is running: what its firing will mean. */
 export type MasterDownCause = 'no-master' | 'master-stopped' | 'preempt';
@@ -241,9 +246,12 @@ export function resolveConfig(c: InstanceConfig): ResolvedInstanceConfig {
     repeatCount: a.repeatCount ?? ANNOUNCE_REPEAT_COUNT_DEFAULT,
     repeatDelayMs: a.repeatDelayMs ?? ANNOUNCE_REPEAT_DELAY_MS_DEFAULT,
     onLowerPriority: a.onLowerPriority ?? true,
+    refreshMs: a.refreshMs ?? 0,
+    refreshCount: a.refreshCount ?? 1,
   };
   for (const [k, v] of Object.entries(announce)) {
-    if (typeof v === 'number' && (!Number.isInteger(v) || v < 0 || v > (k === 'repeatDelayMs' ? 3_600_000 : 100))) bad(`announce.${k} ${v}`);
+    const max = k === 'repeatDelayMs' || k === 'refreshMs' ? 86_400_000 : 100;
+    if (typeof v === 'number' && (!Number.isInteger(v) || v < 0 || v > max)) bad(`announce.${k} ${v}`);
   }
   return {
     version: c.version,
@@ -431,6 +439,7 @@ class Step {
       // RFC 9568 §6.4.3: cancel Adver_Timer, send priority 0, Initialize.
       this.cancelTimer('adver');
       this.cancelTimer('announce');
+      this.cancelTimer('refresh');
       this.sendAdvert(PRIORITY_STOP);
       this.actions.push({ type: 'remove-addresses', addresses: this.s.config.addresses });
       this.transition('initialize', reason);
@@ -474,6 +483,11 @@ class Step {
       case 'announce':
         if (this.s.name === 'master') this.announce(this.s.config.announce.repeatCount);
         return;
+      case 'refresh':
+        if (this.s.name !== 'master') return;
+        this.announce(this.s.config.announce.refreshCount);
+        this.setTimer('refresh', this.s.config.announce.refreshMs);
+        return;
       case 'preempt': {
         if (this.s.name !== 'backup') return;
         this.set({ preemptReady: true });
@@ -507,6 +521,7 @@ class Step {
     this.sendAdvert();
     this.actions.push({ type: 'add-addresses', addresses: this.s.config.addresses });
     this.announceWithRepeat();
+    if (this.s.config.announce.refreshMs > 0) this.setTimer('refresh', this.s.config.announce.refreshMs);
     this.setTimer('adver', this.s.config.advertIntervalMs);
     this.transition('master', reason);
   }
@@ -514,6 +529,7 @@ class Step {
   becomeBackup(reason: TransitionReason): void {
     this.cancelTimer('adver');
     this.cancelTimer('announce');
+    this.cancelTimer('refresh');
     this.actions.push({ type: 'remove-addresses', addresses: this.s.config.addresses });
     // Make the better master re-announce, whichever advert crossed first (see the file comment).
     if (reason === 'higher-priority' && this.s.config.yieldAdvert) this.sendAdvert();

@@ -48,7 +48,7 @@ describe('configuration', () => {
       preemptDelayMs: 0,
       addresses: ['fe80::9', '2001:db8::9'],
       primaryAddress: 'fe80::1',
-      announce: { count: 5, repeatCount: 5, repeatDelayMs: 5000, onLowerPriority: true },
+      announce: { count: 5, repeatCount: 5, repeatDelayMs: 5000, onLowerPriority: true, refreshMs: 0, refreshCount: 1 },
     });
   });
 
@@ -240,6 +240,23 @@ describe('two routers on a LAN (scripts on protocol time)', () => {
     lan2.start('C');
     lan2.run(20_000);
     expect(c.announces.map((x) => x.count)).toEqual([1]);
+  });
+
+  it('periodic refresh while master (keepalived garp_master_refresh), stopped on leaving', () => {
+    const lan = new Lan();
+    const b = lan.router('B', v4('192.0.2.2', { priority: 200, announce: { repeatCount: 0, refreshMs: 60_000, refreshCount: 2 } }));
+    lan.start('B');
+    lan.run(200_000);
+    expect(b.announces.map((x) => [x.at, x.count])).toEqual([
+      [DOWN_200, 5],
+      [DOWN_200 + 60_000, 2],
+      [DOWN_200 + 120_000, 2],
+      [DOWN_200 + 180_000, 2],
+    ]);
+    lan.stop('B');
+    lan.run(200_000);
+    expect(b.announces).toHaveLength(4);
+    expect(lan.clock.pending).toBe(0);
   });
 
   it('clean stop: the backup takes over one skew time after the priority 0 advert (RFC 9568 §6.4.2)', () => {
@@ -655,6 +672,7 @@ describe('state machine invariants (property)', () => {
       { type: 'timer', timer: 'adver' },
       { type: 'timer', timer: 'master-down' },
       { type: 'timer', timer: 'announce' },
+      { type: 'timer', timer: 'refresh' },
       { type: 'timer', timer: 'preempt' },
     ),
     fc.record({ priority: fc.integer({ min: 1, max: 255 }) }).map((p): VrrpEvent => ({ type: 'priority', priority: p.priority })),
@@ -703,7 +721,7 @@ describe('state machine invariants (property)', () => {
         fc.boolean(),
         fc.array(fc.tuple(events, fc.integer({ min: 0, max: 5000 })), { maxLength: 60 }),
         (priority, preempt, preemptDelayMs, sync, script) => {
-          let s = initialState(v4('192.0.2.2', { priority, preempt, preemptDelayMs, sync }));
+          let s = initialState(v4('192.0.2.2', { priority, preempt, preemptDelayMs, sync, announce: { refreshMs: 30_000 } }));
           let now = 0;
           let holding = false;
           for (const [e, dt] of script) {
@@ -726,6 +744,7 @@ describe('state machine invariants (property)', () => {
             }
             if (s.name === 'backup') {
               expect(s.timers.adver).toBeUndefined();
+              expect(s.timers.refresh).toBeUndefined();
               // A backup is always waiting for something: its down timer, or its group.
               expect(s.timers['master-down'] !== undefined || s.wantMaster).toBe(true);
             }
