@@ -64,9 +64,16 @@ export function maxPrefixesNotification(afi: number, safi: number, limit: number
 export class AdjRibIn {
   readonly #routes = new Map<string, InRoute>();
   readonly #maxPrefixes: number;
+  readonly #localAs: number | undefined;
 
-  constructor(options: { maxPrefixes?: number } = {}) {
+  /**
+   * `maxPrefixes`: the limit for `maxPrefixesExceeded`. `localAs`: routes whose
+   * AS_PATH holds it are loops and are not accepted (RFC 4271 §9.1.2); one that
+   * replaces an accepted route withdraws it.
+   */
+  constructor(options: { maxPrefixes?: number; localAs?: number } = {}) {
     this.#maxPrefixes = options.maxPrefixes ?? Infinity;
+    this.#localAs = options.localAs;
   }
 
   get size(): number {
@@ -99,6 +106,13 @@ export class AdjRibIn {
     for (const n of u.withdrawn) this.#remove(n, change);
     if (u.attributes.mpUnreach !== undefined) for (const n of u.attributes.mpUnreach.withdrawn) this.#remove(n, change);
     const { nextHop, mpReach, mpUnreach: _mu, ...attrs } = u.attributes;
+    const local = this.#localAs;
+    if (local !== undefined && attrs.asPath?.some((sg) => sg.asns.includes(local)) === true) {
+      // RFC 4271 §9.1.2: our own AS in the path makes the routes unfeasible; treat them as withdrawn.
+      for (const n of u.nlri) this.#remove(n, change);
+      if (mpReach !== undefined) for (const n of mpReach.nlri) this.#remove(n, change);
+      return change;
+    }
     if (u.nlri.length > 0 && nextHop !== undefined) {
       for (const n of u.nlri) this.#add(n, Afi.IPV4, [nextHop], attrs, change);
     }

@@ -26,11 +26,12 @@ import type { AsPathSegment, Origin, PathAttributes } from './codec-attributes.j
 import type { LargeCommunity } from './communities.js';
 import { parseCommunity, parseLargeCommunity } from './communities.js';
 import type { NotificationMessage } from './codec-messages.js';
-import { shutdownNotification } from './codec-messages.js';
+import { RouteRefreshSubtype, shutdownNotification } from './codec-messages.js';
 import { endOfRib } from './codec-update.js';
 import { defaultCapabilities } from './fsm.js';
 import type { DownReason, FsmStateName, NegotiatedSession } from './fsm.js';
 import type { OutRoute } from './plan-updates.js';
+import { planUpdates } from './plan-updates.js';
 import type { InRoute } from './rib.js';
 import { AdjRibIn, AdjRibOut, maxPrefixesNotification } from './rib.js';
 import { BgpSession } from './session.js';
@@ -186,7 +187,7 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
       clock: this.#clock,
       logger: this.#log,
     });
-    const peer: Peer = { config, address, session, out: new AdjRibOut(), in: new AdjRibIn({ maxPrefixes: config.maxPrefixes ?? Infinity }) };
+    const peer: Peer = { config, address, session, out: new AdjRibOut(), in: new AdjRibIn({ maxPrefixes: config.maxPrefixes ?? Infinity, localAs: this.#opts.localAs }) };
     this.#peers.set(address, peer);
     for (const [prefix, attrs] of this.#local) this.#export(peer, prefix, attrs);
     session.on('state', (to, from) => this.emit('peer-state', address, to, from));
@@ -208,10 +209,19 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
       }
     });
     session.on('route-refresh', (m) => {
-      // RFC 2918 §4: re-send the Adj-RIB-Out of that family (here: everything, grouped).
-      if (m.subtype !== 0) return;
-      peer.out.resend();
-      this.#flushPeer(peer);
+      const afi = m.afi as AddressFamily;
+      if (m.subtype === RouteRefreshSubtype.BORR) {
+        // RFC 7313 §4.2: the peer re-sends the family; what it does not re-send is gone at EoRR.
+        peer.in.markStale(afi);
+        return;
+      }
+      if (m.subtype === RouteRefreshSubtype.EORR) {
+        const gone = peer.in.sweepStale(afi);
+        if (gone.length > 0) this.emit('routes', address, { announced: [], withdrawn: gone });
+        return;
+      }
+      if (m.subtype !== RouteRefreshSubtype.REQUEST) return; // RFC 7313 §5: ignore unknown subtypes
+      this.#refreshOut(peer, afi);
     });
     if (this.#server !== undefined) session.start();
   }
@@ -231,6 +241,16 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
     for (const peer of this.#peers.values()) peer.out.withdraw(p);
     this.#queueFlush();
     return true;
+  }
+
+  /** Ask peers (or one) to send their routes again (RFC 2918 ROUTE-REFRESH), for each negotiated family. */
+  refresh(peer?: string): void {
+    const list = peer === undefined ? [...this.#peers.values()] : [this.#peers.get(canonicalAddress(peer))].filter((p): p is Peer => p !== undefined);
+    for (const p of list) {
+      const n = p.session.negotiated;
+      if (n === undefined || !n.routeRefresh) continue;
+      for (const f of n.families) p.session.sendRouteRefresh({ afi: f.afi, safi: f.safi, subtype: RouteRefreshSubtype.REQUEST });
+    }
   }
 
   /** Routes received from a peer (or from all). */
@@ -326,6 +346,18 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
     const n = peer.session.negotiated;
     if (peer.session.state !== 'Established' || n === undefined) return;
     peer.session.sendUpdates(peer.out.flush(n.encodeOptions));
+  }
+
+  /** Answer a route refresh request: the family's routes again, between BoRR and EoRR when enhanced (RFC 7313 §4). */
+  #refreshOut(peer: Peer, afi: AddressFamily): void {
+    const n = peer.session.negotiated;
+    if (n === undefined) return;
+    this.#flushPeer(peer); // pending changes first, so the re-send below is the whole table
+    const routes = [...peer.out.routes()].filter((r) => familyOf(r.prefix) === afi);
+    const enhanced = n.enhancedRouteRefresh;
+    if (enhanced) peer.session.sendRouteRefresh({ afi, safi: Safi.UNICAST, subtype: RouteRefreshSubtype.BORR });
+    peer.session.sendUpdates(planUpdates(routes, [], n.encodeOptions));
+    if (enhanced) peer.session.sendRouteRefresh({ afi, safi: Safi.UNICAST, subtype: RouteRefreshSubtype.EORR });
   }
 
   #onEstablished(peer: Peer, n: NegotiatedSession): void {

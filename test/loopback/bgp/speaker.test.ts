@@ -162,6 +162,22 @@ describe('BgpSpeaker over loopback', () => {
     expect(router2.routesReceived()[0]?.prefix).toBe('198.51.100.40/32');
   });
 
+  it('answers a route refresh with the routes again, between BoRR and EoRR (RFC 2918, RFC 7313), and ignores looped paths', async () => {
+    const { router, director } = await pair();
+    director.announce('198.51.100.50/32');
+    director.announce('198.51.100.51/32', { asPath: [65000] }); // the router's own AS: a loop for it
+    await director.start();
+    await until(() => router.routesReceived().length === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(router.routesReceived().map((r) => r.prefix)).toEqual(['198.51.100.50/32']);
+    const again = waitFor(router, 'routes', (_p, ch) => ch.announced.length > 0);
+    router.refresh('127.0.0.2');
+    expect((await again)[1].announced.map((r) => r.prefix)).toEqual(['198.51.100.50/32']);
+    await new Promise((r) => setTimeout(r, 50));
+    // EoRR swept nothing that was re-sent: the table is the same.
+    expect(router.routesReceived().map((r) => [r.prefix, r.stale])).toEqual([['198.51.100.50/32', false]]);
+  });
+
   it('drops a peer that sends more prefixes than allowed (RFC 4486) and keeps running', async () => {
     const { router, director } = await pair();
     // Reconfigure: the router accepts at most 2 prefixes from the director.

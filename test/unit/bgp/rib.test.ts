@@ -243,6 +243,16 @@ describe('AdjRibIn', () => {
     expect(toHex(maxPrefixesNotification(1, 1, 3).data)).toBe('0001' + '01' + '00000003');
   });
 
+  it('does not accept routes with our own AS in the path, and a looped replacement withdraws (RFC 4271 §9.1.2)', () => {
+    const rib = new AdjRibIn({ localAs: 65000 });
+    rib.apply(ok(ann(['10.0.0.0/8'])));
+    const looped: PathAttributes = { origin: 'igp', asPath: [{ type: 'sequence', asns: [65001] }, { type: 'set', asns: [65000, 7] }] };
+    const ch = rib.apply(ok(ann(['10.0.0.0/8', '10.9.0.0/16'], looped)));
+    expect(ch.announced).toEqual([]);
+    expect(ch.withdrawn.map((r) => r.prefix)).toEqual(['10.0.0.0/8']);
+    expect(rib.size).toBe(0);
+  });
+
   it('keeps routes stale over a graceful restart and sweeps those not refreshed (RFC 4724 §4.2)', () => {
     const rib = new AdjRibIn();
     rib.apply(ok(ann(['10.0.0.0/8', '10.1.0.0/16', '10.2.0.0/16'])));
