@@ -4,15 +4,20 @@
  *
  * Scheduling:
  * - each polled check has its own interval; the first run falls at a random
- *   point within the first interval and every later one `interval x (1 ± jitter)`
- *   after the previous was due (random source injected), so thousands of
- *   servers never check in lockstep;
+ *   point within the first interval and every later one `interval x (1 - jitter x r)`
+ *   after the previous was due, r drawn from the injected random source, so
+ *   thousands of servers never check in lockstep. Jitter only ever shortens
+ *   an interval: a failure is seen within `interval x fall + timeout` (while
+ *   checks get a slot at once), never later because of jitter;
  * - a server runs one check at a time: a check that falls due while another
  *   of the same server's checks runs waits its turn, and a check already
  *   waiting is not queued twice (no overlap, no pile-up);
  * - at most `concurrency` checks run at once across all servers; servers with
  *   due checks wait in FIFO order;
  * - stateful checks (`watch`) push results as they happen and take no slot.
+ *
+ * Check deadlines are real time (they bound real I/O); scheduling, rise/fall,
+ * damping and the watchdog run on the injected clock.
  *
  * Events (eventemitter3): `result` for every check result, `event` for every
  * server state event (check up/down, health, damping, admin, state), `state`
@@ -57,7 +62,7 @@ export interface MonitorOptions {
   random?: () => number;
   /** Checks running at once, across all servers (default 256). */
   concurrency?: number;
-  /** Interval jitter as a fraction: each interval is `interval x (1 ± jitter)` (default 0.1). */
+  /** Interval jitter as a fraction: each interval is `interval x (1 - jitter x r)`, r in [0, 1) (default 0.1). */
   jitter?: number;
   logger?: Logger;
   /**
@@ -269,7 +274,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     e.timer = this.#clock.setTimer(delay, () => {
       if (srv.removed) return;
       const j = this.#jitter;
-      this.#arm(srv, e, e.intervalMs * (1 + j * (2 * this.#random() - 1)));
+      this.#arm(srv, e, e.intervalMs * (1 - j * this.#random()));
       if (e.due) return; // still waiting from last time: don't queue it twice
       e.due = true;
       srv.dueList.push(e);

@@ -73,10 +73,10 @@ function seq(values: number[]): () => number {
 }
 
 describe('Monitor scheduling', () => {
-  it('spreads first runs over the first interval, then runs every interval x (1 ± jitter)', async () => {
+  it('spreads first runs over the first interval, then runs every interval x (1 - jitter x r): never later than the interval', async () => {
     const clock = new FakeClock();
     const c = new ScriptedCheck(clock);
-    // random: first-run offsets 0.25 and 0.75, then jitter draws alternate 0 (-10%) and 1 (+10%)... via 0.999.
+    // random: first-run offsets 0.25 and 0.75, then jitter draws cycle through the same list.
     const m = make({ clock, random: seq([0.25, 0.75, 0, 0.999999, 0, 0.999999]), jitter: 0.1 });
     m.add({ id: 'a', target: { address: 'a' }, checks: [{ name: 'c', check: c, intervalMs: 1000 }] });
     m.add({ id: 'b', target: { address: 'b' }, checks: [{ name: 'c', check: c, intervalMs: 1000 }] });
@@ -93,10 +93,10 @@ describe('Monitor scheduling', () => {
     };
     for (const g of [...gaps('a'), ...gaps('b')]) {
       expect(g).toBeGreaterThanOrEqual(900 - 1e-6);
-      expect(g).toBeLessThanOrEqual(1100 + 1e-6);
+      expect(g).toBeLessThanOrEqual(1000 + 1e-6);
     }
-    // Each gap is interval x (1 + 0.1 x (2r - 1)) for a draw r of the injected source: 0.25, 0.75, 0, ~1.
-    const allowed = new Set([950, 1050, 900, 1100]);
+    // Each gap is interval x (1 - 0.1 x r) for a draw r of the injected source: 0.25, 0.75, 0, ~1.
+    const allowed = new Set([975, 925, 1000, 900]);
     const seen = new Set([...gaps('a'), ...gaps('b')].map(Math.round));
     for (const g of seen) expect(allowed.has(g)).toBe(true);
     expect(seen.size).toBeGreaterThan(1);
@@ -360,6 +360,49 @@ describe('Monitor scheduling', () => {
         },
       ),
       { numRuns: 25 },
+    );
+  }, 60_000);
+
+  it('property: a failure is detected within interval x fall of its start (plus the check’s own time), whatever the jitter', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 100, max: 2000 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.double({ min: 0, max: 0.5, noNaN: true }),
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.integer({ min: 0, max: 5000 }),
+        fc.integer({ min: 0, max: 50 }),
+        async (interval, fall, jitter, seed, failAfter, checkMs) => {
+          const clock = new FakeClock();
+          let x = seed;
+          const random = (): number => {
+            x = (x * 1103515245 + 12345) % 2 ** 31;
+            return x / 2 ** 31;
+          };
+          const failFrom = interval * 2 + failAfter; // after the server has come up
+          const check: Check = {
+            kind: 'timed',
+            check: () => {
+              const ok = clock.now() < failFrom;
+              return new Promise((resolve) => clock.setTimer(checkMs, () => resolve({ ok, reason: ok ? 'ok' : 'HTTP 503', latencyMs: checkMs })));
+            },
+          };
+          const m = new Monitor({ clock, random, jitter });
+          let downAt: number | undefined;
+          m.on('state', (_id, up) => {
+            if (!up) downAt = clock.now();
+          });
+          m.add({ id: 's', target: { address: 's' }, checks: [{ name: 'c', check, intervalMs: interval }], rise: 1, fall });
+          m.start();
+          const bound = failFrom + interval * fall + checkMs;
+          await tick(clock, bound + interval, 10);
+          await m.stop();
+          expect(downAt).toBeDefined();
+          // The fake clock moves in 10 ms steps and results land on the next step.
+          expect(downAt as number).toBeLessThanOrEqual(bound + 10 * (fall + 1));
+        },
+      ),
+      { numRuns: 40 },
     );
   }, 60_000);
 
