@@ -96,6 +96,8 @@ export interface VrrpInstanceOptions extends RouterInstanceConfig {
   receive?: Pick<ReceiveConfig, 'checkTtl' | 'acceptChecksum' | 'v2AddressMismatch'>;
   /** Set the Router flag in unsolicited NAs (RFC 9568 §6.4.2 asks for it; keepalived sets it when forwarding). Default false. */
   naRouterFlag?: boolean;
+  /** Gap between two GARP / NA frames (keepalived `garp_interval` / `gna_interval`), for switches that drop bursts. Default 0. */
+  frameIntervalMs?: number;
 }
 
 export interface VrrpRouterOptions {
@@ -337,8 +339,12 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
             );
           }
         }
+        const gap = rt.opts.frameIntervalMs ?? 0;
         this.#queue(rt, name, 'sendFrame', async () => {
-          for (const f of frames) await this.#transport.sendFrame(name, f);
+          for (const [i, f] of frames.entries()) {
+            if (i > 0 && gap > 0) await new Promise<void>((resolve) => this.#clock.setTimer(gap, resolve));
+            await this.#transport.sendFrame(name, f);
+          }
         });
         return;
       }

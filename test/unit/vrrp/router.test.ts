@@ -97,18 +97,20 @@ function setup(defs: [string, VrrpInstanceOptions][], latencyMs = 0) {
     wire.members.push({ name, router, up: true });
     return { name, router, transport };
   });
-  /** Advance protocol time, letting queued transport work run between timers. */
+  /** Let queued transport work (promise chains) run: one macrotask drains every microtask. */
+  const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  /** Advance protocol time timer by timer, letting queued transport work run in between. */
   const run = async (ms: number): Promise<void> => {
     const until = clock.now() + ms;
-    for (const n of nodes) await n.router.idle();
+    await settle();
     for (let i = 0; i < 100_000; i++) {
       const due = clock.nextDue();
       if (due === undefined || due > until) break;
       clock.advance(due - clock.now());
-      for (const n of nodes) await n.router.idle();
+      await settle();
     }
     clock.advance(until - clock.now());
-    for (const n of nodes) await n.router.idle();
+    await settle();
   };
   return { clock, wire, nodes, run };
 }
@@ -155,6 +157,14 @@ describe('VrrpRouter driver over an in-memory wire', () => {
     await b.router.idle();
     expect(b.transport.frames).toHaveLength(10);
     expect(b.transport.ops.indexOf('add')).toBeLessThan(b.transport.ops.indexOf('frame'));
+  });
+
+  it('spaces GARPs by frameIntervalMs when asked', async () => {
+    const { nodes, run } = setup([['B', inst(2, 200, { frameIntervalMs: 20, announce: { count: 3, repeatCount: 0 } })]]);
+    const b = nodes[0] as (typeof nodes)[0];
+    b.router.start();
+    await run(5000);
+    expect(b.transport.frames.map((f) => f.at)).toEqual([3218.75, 3238.75, 3258.75]);
   });
 
   it('stop(): priority 0, addresses removed; the backup takes over after its skew time', async () => {
