@@ -343,6 +343,8 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
         this.#queue(rt, name, 'sendFrame', async () => {
           for (const [i, f] of frames.entries()) {
             if (i > 0 && gap > 0) await new Promise<void>((resolve) => this.#clock.setTimer(gap, resolve));
+            // Never claim the addresses after stepping down (a slow burst can outlive mastership).
+            if (this.#state.instances[name]?.name !== 'master') return;
             await this.#transport.sendFrame(name, f);
           }
         });

@@ -167,6 +167,18 @@ describe('VrrpRouter driver over an in-memory wire', () => {
     expect(b.transport.frames.map((f) => f.at)).toEqual([3218.75, 3238.75, 3258.75]);
   });
 
+  it('a spaced burst stops when the instance is no longer master', async () => {
+    const { nodes, run, clock } = setup([['B', inst(2, 200, { frameIntervalMs: 20, announce: { count: 5, repeatCount: 0 } })]]);
+    const b = nodes[0] as (typeof nodes)[0];
+    b.router.start();
+    await run(3218.75 + 30);
+    const stopping = b.router.stop();
+    clock.advance(1000);
+    await stopping;
+    expect(b.transport.frames.map((f) => f.at)).toEqual([3218.75, 3238.75]);
+    expect(b.transport.ops.at(-1)).toBe('remove');
+  });
+
   it('stop(): priority 0, addresses removed; the backup takes over after its skew time', async () => {
     const { nodes, run, clock } = setup([
       ['A', inst(1, 100)],
