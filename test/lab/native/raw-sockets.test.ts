@@ -1,0 +1,184 @@
+// lvskit's raw and packet sockets between two hosts on one segment, as VRRP uses them: protocol 112
+// to 224.0.0.18 / ff02::12 with TTL / hop limit 255, the received TTL and addresses reported, and an
+// Ethernet frame built by hand (an ARP request from a virtual MAC) put on the wire.
+//
+// The sockets run in child node processes inside the hosts' namespaces (fixtures/sock.ts); this
+// process only starts them and reads their JSON lines.
+
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLab } from '../harness/netlab.js';
+import type { Lab, LabProcess } from '../harness/netlab.js';
+import { TS_REGISTER } from '../harness/probes.js';
+
+const FIXTURE = fileURLToPath(new URL('./fixtures/sock.ts', import.meta.url));
+const VIRTUAL_MAC = '00:00:5e:00:01:33'; // VRRP virtual router MAC for VRID 51 (RFC 9568 §7.3)
+
+type Host = 'a' | 'b';
+
+interface Received {
+  data: string;
+  src: string;
+  dst: string;
+  ttl: number;
+  ifindex: number;
+  ifindexExpected: number;
+  scopeId: number;
+}
+
+interface Frame {
+  data: string;
+  ifindex: number;
+  protocol: number;
+  pktType: number;
+  srcMac: string;
+}
+
+let lab: Lab<Host>;
+const procs: LabProcess[] = [];
+
+beforeAll(async () => {
+  lab = await createLab({
+    hosts: {
+      a: { ipv4: ['10.31.0.1/24'], ipv6: ['fd00:31::1/64'] },
+      b: { ipv4: ['10.31.0.2/24'], ipv6: ['fd00:31::2/64'] },
+    },
+  });
+});
+
+afterAll(async () => {
+  await Promise.all(procs.map((p) => p.stop()));
+  await lab?.destroy();
+});
+
+function argv(args: object): string[] {
+  return [process.execPath, '--import', TS_REGISTER, FIXTURE, JSON.stringify(args)];
+}
+
+/** Start a receiver in `host` and wait until its socket is open (and joined). */
+async function receiver(host: Host, args: object): Promise<LabProcess> {
+  const p = lab.spawn(host, argv(args));
+  procs.push(p);
+  await p.waitForOutput(/^(ready|error .*)$/m, { timeoutMs: 30_000 });
+  expect(p.stdout).not.toMatch(/^error /m);
+  return p;
+}
+
+async function send(host: Host, args: object): Promise<void> {
+  const r = await lab.exec(host, argv(args), { timeoutMs: 30_000 });
+  expect(r.stdout + r.stderr).toMatch(/^sent \d+$/m);
+  expect(r.code).toBe(0);
+}
+
+/** Wait for the receiver to exit and return its JSON lines. */
+async function results<T>(p: LabProcess): Promise<T[]> {
+  const exit = await p.exited;
+  expect(p.stdout, p.output).not.toMatch(/^(error|timeout) /m);
+  expect(exit.code, p.output).toBe(0);
+  return p.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as T);
+}
+
+async function linkLocal(host: Host): Promise<string> {
+  const r = await lab.ip(host, ['-j', 'address', 'show', 'dev', 'eth0'], { check: true });
+  const links = JSON.parse(r.stdout) as { addr_info: { family: string; local: string; scope: string }[] }[];
+  const addr = links.flatMap((l) => l.addr_info).find((a) => a.family === 'inet6' && a.scope === 'link')?.local;
+  if (addr === undefined) throw new Error(`${host} has no link-local address: ${r.stdout}`);
+  return addr;
+}
+
+async function macOf(host: Host): Promise<string> {
+  const r = await lab.ip(host, ['-j', 'link', 'show', 'dev', 'eth0'], { check: true });
+  const [link] = JSON.parse(r.stdout) as { address: string }[];
+  return link?.address ?? '';
+}
+
+const PAYLOAD = '3133ff0100000064c0a80001'; // VRRPv3 advert-shaped bytes: version 3 type 1, VRID 51, prio 255
+
+describe('RawSocket, protocol 112', () => {
+  it('IPv4: a datagram to 224.0.0.18 sent with TTL 255 arrives with TTL 255, its source and its group', async () => {
+    const rx = await receiver('a', { mode: 'recv-raw', family: 4, iface: 'eth0', group: '224.0.0.18', count: 1, timeoutMs: 20_000 });
+    await send('b', { mode: 'send-raw', family: 4, iface: 'eth0', dst: '224.0.0.18', multicastTtl: 255, hex: PAYLOAD, count: 3 });
+    const [m] = await results<Received>(rx);
+    expect(m).toMatchObject({ data: PAYLOAD, src: lab.hosts.b.addr4, dst: '224.0.0.18', ttl: 255 });
+    expect(m?.ifindex).toBe(m?.ifindexExpected);
+  });
+
+  it('IPv4: the TTL reported is the one sent (multicast TTL 1 arrives as 1), and a chosen source address is used', async () => {
+    await lab.ip('b', ['address', 'add', '10.31.0.22/24', 'dev', 'eth0'], { check: true });
+    const rx = await receiver('a', { mode: 'recv-raw', family: 4, iface: 'eth0', group: '224.0.0.18', count: 1, timeoutMs: 20_000 });
+    await send('b', { mode: 'send-raw', family: 4, iface: 'eth0', dst: '224.0.0.18', src: '10.31.0.22', multicastTtl: 1, hex: 'ab', count: 3 });
+    const [m] = await results<Received>(rx);
+    expect(m).toMatchObject({ data: 'ab', src: '10.31.0.22', dst: '224.0.0.18', ttl: 1 });
+  });
+
+  it('IPv4 unicast with TTL 255 (VRRP unicast peers), source bound to the host address', async () => {
+    const rx = await receiver('a', { mode: 'recv-raw', family: 4, iface: 'eth0', count: 1, timeoutMs: 20_000 });
+    await send('b', { mode: 'send-raw', family: 4, iface: 'eth0', source: lab.hosts.b.addr4, dst: lab.hosts.a.addr4, ttl: 255, hex: PAYLOAD, count: 3 });
+    const [m] = await results<Received>(rx);
+    expect(m).toMatchObject({ data: PAYLOAD, src: lab.hosts.b.addr4, dst: lab.hosts.a.addr4, ttl: 255 });
+  });
+
+  it('IPv4: a socket that left the group receives nothing sent to it', async () => {
+    const rx = await receiver('a', { mode: 'recv-raw', family: 4, iface: 'eth0', group: '224.0.0.18', leave: true, count: 1, timeoutMs: 3_000 });
+    await send('b', { mode: 'send-raw', family: 4, iface: 'eth0', dst: '224.0.0.18', multicastTtl: 255, hex: PAYLOAD, count: 3 });
+    const exit = await rx.exited;
+    expect(rx.stdout).toMatch(/^timeout after 0$/m);
+    expect(exit.code).toBe(3);
+  });
+
+  it('IPv6: a datagram to ff02::12 sent with hop limit 255 from the link-local address arrives with hop limit 255', async () => {
+    const [llA, llB] = await Promise.all([linkLocal('a'), linkLocal('b')]);
+    expect(llA).toMatch(/^fe80:/);
+    const rx = await receiver('a', { mode: 'recv-raw', family: 6, iface: 'eth0', group: 'ff02::12', count: 1, timeoutMs: 20_000 });
+    await send('b', { mode: 'send-raw', family: 6, iface: 'eth0', dst: 'ff02::12', src: llB, multicastTtl: 255, hex: PAYLOAD, count: 3 });
+    const [m] = await results<Received>(rx);
+    expect(m).toMatchObject({ data: PAYLOAD, src: llB, dst: 'ff02::12', ttl: 255 });
+    expect(m?.ifindex).toBe(m?.ifindexExpected);
+    // A link-local source carries its zone: the receiving interface.
+    expect(m?.scopeId).toBe(m?.ifindexExpected);
+  });
+
+  it('IPv6: the hop limit reported is the one sent (1 arrives as 1)', async () => {
+    const rx = await receiver('a', { mode: 'recv-raw', family: 6, iface: 'eth0', group: 'ff02::12', count: 1, timeoutMs: 20_000 });
+    await send('b', { mode: 'send-raw', family: 6, iface: 'eth0', dst: 'ff02::12', multicastTtl: 1, hex: 'cd', count: 3 });
+    const [m] = await results<Received>(rx);
+    expect(m).toMatchObject({ data: 'cd', dst: 'ff02::12', ttl: 1 });
+    expect(m?.src).toMatch(/^fe80:/);
+  });
+
+  it('IPv6 unicast to a link-local peer with hop limit 255', async () => {
+    const [llA, llB] = await Promise.all([linkLocal('a'), linkLocal('b')]);
+    const rx = await receiver('a', { mode: 'recv-raw', family: 6, iface: 'eth0', count: 1, timeoutMs: 20_000 });
+    await send('b', { mode: 'send-raw', family: 6, iface: 'eth0', dst: llA, src: llB, ttl: 255, hex: PAYLOAD, count: 3 });
+    const [m] = await results<Received>(rx);
+    expect(m).toMatchObject({ data: PAYLOAD, src: llB, dst: llA, ttl: 255 });
+  });
+});
+
+describe('PacketSocket', () => {
+  it('an ARP request built by hand with a virtual source MAC is seen on the other host, which learns that MAC', async () => {
+    const macA = await macOf('a');
+    expect(macA).not.toBe(VIRTUAL_MAC);
+    const ip4 = (a: string): string => Buffer.from(a.split('.').map(Number)).toString('hex');
+    const mac = (m: string): string => m.replaceAll(':', '');
+    // Ethernet: broadcast destination, virtual source, EtherType ARP; ARP request (RFC 826):
+    // Ethernet/IPv4, opcode 1, sender = virtual MAC + a's address, target = b's address.
+    const frame =
+      'ffffffffffff' + mac(VIRTUAL_MAC) + '0806' +
+      '0001' + '0800' + '06' + '04' + '0001' +
+      mac(VIRTUAL_MAC) + ip4(lab.hosts.a.addr4) +
+      '000000000000' + ip4(lab.hosts.b.addr4);
+    const rx = await receiver('b', { mode: 'recv-packet', iface: 'eth0', protocol: 0x0806, count: 1, timeoutMs: 20_000 });
+    await send('a', { mode: 'send-packet', iface: 'eth0', hex: frame, count: 1 });
+    const [f] = await results<Frame>(rx);
+    expect(f).toMatchObject({ protocol: 0x0806, srcMac: VIRTUAL_MAC, pktType: 1 /* PACKET_BROADCAST */ });
+    expect(f?.data.slice(0, frame.length)).toBe(frame);
+    // b answered the request and keeps a's address at the virtual MAC in its neighbour table.
+    const neigh = await lab.ip('b', ['-j', 'neigh', 'show', lab.hosts.a.addr4, 'dev', 'eth0'], { check: true });
+    const entries = JSON.parse(neigh.stdout) as { dst: string; lladdr?: string }[];
+    expect(entries.map((e) => e.lladdr)).toContain(VIRTUAL_MAC);
+  });
+});
