@@ -24,7 +24,7 @@ import { EventEmitter } from 'eventemitter3';
 import { abortReason, throwIfAborted } from '../util/abort.js';
 import { type Clock, type TimerHandle, realClock } from '../util/clock.js';
 import { type Logger, noopLogger } from '../util/logger.js';
-import type { AddressFamily } from './address.js';
+import { type AddressFamily, macBytes, parseIp } from './address.js';
 import { type ChecksumForm, encodeAdvert, peekVrid } from './codec.js';
 import { buildGratuitousArp, buildUnsolicitedNa } from './codec-link.js';
 import {
@@ -153,6 +153,15 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
     };
     this.#state = initialRouterState(config);
     for (const i of opts.instances) {
+      // Check now what would otherwise fail inside a timer callback.
+      try {
+        macBytes(i.mac);
+        for (const p of i.unicastPeers ?? []) parseIp(p, i.family);
+      } catch (e) {
+        throw new VrrpError('ERR_VRRP_CONFIG', `instance ${i.name}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      }
+      const gap = i.frameIntervalMs ?? 0;
+      if (!(gap >= 0 && gap <= 10_000)) throw new VrrpError('ERR_VRRP_CONFIG', `instance ${i.name}: frameIntervalMs ${gap} is not 0..10000`);
       const form = i.ipv4Checksum ?? 'pseudo-header';
       this.#rt.set(i.name, {
         opts: i,

@@ -7,6 +7,7 @@ import { type VrrpInstanceOptions, VrrpRouter, type VrrpTransport } from '../../
 import { type AddressFamily } from '../../../src/vrrp/address.js';
 import { type LinkAnnouncement, parseLinkAnnouncement } from '../../../src/vrrp/codec-link.js';
 import { decodeAdvert, encodeAdvert, verifyAdvertChecksum } from '../../../src/vrrp/codec.js';
+import { VrrpError } from '../../../src/vrrp/errors.js';
 import type { ReceivedPacket } from '../../../src/vrrp/codec-receive.js';
 
 interface Sent {
@@ -157,6 +158,14 @@ describe('VrrpRouter driver over an in-memory wire', () => {
     await b.router.idle();
     expect(b.transport.frames).toHaveLength(10);
     expect(b.transport.ops.indexOf('add')).toBeLessThan(b.transport.ops.indexOf('frame'));
+  });
+
+  it('refuses a bad MAC, unicast peer or frame gap up front, not in a timer callback', () => {
+    const clock = new FakeClock();
+    const transport = new FakeTransport('X', new Wire(clock));
+    for (const bad of [{ mac: '02:00' }, { unicastPeers: ['fe80::1'] }, { frameIntervalMs: -1 }]) {
+      expect(() => new VrrpRouter({ instances: [inst(1, 100, bad)], transport, clock })).toThrow(VrrpError);
+    }
   });
 
   it('spaces GARPs by frameIntervalMs when asked', async () => {
