@@ -137,7 +137,11 @@ export interface FsmState {
 
 export type FsmEvent =
   | { type: 'start' }
-  | { type: 'stop'; notification?: NotificationMessage }
+  /**
+   * ManualStop. `silent`: close the TCP connection without a NOTIFICATION, so a
+   * peer that can help keeps our routes over our restart (RFC 4724 §4.2).
+   */
+  | { type: 'stop'; notification?: NotificationMessage; silent?: boolean }
   /** AutomaticStop (§8.1.2 event 8), e.g. maximum prefixes: send this, close, restart after the idle hold. */
   | { type: 'automatic-stop'; notification: NotificationMessage }
   | { type: 'timer'; timer: TimerName }
@@ -382,7 +386,7 @@ export function step(state: FsmState, event: FsmEvent, now: number): StepResult 
       onStart(c, true);
       break;
     case 'stop':
-      onStop(c, event.notification ?? { code: ErrorCode.CEASE, subcode: CeaseSubcode.ADMINISTRATIVE_SHUTDOWN, data: new Uint8Array(0) });
+      onStop(c, event.silent === true ? undefined : (event.notification ?? { code: ErrorCode.CEASE, subcode: CeaseSubcode.ADMINISTRATIVE_SHUTDOWN, data: new Uint8Array(0) }));
       break;
     case 'automatic-stop':
       teardown(c, { kind: 'automatic-stop' }, event.notification, true);
@@ -428,7 +432,7 @@ function onStart(c: Step, manual: boolean): void {
   c.go('Connect');
 }
 
-function onStop(c: Step, notification: NotificationMessage): void {
+function onStop(c: Step, notification: NotificationMessage | undefined): void {
   // §8.2.2 ManualStop in any state: NOTIFICATION Cease when a connection is up, drop everything, Idle.
   c.s.enabled = false;
   teardown(c, { kind: 'stopped' }, notification, false);

@@ -4,9 +4,9 @@
  * Status: the pure core (codec for every message, RFC 7606 error handling, the
  * RFC 4271 §8 state machine, Adj-RIBs, UPDATE batching) and first drivers: a
  * per-peer `BgpSession` over TCP and a `BgpSpeaker` that announces and
- * withdraws routes to several peers. Still to come (see the BGP issue): TCP
- * MD5 / GTSM, graceful restart as the restarting speaker, enhanced route
- * refresh (BoRR/EoRR) on the sending side, lab tests against BIRD/GoBGP/FRR.
+ * withdraws routes to several peers, with graceful restart both ways and
+ * route refresh. Still to come (see the BGP issue): TCP MD5 / GTSM (native
+ * addon), lab tests against BIRD/GoBGP/FRR, benchmarks.
  *
  *   const bgp = new BgpSpeaker({ localAs: 64512, routerId: '192.0.2.10',
  *     peers: [{ address: '192.0.2.1', remoteAs: 64500 }] });

@@ -103,9 +103,13 @@ export class BgpSession extends EventEmitter<BgpSessionEvents> {
     this.#dispatch({ type: 'start' });
   }
 
-  /** ManualStop: send `notification` (default Cease / Administrative Shutdown) and close. */
-  stop(notification?: NotificationMessage): void {
-    this.#dispatch(notification === undefined ? { type: 'stop' } : { type: 'stop', notification });
+  /**
+   * ManualStop: send `notification` (default Cease / Administrative Shutdown)
+   * and close; with `{ silent: true }` close without a NOTIFICATION (graceful
+   * restart: the peer keeps our routes, RFC 4724 §4.2).
+   */
+  stop(notification?: NotificationMessage, options: { silent?: boolean } = {}): void {
+    this.#dispatch({ type: 'stop', ...(notification === undefined ? {} : { notification }), ...(options.silent === true ? { silent: true } : {}) });
   }
 
   /** AutomaticStop: send `notification`, close, and restart after the idle hold (e.g. maximum prefixes). */

@@ -272,17 +272,26 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
   /**
    * Withdraw every route, then end every session with Cease / Administrative
    * Shutdown carrying `message` (RFC 9003), and stop listening.
+   *
+   * `{ restart: true }` is for a planned restart with graceful restart
+   * negotiated: routes are not withdrawn and the connections close without a
+   * NOTIFICATION, so the peers keep forwarding to us for the restart time
+   * (RFC 4724 §4.2). Start the new process with `gracefulRestart.restarting`.
    */
-  async close(options: { message?: string } = {}): Promise<void> {
+  async close(options: { message?: string; restart?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const p of this.#local.keys()) for (const peer of this.#peers.values()) peer.out.withdraw(p);
+    const restart = options.restart === true;
+    if (!restart) {
+      for (const p of this.#local.keys()) for (const peer of this.#peers.values()) peer.out.withdraw(p);
+      this.#flushAll();
+    }
     this.#local.clear();
-    this.#flushAll();
     const n: NotificationMessage = shutdownNotification(options.message ?? '');
     for (const peer of this.#peers.values()) {
       peer.staleTimer?.cancel();
-      peer.session.stop(n);
+      if (restart) peer.session.stop(undefined, { silent: true });
+      else peer.session.stop(n);
     }
     const server = this.#server;
     this.#server = undefined;

@@ -178,6 +178,40 @@ describe('BgpSpeaker over loopback', () => {
     expect(router.routesReceived().map((r) => [r.prefix, r.stale])).toEqual([['198.51.100.50/32', false]]);
   });
 
+  it('restarts gracefully: the router keeps the routes stale, the new director refreshes them, End-of-RIB sweeps the rest (RFC 4724)', async () => {
+    const { router, director } = await pair({ gracefulRestart: true });
+    director.announce('198.51.100.60/32');
+    director.announce('198.51.100.61/32');
+    await director.start();
+    await until(() => router.routesReceived().length === 2);
+
+    const down = waitFor(router, 'peer-down');
+    await director.close({ restart: true });
+    const [, reason, graceful] = await down;
+    expect([reason.kind, graceful]).toEqual(['tcp-closed', true]);
+    expect(router.routesReceived().map((r) => [r.prefix, r.stale]).sort()).toEqual([
+      ['198.51.100.60/32', true],
+      ['198.51.100.61/32', true],
+    ]);
+
+    // The new process announces only one of the two, then End-of-RIB.
+    const next = new BgpSpeaker({
+      localAs: 4200000001,
+      routerId: '10.0.0.1',
+      listen: false,
+      gracefulRestart: { restartTime: 30, restarting: true },
+      peers: [{ address: '127.0.0.1', port: router.port as number, localAddress: '127.0.0.2', remoteAs: 65000, nextHop: { ipv4: '192.0.2.10' }, ...fast }],
+    });
+    speakers.push(next);
+    const up = waitFor(router, 'peer-up');
+    next.announce('198.51.100.60/32');
+    await next.start();
+    const [, n] = await up;
+    expect(n.peerGracefulRestart).toMatchObject({ restarting: true, restartTime: 30 });
+    await until(() => router.routesReceived().length === 1);
+    expect(router.routesReceived().map((r) => [r.prefix, r.stale])).toEqual([['198.51.100.60/32', false]]);
+  });
+
   it('drops a peer that sends more prefixes than allowed (RFC 4486) and keeps running', async () => {
     const { router, director } = await pair();
     // Reconfigure: the router accepts at most 2 prefixes from the director.

@@ -458,6 +458,15 @@ describe('FSM: ManualStop and AutomaticStop', () => {
     expect(has(s.do({ type: 'start' }), 'connect')).toBe(true);
   });
 
+  it('closes without a NOTIFICATION when stopped silently (graceful restart, RFC 4724 §4.2)', () => {
+    const s = new Script();
+    establish(s);
+    const a = s.do({ type: 'stop', silent: true });
+    expect(sends(a)).toEqual([]);
+    expect(a).toContainEqual({ type: 'close', conn: 1 });
+    expect(s.name).toBe('Idle');
+  });
+
   it('stops an attempt in Connect by abandoning the connect', () => {
     const s = new Script();
     s.do({ type: 'start' });
