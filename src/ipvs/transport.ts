@@ -69,6 +69,8 @@ export interface DatagramSocket {
 export interface OpenSocketOptions {
   /** SO_RCVBUF in bytes (the kernel caps it at net.core.rmem_max and doubles it). Default 1 MiB. */
   recvBufferSize?: number;
+  /** Read buffer per recvmsg; a larger datagram arrives truncated (reported as lost replies). Default 64 KiB. */
+  msgBufferSize?: number;
 }
 
 /** Open a NETLINK_GENERIC socket through the `netlink` package (loaded on first use: importing lvskit/ipvs needs no native addon). */
@@ -82,6 +84,12 @@ export async function openGenericSocket(options: OpenSocketOptions = {}): Promis
   const raw = new nl.RawNetlinkSocket(NETLINK_GENERIC, {
     recvBufferSize: options.recvBufferSize ?? 1 << 20,
     sendBufferSize: 1 << 20,
+    // Read into a 64 KiB buffer instead of peeking at each datagram's size first: one syscall per
+    // datagram, and the kernel sizes dump datagrams by the largest read it has seen
+    // (netlink_recvmsg: nlk->max_recvmsg_len, capped at 32 KiB), so dumps come in 32 KiB datagrams
+    // rather than 4 KiB ones: fewer rounds, and IPVS restarts each dump round by walking its table.
+    messagePeeking: false,
+    msgBufferSize: options.msgBufferSize ?? 1 << 16,
   });
   return {
     send(data, callback) {

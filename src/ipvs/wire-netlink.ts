@@ -187,23 +187,23 @@ export function writeAttr(w: ByteWriter, type: number, data: Uint8Array, flags =
  * `ERR_NETLINK_BAD_ATTR`.
  */
 export function decodeAttrs(buf: Uint8Array, offset = 0, end = buf.length): NlAttr[] {
+  if (offset < 0 || end > buf.length || offset > end) throw new RangeError(`decodeAttrs: bad range ${offset}..${end} of ${buf.length}`);
   const out: NlAttr[] = [];
-  const r = new ByteReader(buf, offset, end);
-  while (r.remaining >= NLA_HDRLEN) {
-    const at = r.offset;
-    const len = r.u16le('nla_len');
-    const rawType = r.u16le('nla_type');
-    if (len < NLA_HDRLEN || len - NLA_HDRLEN > r.remaining) {
-      throw new DecodeError('ERR_NETLINK_BAD_ATTR', `attribute ${rawType & NLA_TYPE_MASK}: nla_len ${len} invalid with ${r.remaining + 4} byte(s) left`, at);
+  // Hot path (a dump of 10,000 services is ~300,000 attributes): plain byte arithmetic, no reader objects.
+  let at = offset;
+  while (end - at >= NLA_HDRLEN) {
+    const len = (buf[at] as number) | ((buf[at + 1] as number) << 8);
+    const rawType = (buf[at + 2] as number) | ((buf[at + 3] as number) << 8);
+    if (len < NLA_HDRLEN || at + len > end) {
+      throw new DecodeError('ERR_NETLINK_BAD_ATTR', `attribute ${rawType & NLA_TYPE_MASK}: nla_len ${len} invalid with ${end - at} byte(s) left`, at);
     }
-    const data = r.bytes(len - NLA_HDRLEN, 'attribute payload');
-    r.skip(Math.min(align4(len) - len, r.remaining));
     out.push({
       type: rawType & NLA_TYPE_MASK,
       nested: (rawType & NLA_F_NESTED) !== 0,
       netByteOrder: (rawType & NLA_F_NET_BYTEORDER) !== 0,
-      data,
+      data: buf.subarray(at + NLA_HDRLEN, at + len),
     });
+    at = Math.min(at + align4(len), end);
   }
   return out;
 }
@@ -262,9 +262,14 @@ export function decodeDoneErrno(payload: Uint8Array): number {
 }
 
 /** A NUL-terminated string attribute (NLA_NUL_STRING); text after the first NUL is ignored. */
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+
 export function decodeCString(data: Uint8Array): string {
   const nul = data.indexOf(0);
-  return new TextDecoder('utf-8', { fatal: false }).decode(nul === -1 ? data : data.subarray(0, nul));
+  const s = nul === -1 ? data : data.subarray(0, nul);
+  // Scheduler, PE and interface names are short ASCII: skip the decoder for them.
+  if (s.length <= 32 && s.every((c) => c < 0x80)) return String.fromCharCode(...s);
+  return utf8.decode(s);
 }
 
 /** A string as NLA_NUL_STRING bytes, NUL included. */

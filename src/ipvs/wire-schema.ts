@@ -26,14 +26,16 @@
  * written back after the known ones, so nothing is lost in a round trip.
  * IPVS_STATS_ATTR_PAD (alignment filler from nla_put_u64_64bit) is dropped.
  */
-import { ByteReader, ByteWriter } from '../util/bytes.js';
+import { ByteWriter } from '../util/bytes.js';
 import { DecodeError } from '../util/errors.js';
 import * as K from './constants.js';
 import {
   NLA_F_NESTED,
+  NLA_F_NET_BYTEORDER,
   NLA_HDRLEN,
+  NLA_TYPE_MASK,
+  align4,
   attrLength,
-  decodeAttrs,
   decodeCString,
   writeAttrHeader,
   writeAttrPad,
@@ -444,58 +446,90 @@ function fixedLength(enc: FieldKind): number | undefined {
   }
 }
 
-function readField(fs: FieldSpec, a: NlAttr, at: number): unknown {
+function u32le(d: Uint8Array, i: number): number {
+  return ((d[i] as number) | ((d[i + 1] as number) << 8) | ((d[i + 2] as number) << 16) | ((d[i + 3] as number) << 24)) >>> 0;
+}
+
+/** Field lookup by attribute number, built once per schema. */
+const byType = new WeakMap<Schema<object>, Map<number, FieldSpec>>();
+function fieldsByType(schema: Schema<object>): Map<number, FieldSpec> {
+  let m = byType.get(schema);
+  if (m === undefined) {
+    m = new Map(schema.fields.map((x) => [x.type, x]));
+    byType.set(schema, m);
+  }
+  return m;
+}
+
+/** Read one field's value from `buf[start, start + len)`; `at` is the attribute's offset, for errors. */
+function readField(fs: FieldSpec, buf: Uint8Array, start: number, len: number, at: number): unknown {
   const enc = fs.enc;
   const want = fixedLength(enc);
   // Like nla_get_*, a longer payload is read from its start (the kernel only
   // warns); a shorter one is malformed.
-  if (want !== undefined && a.data.length < want) {
-    throw new DecodeError('ERR_IPVS_BAD_ATTR', `${fs.name}: ${a.data.length} byte(s), need ${want}`, at);
+  if (want !== undefined && len < want) {
+    throw new DecodeError('ERR_IPVS_BAD_ATTR', `${fs.name}: ${len} byte(s), need ${want}`, at);
   }
-  const r = new ByteReader(a.data);
   switch (enc.kind) {
     case 'u8':
-      return r.u8();
+      return buf[start];
     case 'u16':
-      return r.u16le();
+      return (buf[start] as number) | ((buf[start + 1] as number) << 8);
     case 'be16':
-      return r.u16();
+      return ((buf[start] as number) << 8) | (buf[start + 1] as number);
     case 'u32':
-      return r.u32le();
-    case 'u64':
-      return r.u64le();
+      return u32le(buf, start);
+    case 'u64': {
+      // BigInt arithmetic is slow; counters mostly fit in 32 bits.
+      const lo = u32le(buf, start);
+      const hi = u32le(buf, start + 4);
+      return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
+    }
     case 'raw4':
     case 'in_addr':
-      return a.data.slice(0, 4);
+      return buf.slice(start, start + 4);
     case 'in6_addr':
-      return a.data.slice(0, 16);
+      return buf.slice(start, start + 16);
     case 'addr':
-      if (a.data.length > 16) throw new DecodeError('ERR_IPVS_BAD_ATTR', `${fs.name}: ${a.data.length} bytes, more than union nf_inet_addr`, at);
-      return a.data.slice();
+      if (len > 16) throw new DecodeError('ERR_IPVS_BAD_ATTR', `${fs.name}: ${len} bytes, more than union nf_inet_addr`, at);
+      return buf.slice(start, start + len);
     case 'string':
-      return decodeCString(a.data);
+      return decodeCString(buf.subarray(start, start + len));
     case 'flags':
-      return { flags: r.u32le(), mask: r.u32le() };
+      return { flags: u32le(buf, start), mask: u32le(buf, start + 4) };
     case 'nested':
-      return decodeAttrsAt(enc.schema, a.data, 0, a.data.length, at + NLA_HDRLEN);
+      return decodeAttrsAt(enc.schema, buf, start, start + len);
   }
 }
 
-function decodeAttrsAt<T extends object>(schema: Schema<T>, buf: Uint8Array, offset: number, end: number, base: number): T {
+/**
+ * One pass over the TLVs of `buf[offset, end)` (the hot path of a dump: no
+ * per-attribute objects for known fields). Offsets in errors are offsets in `buf`.
+ */
+function decodeAttrsAt<T extends object>(schema: Schema<T>, buf: Uint8Array, offset: number, end: number): T {
+  if (offset < 0 || end > buf.length || offset > end) throw new RangeError(`decodeAttrs: bad range ${offset}..${end} of ${buf.length}`);
   const out: Record<string, unknown> = {};
+  const fields = fieldsByType(schema);
   let unknown: NlAttr[] | undefined;
-  let attrs: NlAttr[];
-  try {
-    attrs = decodeAttrs(buf, offset, end);
-  } catch (e) {
-    if (e instanceof DecodeError) throw new DecodeError(e.code, `${schema.name}: ${e.message}`, base + e.offset - offset, { cause: e });
-    throw e;
-  }
-  for (const a of attrs) {
-    const at = base + (a.data.byteOffset - buf.byteOffset) - offset - NLA_HDRLEN;
-    const fs = schema.fields.find((x) => x.type === a.type);
-    if (fs !== undefined) out[fs.key] = readField(fs, a, at);
-    else if (schema.ignore?.includes(a.type) !== true) (unknown ??= []).push({ ...a, data: a.data.slice() });
+  let at = offset;
+  while (end - at >= NLA_HDRLEN) {
+    const len = (buf[at] as number) | ((buf[at + 1] as number) << 8);
+    const rawType = (buf[at + 2] as number) | ((buf[at + 3] as number) << 8);
+    const type = rawType & NLA_TYPE_MASK;
+    if (len < NLA_HDRLEN || at + len > end) {
+      throw new DecodeError('ERR_NETLINK_BAD_ATTR', `${schema.name}: attribute ${type}: nla_len ${len} invalid with ${end - at} byte(s) left`, at);
+    }
+    const fs = fields.get(type);
+    if (fs !== undefined) out[fs.key] = readField(fs, buf, at + NLA_HDRLEN, len - NLA_HDRLEN, at);
+    else if (schema.ignore?.includes(type) !== true) {
+      (unknown ??= []).push({
+        type,
+        nested: (rawType & NLA_F_NESTED) !== 0,
+        netByteOrder: (rawType & NLA_F_NET_BYTEORDER) !== 0,
+        data: buf.slice(at + NLA_HDRLEN, at + len),
+      });
+    }
+    at = Math.min(at + align4(len), end);
   }
   if (unknown !== undefined) out['unknown'] = unknown;
   return out as T;
@@ -507,7 +541,7 @@ function decodeAttrsAt<T extends object>(schema: Schema<T>, buf: Uint8Array, off
  * `ERR_IPVS_BAD_ATTR`) with the offset in `buf`.
  */
 export function decodeAttrsWith<T extends object>(schema: Schema<T>, buf: Uint8Array, offset = 0, end = buf.length): T {
-  return decodeAttrsAt(schema, buf, offset, end, offset);
+  return decodeAttrsAt(schema, buf, offset, end);
 }
 
 // Named codecs per attribute set (encodeX / decodeX / xLength).
