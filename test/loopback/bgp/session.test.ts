@@ -20,6 +20,7 @@ import type { DecodedMessage } from '../../../src/bgp/codec.js';
 import { describeNotification, shutdownNotification } from '../../../src/bgp/codec-messages.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
+const encodeHex = (m: Parameters<typeof encodeMessage>[0]): string => toHex(encodeMessage(m));
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
@@ -191,6 +192,57 @@ describe('BGP session over loopback TCP', () => {
     expect(n.kind === 'notification' && [n.notification.code, n.notification.subcode, toHex(n.notification.data)]).toEqual([3, 2, bad]);
     const [reason] = await down;
     expect(reason.kind).toBe('notification-sent');
+  });
+
+  describe('a misbehaving peer gets the RFC reaction and the process stays up', () => {
+    const hdr = (len: number, type = 2): string => 'ff'.repeat(16) + len.toString(16).padStart(4, '0') + type.toString(16).padStart(2, '0');
+    const update = (attrs: string, nlri = ''): string =>
+      hdr(19 + 4 + attrs.length / 2 + nlri.length / 2) + '0000' + (attrs.length / 2).toString(16).padStart(4, '0') + attrs + nlri;
+    const BASE = '40010100' + '400206020100' + '00fdea' + '400304c0000202';
+    const cases: [string, string, 'reset' | 'withdraw', [number, number]?][] = [
+      ['bad message length', hdr(0x1001, 2) + '00', 'reset', [1, 2]],
+      ['unknown message type', hdr(19, 9), 'reset', [1, 3]],
+      ['KEEPALIVE with a body', hdr(20, 4) + '00', 'reset', [1, 2]],
+      ['attribute flags error (ORIGIN marked optional)', update('c0010100' + BASE.slice(8), '18c63364'), 'withdraw'],
+      ['attribute length error (MED of 3 bytes)', update(BASE + '800403000001', '18c63364'), 'withdraw'],
+      ['MP_REACH_NLRI cut inside its next hop', update('800e0a0002011020010db8' + '40010100'), 'reset', [3, 9]],
+      ['MP_REACH_NLRI running past the path attributes', update('800e200002011020010db8'), 'reset', [3, 1]],
+      ['MP_REACH_NLRI with a bad next hop length', update('800e0a00020105' + '2001db8000' + '0000' + '40010100' + '400206020100' + '00fdea'), 'reset', [3, 9]],
+      ['withdrawn length past the message', hdr(23) + '0009' + '0000', 'reset', [3, 1]],
+      ['ROUTE-REFRESH of the wrong length', hdr(24, 5) + '0001000100', 'reset', [7, 1]],
+      ['OPEN in Established', encodeHex({ kind: 'open', open: { version: 4, myAs: 65002, holdTime: 90, bgpId: '10.0.0.2', capabilities: [] } }), 'reset', [5, 3]],
+    ];
+    for (const [name, bytes, outcome, expected] of cases) {
+      it(name, async () => {
+        const a = session({ fsm: fsmConfig(65001, '10.0.0.1', 65002, { passive: true }), remoteAddress: '127.0.0.1' });
+        const { port } = await listen('127.0.0.1', (sock) => a.acceptConnection(sock));
+        a.start();
+        const sock = netConnect({ host: '127.0.0.1', port });
+        cleanups.push(() => void sock.destroy());
+        const peer = rawPeer(sock);
+        await once(sock, 'connect');
+        await peer.next();
+        sock.write(encodeMessage({ kind: 'open', open: { version: 4, myAs: 65002, holdTime: 90, bgpId: '10.0.0.2', capabilities: defaultCapabilities({ localAs: 65002 }) } }));
+        await peer.next();
+        const up = waitFor(a, 'established');
+        sock.write(encodeMessage({ kind: 'keepalive' }));
+        await up;
+        if (outcome === 'withdraw') {
+          const got = waitFor(a, 'update');
+          sock.write(fromHex(bytes));
+          const [v] = await got;
+          expect(v.kind).toBe('treat-as-withdraw');
+          expect(a.state).toBe('Established');
+        } else {
+          const down = waitFor(a, 'down');
+          sock.write(fromHex(bytes));
+          const n = await peer.next();
+          expect(n.kind === 'notification' && [n.notification.code, n.notification.subcode]).toEqual(expected);
+          expect((await down)[0].kind).toBe('notification-sent');
+          await peer.closed;
+        }
+      });
+    }
   });
 
   it('expires the hold timer on protocol time, with real sockets and a fake clock', async () => {
