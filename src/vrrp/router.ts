@@ -139,6 +139,8 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
   #state: RouterState;
   /** Packets for no instance of this router. */
   #unclaimed = 0;
+  #stepping = false;
+  readonly #pending: RouterEvent[] = [];
 
   constructor(opts: VrrpRouterOptions) {
     super();
@@ -284,10 +286,25 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
   }
 
   #step(event: RouterEvent): void {
-    const now = this.#clock.now();
-    const { state, actions } = routerStep(this.#state, event, now);
-    this.#state = state;
-    for (const { instance, action } of actions) this.#carryOut(instance, action, now);
+    // A transport (or a listener) that calls back in while actions are carried
+    // out gets its event queued behind the current one, never interleaved.
+    this.#pending.push(event);
+    if (this.#stepping) return;
+    this.#stepping = true;
+    try {
+      for (let n = 0; n < 10_000; n++) {
+        const next = this.#pending.shift();
+        if (next === undefined) return;
+        const now = this.#clock.now();
+        const { state, actions } = routerStep(this.#state, next, now);
+        this.#state = state;
+        for (const { instance, action } of actions) this.#carryOut(instance, action, now);
+      }
+      this.#pending.length = 0;
+      throw new VrrpError('ERR_VRRP_CONFIG', 'events kept feeding back into the router; dropped the rest');
+    } finally {
+      this.#stepping = false;
+    }
   }
 
   #carryOut(name: string, a: VrrpAction, now: number): void {

@@ -168,6 +168,28 @@ describe('VrrpRouter driver over an in-memory wire', () => {
     }
   });
 
+  it('a transport that loops our own adverts straight back (multicast loop on) is harmless', () => {
+    const clock = new FakeClock();
+    const self: { router?: VrrpRouter } = {};
+    const notices: string[] = [];
+    const transport: VrrpTransport = {
+      sendAdvert: (_i, p) => self.router?.receive({ family: p.family, src: p.src, dst: p.dst, ttl: 255, protocol: 112, payload: p.payload }),
+      sendFrame: () => undefined,
+      addAddresses: () => undefined,
+      removeAddresses: () => undefined,
+    };
+    const router = new VrrpRouter({ instances: [inst(1, 255, { primaryAddress: '192.0.2.100' })], transport, clock });
+    self.router = router;
+    router.on('notice', (e) => notices.push(e.code));
+    router.start();
+    clock.advance(3000);
+    expect(router.stateOf('vi')).toBe('master');
+    // Each looped advert is a notice event (the log line is rate limited); a transport should set
+    // IP_MULTICAST_LOOP 0, after which an advert from our own address means an address conflict.
+    expect(notices).toEqual(Array<string>(4).fill('own-address'));
+    expect(router.counters('vi').ok).toBe(4);
+  });
+
   it('spaces GARPs by frameIntervalMs when asked', async () => {
     const { nodes, run } = setup([['B', inst(2, 200, { frameIntervalMs: 20, announce: { count: 3, repeatCount: 0 } })]]);
     const b = nodes[0] as (typeof nodes)[0];
