@@ -10,8 +10,9 @@ import { withTimeout } from '../util/abort.js';
 import type { Logger } from '../util/logger.js';
 import * as K from './constants.js';
 import { IpvsBatchError, IpvsError, ipvsCmdName, type BatchFailure } from './errors.js';
-import { AF_INET, AF_INET6, formatAddress, parseAddress } from './address.js';
+import { AF_INET, AF_INET6, familyToAf, formatAddress, parseAddress, toInetAddr } from './address.js';
 import {
+  defaultDestinationPort,
   destinationFromWire,
   destinationToWire,
   normalizeService,
@@ -244,7 +245,11 @@ export class IpvsClient {
   }
 
   async deleteDestination(service: Service, d: Pick<Destination, 'address' | 'port'>, o: CallOptions = {}): Promise<void> {
-    const dest = destinationToWire({ ...d, forwarding: 'masq' }, service, false);
+    // Only the identity (address family, address, port): ip_vs_genl_parse_dest without full_entry.
+    const a = parseAddress(d.address);
+    const port = d.port ?? defaultDestinationPort(service);
+    if (!Number.isInteger(port) || port < 0 || port > 0xffff) throw new IpvsError('ERR_IPVS_INVALID_CONFIG', `destination port must be in 0..65535, got ${port}`);
+    const dest = { addrFamily: familyToAf(a.family), addr: toInetAddr(a), port };
     await this.#do({ cmd: K.IPVS_CMD_DEL_DEST, attrs: { service: serviceIdToWire(service), dest } }, o, svcWhat(service));
   }
 

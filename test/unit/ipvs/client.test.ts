@@ -63,6 +63,16 @@ describe('IpvsClient over a fake kernel', () => {
     expect(await c.listServices()).toEqual([]);
   });
 
+  it('deletes an IPv4 destination of an IPv6 service (tunnelled) by its identity alone', async () => {
+    const { c } = await open();
+    const v6 = { protocol: 'tcp' as const, address: '2001:db8::1', port: 80, scheduler: 'rr' };
+    await c.addService(v6);
+    await c.addDestination(v6, { address: '10.0.0.2', forwarding: 'tunnel' });
+    expect((await c.listDestinations(v6))[0]).toMatchObject({ address: '10.0.0.2', family: 'ipv4', forwarding: 'tunnel' });
+    await c.deleteDestination(v6, { address: '10.0.0.2' });
+    expect(await c.listDestinations(v6)).toEqual([]);
+  });
+
   it('the error carries errno, command and meaning', async () => {
     const { c } = await open();
     await c.addService(web);
