@@ -1,12 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpCheck } from '../../../src/monitors/check-http.js';
+import { IdleConnectionCheck } from '../../../src/monitors/check-idle.js';
 import { TcpCheck } from '../../../src/monitors/check-tcp.js';
 import { renderPrometheus } from '../../../src/monitors/metrics.js';
 import { Monitor } from '../../../src/monitors/monitor.js';
 import { Pool } from '../../../src/monitors/pool.js';
 import { RealClock } from '../../../src/util/clock.js';
 import type { LoopbackHost } from '../harness/servers.js';
-import { startHttp, until, type Closable, type HttpTestServer } from './harness.js';
+import { startControlledTcp, startHttp, until, type Closable, type HttpTestServer } from './harness.js';
 
 const open: Closable[] = [];
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -90,5 +91,40 @@ describe('monitor and pool against real HTTP servers', () => {
     const text = renderPrometheus(monitor.metrics.snapshot());
     expect(text).toMatch(/lvskit_monitor_check_results_total\{service="web",server="127.0.0.2",check="http",kind="http",result="down"\} [1-9]/);
     expect(text).toContain('lvskit_pool_floor{service="web"} 2');
+  });
+});
+
+describe('monitor and pool with idle connections', () => {
+  it('drains a server the moment its idle connection is reset, and pools it again once it reconnects', async () => {
+    const a = await startControlledTcp('127.0.0.1');
+    const b = await startControlledTcp('127.0.0.2');
+    open.push(a, b);
+    const clock = new RealClock({ ref: true });
+    const monitor = new Monitor({ clock });
+    const idle = new IdleConnectionCheck({ clock, initialDelayMs: 50, maxDelayMs: 200, minLifetimeMs: 100, quickReconnectMs: 20 });
+    const servers = [
+      { id: 'a', address: '127.0.0.1', port: a.port },
+      { id: 'b', address: '127.0.0.2', port: b.port },
+    ];
+    for (const s of servers) monitor.add({ id: s.id, target: { address: s.address, port: s.port }, checks: [{ name: 'idle', check: idle }] });
+    const pool = new Pool(servers, { clock, depoolThreshold: 0, drainMs: 60_000 });
+    pool.follow(monitor);
+    monitor.start();
+    cleanups.push(
+      () => pool.close(),
+      () => monitor.stop(),
+    );
+    expect(await until(() => pool.destinations.length === 2 && pool.destinations.every((d) => d.weight === 1), 5000)).toBe(true);
+    const t0 = performance.now();
+    b.resetAll();
+    expect(await until(() => pool.destinations.find((d) => d.address === '127.0.0.2')?.weight === 0, 3000)).toBe(true);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(monitor.state('b')?.checks[0]?.last?.reason).toMatch(/^connection lost: connection reset/);
+    // It reconnects (backoff 50 ms), holds for minLifetimeMs, and is pooled again.
+    expect(await until(() => pool.destinations.find((d) => d.address === '127.0.0.2')?.weight === 1, 5000)).toBe(true);
+    expect(b.accepted).toBe(2);
+    // Monitor stop closes the idle connections.
+    await monitor.stop();
+    expect(await until(() => a.open === 0 && b.open === 0, 3000)).toBe(true);
   });
 });
