@@ -25,6 +25,14 @@
  * - pool.ts          `Pool`: joins the plan to server states and the clock
  * - metrics.ts       `MonitorMetrics` (plain data) and `renderPrometheus`
  *
+ * Defaults: check timeout 5 s, interval 2 s with 10 % jitter (jitter only
+ * shortens intervals, so a failure is seen within interval x fall + timeout
+ * while checks get a slot), rise 2, fall 3 (stateful checks 1 and 1), servers
+ * down until proven up, no flap damping, 256 checks at once, a 60 s watchdog
+ * for custom checks that never settle; pools keep half their enabled servers
+ * (`depoolThreshold` 0.5) and drain for 60 s. Check deadlines are real time;
+ * scheduling, rise/fall, damping and drains run on the injected clock.
+ *
  * Prometheus metrics (`renderPrometheus(monitor.metrics.snapshot())`):
  *
  * | name | type | labels |
