@@ -17,8 +17,8 @@
  *   9568 §8.1.2, §8.2.2); adverts go out at once;
  * - typed events (eventemitter3): `transition` with its reason (for notify
  *   hooks), `notice`, `invalid` (a discarded packet), `transport-error`.
- *   Transport failures never stop the state machine; they are events, logs and
- *   counters.
+ *   Transport failures and throwing listeners never stop the state machine;
+ *   they are events and logs.
  */
 import { EventEmitter } from 'eventemitter3';
 import { abortReason, throwIfAborted } from '../util/abort.js';
@@ -217,7 +217,7 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
     countVerdict(rt.counters, verdict);
     if (verdict.kind === 'invalid') {
       this.#rateLimited(rt, `invalid:${verdict.reason}`, () => rt.log.warn({ src: packet.src, reason: verdict.reason }, `discarded advert: ${verdict.detail}`));
-      this.emit('invalid', { instance: name, verdict });
+      this.#emit(rt, 'invalid', { instance: name, verdict });
       return;
     }
     if (verdict.kind !== 'ok') return;
@@ -378,11 +378,11 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
       }
       case 'transition':
         rt.log.info({ from: a.from, to: a.to, reason: a.reason }, `${a.from} -> ${a.to} (${a.reason})`);
-        this.emit('transition', { instance: name, from: a.from, to: a.to, reason: a.reason, at: a.at });
+        this.#emit(rt, 'transition', { instance: name, from: a.from, to: a.to, reason: a.reason, at: a.at });
         return;
       case 'notice':
         this.#rateLimited(rt, `notice:${a.code}`, () => rt.log.warn({ code: a.code }, a.detail));
-        this.emit('notice', { instance: name, code: a.code, detail: a.detail });
+        this.#emit(rt, 'notice', { instance: name, code: a.code, detail: a.detail });
         return;
       case 'want-master':
         rt.log.debug({ want: a.want, cause: a.cause }, a.want ? 'wants master; waiting for its sync group' : 'no longer wants master');
@@ -413,7 +413,16 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
 
   #transportError(rt: InstanceRuntime, name: string, op: VrrpRouterEventsOp, error: unknown): void {
     rt.log.error({ op, err: error }, `transport ${op} failed`);
-    this.emit('transport-error', { instance: name, op, error });
+    this.#emit(rt, 'transport-error', { instance: name, op, error });
+  }
+
+  /** Emit to listeners; a throwing listener is logged and never stops the router mid-step. */
+  #emit<E extends keyof VrrpRouterEvents>(rt: InstanceRuntime, event: E, arg: Parameters<VrrpRouterEvents[E]>[0]): void {
+    try {
+      (this.emit as (e: E, a: Parameters<VrrpRouterEvents[E]>[0]) => boolean)(event, arg);
+    } catch (error) {
+      rt.log.error({ err: error, event }, `a '${event}' listener threw`);
+    }
   }
 
   #rateLimited(rt: InstanceRuntime, key: string, log: () => void): void {

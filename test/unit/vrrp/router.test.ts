@@ -279,15 +279,20 @@ describe('VrrpRouter driver over an in-memory wire', () => {
     expect(warns.filter((w) => w.includes('TTL'))).toHaveLength(2);
   });
 
-  it('a failing transport is an event, not a crash: the state machine carries on', async () => {
+  it('a failing transport or a throwing listener is not a crash: the state machine carries on', async () => {
     const { nodes, run } = setup([['B', inst(2, 200)]]);
     const b = nodes[0] as (typeof nodes)[0];
     const errors: string[] = [];
     b.router.on('transport-error', (e) => errors.push(`${e.op}:${(e.error as Error).message}`));
+    b.router.on('transition', () => {
+      throw new Error('notify hook bug');
+    });
     b.transport.failAdverts = true;
     b.router.start();
     await run(10_000);
     expect(b.router.stateOf('vi')).toBe('master');
+    // The listener threw on both transitions, yet the addresses went on and the timers ran.
+    expect(b.transport.addresses.size).toBe(1);
     expect(errors.length).toBe(7);
     expect(new Set(errors)).toEqual(new Set(['sendAdvert:ENETDOWN']));
   });
