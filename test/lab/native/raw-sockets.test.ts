@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLab } from '../harness/netlab.js';
 import type { Lab, LabProcess } from '../harness/netlab.js';
 import { TS_REGISTER } from '../harness/probes.js';
+import { internetChecksum, ipv6PseudoHeader } from '../../../src/util/checksum.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/sock.ts', import.meta.url));
 const VIRTUAL_MAC = '00:00:5e:00:01:33'; // VRRP virtual router MAC for VRID 51 (RFC 9568 §7.3)
@@ -95,6 +96,21 @@ async function macOf(host: Host): Promise<string> {
   return link?.address ?? '';
 }
 
+/** 16 bytes of an IPv6 literal. */
+function ipv6Bytes(a: string): Uint8Array {
+  const [head = '', tail = ''] = a.split('::');
+  const words = (p: string): number[] => (p === '' ? [] : p.split(':').map((w) => parseInt(w, 16)));
+  const h = words(head);
+  const t = words(tail);
+  const all = a.includes('::') ? [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t] : h;
+  const out = new Uint8Array(16);
+  all.forEach((w, i) => {
+    out[2 * i] = w >> 8;
+    out[2 * i + 1] = w & 0xff;
+  });
+  return out;
+}
+
 const PAYLOAD = '3133ff0100000064c0a80001'; // VRRPv3 advert-shaped bytes: version 3 type 1, VRID 51, prio 255
 
 describe('RawSocket, protocol 112', () => {
@@ -155,6 +171,38 @@ describe('RawSocket, protocol 112', () => {
     await send('b', { mode: 'send-raw', family: 6, iface: 'eth0', dst: llA, src: llB, ttl: 255, hex: PAYLOAD, count: 3 });
     const [m] = await results<Received>(rx);
     expect(m).toMatchObject({ data: PAYLOAD, src: llB, dst: llA, ttl: 255 });
+  });
+
+  it('multicast loop: off by default (the sending host does not hear itself), on when asked', async () => {
+    const quiet = await receiver('a', { mode: 'recv-raw', family: 4, iface: 'eth0', group: '224.0.0.18', count: 1, timeoutMs: 2_500 });
+    await send('a', { mode: 'send-raw', family: 4, iface: 'eth0', dst: '224.0.0.18', multicastTtl: 255, hex: 'aa', count: 3 });
+    await quiet.exited;
+    expect(quiet.stdout).toMatch(/^timeout after 0$/m);
+
+    const loud = await receiver('a', { mode: 'recv-raw', family: 4, iface: 'eth0', group: '224.0.0.18', count: 1, timeoutMs: 20_000 });
+    await send('a', { mode: 'send-raw', family: 4, iface: 'eth0', dst: '224.0.0.18', multicastTtl: 255, multicastLoop: true, hex: 'bb', count: 3 });
+    const [m] = await results<Received>(loud);
+    expect(m).toMatchObject({ data: 'bb', src: lab.hosts.a.addr4, dst: '224.0.0.18', ttl: 255 });
+  });
+
+  it('IPv6 checksumOffset 6: the kernel fills in the VRRP checksum over the pseudo-header', async () => {
+    const llB = await linkLocal('b');
+    const rx = await receiver('a', { mode: 'recv-raw', family: 6, iface: 'eth0', group: 'ff02::12', count: 1, timeoutMs: 20_000 });
+    // A VRRPv3 advert (RFC 9568 §5.1) with its checksum field (bytes 6-7) left zero:
+    // version 3 type 1, VRID 51, priority 100, 1 address, max advert interval 100 cs, checksum 0, fd00:31::100
+    const advert = '31' + '33' + '64' + '01' + '0064' + '0000' + 'fd000031000000000000000000000100';
+    await send('b', { mode: 'send-raw', family: 6, iface: 'eth0', dst: 'ff02::12', src: llB, multicastTtl: 255, checksumOffset: 6, hex: advert, count: 3 });
+    const [m] = await results<Received>(rx);
+    const got = Buffer.from(m?.data ?? '', 'hex');
+    expect(got.length).toBe(advert.length / 2);
+    expect(got.readUInt16BE(6)).not.toBe(0);
+    // Zero the field and recompute: the kernel's value is the RFC 9568 §5.2.8 checksum.
+    const zeroed = Buffer.from(got);
+    zeroed.writeUInt16BE(0, 6);
+    const addr = (a: string): Uint8Array => ipv6Bytes(a);
+    expect(internetChecksum(ipv6PseudoHeader(addr(llB), addr('ff02::12'), 112, zeroed.length), zeroed)).toBe(got.readUInt16BE(6));
+    // And the whole datagram sums to zero with its checksum in place.
+    expect(internetChecksum(ipv6PseudoHeader(addr(llB), addr('ff02::12'), 112, got.length), got)).toBe(0);
   });
 });
 
