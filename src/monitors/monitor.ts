@@ -21,7 +21,8 @@
  *
  * Events (eventemitter3): `result` for every check result, `event` for every
  * server state event (check up/down, health, damping, admin, state), `state`
- * when a server's `up` changes, `server` with the full state after any change.
+ * when a server's `up` changes, `server` with the full state after any change,
+ * `removed` when a server is no longer monitored.
  */
 import { EventEmitter } from 'eventemitter3';
 import { realClock, type Clock, type TimerHandle } from '../util/clock.js';
@@ -80,6 +81,8 @@ export interface MonitorEvents {
   event: [serverId: string, event: ServerEvent];
   state: [serverId: string, up: boolean, event: Extract<ServerEvent, { kind: 'state' }>];
   server: [serverId: string, state: ServerState];
+  /** The server is no longer monitored: nothing vouches for its health any more. */
+  removed: [serverId: string];
 }
 
 interface Entry {
@@ -199,6 +202,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     this.#servers.delete(id);
     this.#stopServer(srv);
     this.metrics.removeServer(srv.spec.target.service ?? '', id);
+    this.emit('removed', id);
     return true;
   }
 

@@ -107,10 +107,17 @@ export class Pool extends EventEmitter<PoolEvents> {
     this.#replan();
   }
 
-  /** Take servers' states from a Monitor, now and on every change. Returns a function that stops following. */
+  /**
+   * Take servers' states from a Monitor, now and on every change. A server the
+   * monitor stops watching counts as failed (nothing vouches for it). Returns a
+   * function that stops following.
+   */
   follow(monitor: Monitor): () => void {
     const onServer = (id: string, st: ServerState): void => {
       if (this.#members.some((m) => m.server.id === id)) this.update(id, fromServerState(st));
+    };
+    const onRemoved = (id: string): void => {
+      if (this.#members.some((m) => m.server.id === id)) this.update(id, { healthy: false });
     };
     for (const m of this.#members) {
       const st = monitor.state(m.server.id);
@@ -118,7 +125,11 @@ export class Pool extends EventEmitter<PoolEvents> {
     }
     this.#replan();
     monitor.on('server', onServer);
-    return () => monitor.off('server', onServer);
+    monitor.on('removed', onRemoved);
+    return () => {
+      monitor.off('server', onServer);
+      monitor.off('removed', onRemoved);
+    };
   }
 
   /** Stop the drain timer. */

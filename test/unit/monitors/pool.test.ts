@@ -49,7 +49,27 @@ describe('Pool driver', () => {
     expect(pool.destinations.map((d) => d.address)).toEqual(['10.0.0.1', '10.0.0.3', '10.0.0.4']);
     expect(changes.length).toBe(6); // four pooled one by one, one drain, one removal
     expect(metrics.snapshot().pools[0]).toMatchObject({ service: 'web', floor: 2, alert: false, counts: { pooled: 3, out: 1 } });
+    // A server the monitor stops watching counts as failed.
+    monitor.remove('rs3');
+    expect(pool.destinations.find((d) => d.address === '10.0.0.3')).toEqual({ address: '10.0.0.3', port: 80, weight: 0 });
     pool.close();
+    void monitor.stop();
+  });
+
+  it('stops following when told', () => {
+    const clock = new FakeClock();
+    const check = new PushCheck();
+    const monitor = new Monitor({ clock });
+    monitor.add({ id: 'rs1', target: { address: '10.0.0.1' }, checks: [{ name: 'idle', check }] });
+    monitor.start();
+    const pool = new Pool([{ id: 'rs1', address: '10.0.0.1', port: 80 }], { clock });
+    const unfollow = pool.follow(monitor);
+    check.push('10.0.0.1', true);
+    expect(pool.destinations).toHaveLength(1);
+    unfollow();
+    check.push('10.0.0.1', false);
+    monitor.remove('rs1');
+    expect(pool.destinations).toEqual([{ address: '10.0.0.1', port: 80, weight: 1 }]);
     void monitor.stop();
   });
 
