@@ -54,7 +54,7 @@ export interface ApplyResult {
   remaining: Drift[];
   /** Drain state for the next apply. */
   drainState: Map<string, DrainEntry>;
-  /** Keys this director owns now (pass as `owned` next time). */
+  /** Keys this director owns now (pass as `owned` next time): the desired ones plus owned ones not yet deleted. */
   owned: string[];
   /** Rounds of read-plan-write (1 unless something had to be retried). */
   attempts: number;
@@ -155,7 +155,8 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       failures,
       remaining,
       drainState: drainState === undefined ? new Map() : new Map(drainState),
-      owned: p.owned,
+      // Owned services whose deletion didn't go through stay owned, so the next apply deletes them.
+      owned: [...new Set([...p.owned, ...remaining.filter((d) => d.kind === 'service-unexpected').map((d) => d.key)])],
       attempts,
       lastOps,
     };

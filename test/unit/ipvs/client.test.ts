@@ -185,6 +185,22 @@ describe('IpvsClient over a fake kernel', () => {
     expect((await c.getService(web)).scheduler).toBe('wrr'); // dry run wrote nothing
   });
 
+  it('apply(): an owned service that could not be deleted stays owned for the next apply', async () => {
+    const { k, c } = await open();
+    const other = { ...web, port: 8080 };
+    const first = await apply([web, other], { client: c });
+    expect(first.owned.sort()).toEqual(['tcp/192.0.2.1:80', 'tcp/192.0.2.1:8080']);
+    k.refuse.set(K.IPVS_CMD_DEL_SERVICE, 16); // EBUSY
+    const r = await apply([web], { client: c, owned: first.owned });
+    expect(r.failures.map((f) => f.error.code)).toEqual(['ERR_IPVS_BUSY']);
+    expect(r.remaining).toEqual([{ kind: 'service-unexpected', key: 'tcp/192.0.2.1:8080' }]);
+    expect(r.owned.sort()).toEqual(['tcp/192.0.2.1:80', 'tcp/192.0.2.1:8080']);
+    k.refuse.clear();
+    const again = await apply([web], { client: c, owned: r.owned });
+    expect(again.plan.ops.map((o) => o.kind)).toEqual(['delete-service']);
+    expect(again.owned).toEqual(['tcp/192.0.2.1:80']);
+  });
+
   it('applyOrThrow throws an IpvsBatchError for failures that re-planning cannot fix', async () => {
     const { c } = await open();
     await expect(applyOrThrow([{ ...web, scheduler: 'nosuch' }], { client: c })).rejects.toMatchObject({ code: 'ERR_IPVS_BATCH' });

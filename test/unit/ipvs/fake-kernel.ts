@@ -64,6 +64,8 @@ export class FakeKernel implements DatagramSocket {
   /** The same for the datagram this many sends from now (0 = the next). */
   overflowIn: number | undefined;
   closed = false;
+  /** Answer these commands with this errno. */
+  refuse = new Map<number, number>();
   /** Answer nothing at all (a reply that never comes). */
   silent = false;
   /** Fail the next sendmsg with this errno. */
@@ -182,6 +184,8 @@ export class FakeKernel implements DatagramSocket {
     if (m.type !== this.familyId) return [this.#ack(m, E.EINVAL)];
     if (!this.permitted) return [this.#ack(m, E.EPERM)];
     const req = decodeIpvsMessage(m.payload);
+    const refused = this.refuse.get(req.cmd);
+    if (refused !== undefined) return [this.#ack(m, refused)];
     const a = req.attrs ?? {};
     const key = svcKey(a.service);
     const svc = key === undefined ? undefined : this.services.get(key);
