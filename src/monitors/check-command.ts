@@ -83,6 +83,9 @@ export class CommandCheck implements Check {
       const out = { stdout: new Capture(cap), stderr: new Capture(cap) };
       child.stdout.on('data', (d: Buffer) => out.stdout.add(d));
       child.stderr.on('data', (d: Buffer) => out.stderr.add(d));
+      // A pipe error must not become an uncaught exception; the exit status still decides.
+      child.stdout.on('error', () => undefined);
+      child.stderr.on('error', () => undefined);
       const onAbort = (): void => {
         killGroup(o.killSignal ?? 'SIGKILL');
         if ((o.killSignal ?? 'SIGKILL') !== 'SIGKILL') setTimeout(() => killGroup('SIGKILL'), 1000).unref();
