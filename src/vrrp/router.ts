@@ -128,6 +128,28 @@ interface InstanceRuntime {
   chain: Promise<void>;
   checksumForm: ChecksumForm;
   lastLogged: Map<string, number>;
+  lastTransition: { from: StateName; to: StateName; reason: TransitionReason; at: number } | undefined;
+  transitions: number;
+}
+
+/** One instance as a status API or metrics exporter shows it. */
+export interface VrrpInstanceSnapshot {
+  name: string;
+  vrid: number;
+  family: AddressFamily;
+  version: 2 | 3;
+  state: StateName;
+  /** Priority in use (after tracking) and as configured. */
+  priority: number;
+  basePriority: number;
+  /** The master last heard while backup. */
+  master: { address: string; priority: number } | undefined;
+  masterAdverIntervalMs: number;
+  lastTransition: { from: StateName; to: StateName; reason: TransitionReason; at: number } | undefined;
+  transitions: number;
+  counters: ReceiveCounters;
+  /** v3 IPv4: the checksum form sent now. */
+  checksumForm: ChecksumForm;
 }
 
 export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
@@ -173,6 +195,8 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
         chain: Promise.resolve(),
         checksumForm: form === 'follow' ? 'pseudo-header' : form,
         lastLogged: new Map(),
+        lastTransition: undefined,
+        transitions: 0,
       });
     }
   }
@@ -253,6 +277,29 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
     const rt = this.#rt.get(instance);
     if (rt === undefined) throw new VrrpError('ERR_VRRP_CONFIG', `no instance ${instance}`);
     return { ...rt.counters };
+  }
+
+  /** Every instance's state, priority, master, last transition and counters (copies). */
+  snapshot(): VrrpInstanceSnapshot[] {
+    return [...this.#rt.entries()].map(([name, rt]) => {
+      const s = this.#state.instances[name];
+      if (s === undefined) throw new VrrpError('ERR_VRRP_CONFIG', `no instance ${name}`);
+      return {
+        name,
+        vrid: s.config.vrid,
+        family: s.config.family,
+        version: s.config.version,
+        state: s.name,
+        priority: s.priority,
+        basePriority: s.config.priority,
+        master: s.master === undefined ? undefined : { ...s.master },
+        masterAdverIntervalMs: s.masterAdverIntervalMs,
+        lastTransition: rt.lastTransition === undefined ? undefined : { ...rt.lastTransition },
+        transitions: rt.transitions,
+        counters: { ...rt.counters },
+        checksumForm: rt.checksumForm,
+      };
+    });
   }
 
   /** Packets that matched no instance. */
@@ -377,6 +424,8 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
         return;
       }
       case 'transition':
+        rt.lastTransition = { from: a.from, to: a.to, reason: a.reason, at: a.at };
+        rt.transitions++;
         rt.log.info({ from: a.from, to: a.to, reason: a.reason }, `${a.from} -> ${a.to} (${a.reason})`);
         this.#emit(rt, 'transition', { instance: name, from: a.from, to: a.to, reason: a.reason, at: a.at });
         return;

@@ -141,6 +141,24 @@ describe('VrrpRouter driver over an in-memory wire', () => {
     expect(b.transport.ops[4]).toBe('frame');
     expect(a.router.counters('vi')).toMatchObject({ ok: 7, checksum: 0 });
     expect(a.router.instanceState('vi')?.master).toEqual({ address: '192.0.2.2', priority: 200 });
+    expect(a.router.snapshot()).toEqual([
+      {
+        name: 'vi',
+        vrid: 51,
+        family: 'ipv4',
+        version: 3,
+        state: 'backup',
+        priority: 100,
+        basePriority: 100,
+        master: { address: '192.0.2.2', priority: 200 },
+        masterAdverIntervalMs: 1000,
+        lastTransition: { from: 'initialize', to: 'backup', reason: 'startup', at: 0 },
+        transitions: 1,
+        counters: expect.objectContaining({ ok: 7 }),
+        checksumForm: 'pseudo-header',
+      },
+    ]);
+    expect(b.router.snapshot()[0]).toMatchObject({ state: 'master', transitions: 2, lastTransition: { reason: 'master-down', at: 3218.75 } });
   });
 
   it('never sends GARPs before the addresses are in place, however slow netlink is', async () => {
