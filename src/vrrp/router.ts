@@ -52,14 +52,17 @@ import {
 
 /**
  * What the driver needs from the network. Every method may throw or reject; the
- * driver reports and carries on. What a Linux implementation has to do (as
- * keepalived does), for whoever writes it:
+ * driver reports and carries on. `RawSocket` and `PacketSocket` of
+ * src/util/native.ts (lvskit's addon) cover the sockets: a `RawMessage`
+ * `{ data, src, dst, ttl }` is a `ReceivedPacket` with `family`, `protocol: 112`
+ * and `payload: data` (its IPv4 header already stripped; addresses without a
+ * `%zone`). What a Linux implementation has to do (as keepalived does):
  * - IPv4 adverts: a raw socket for protocol 112 bound to the interface
  *   (SO_BINDTODEVICE), IP_MULTICAST_IF the primary address, IP_MULTICAST_TTL 255
  *   (IP_TTL 255 for unicast peers), IP_MULTICAST_LOOP 0, IP_ADD_MEMBERSHIP
- *   224.0.0.18 on the interface; received datagrams carry the IP header:
- *   `decodeIpv4Packet` turns them into a `ReceivedPacket`. The payload handed to
- *   `sendAdvert` already has its checksum.
+ *   224.0.0.18 on the interface (a bare raw socket hands over the IP header too:
+ *   `decodeIpv4Packet` reads it). The payload handed to `sendAdvert` already
+ *   has its checksum.
  * - IPv6 adverts: a raw socket for protocol 112, IPV6_MULTICAST_IF,
  *   IPV6_MULTICAST_HOPS 255 (IPV6_UNICAST_HOPS for peers), IPV6_MULTICAST_LOOP 0,
  *   IPV6_JOIN_GROUP ff02::12, source the link-local address; leave IPV6_CHECKSUM
