@@ -90,6 +90,18 @@ async function linkLocal(host: Host): Promise<string> {
   return addr;
 }
 
+/** ICMP errors a host's kernel has sent: IPv4 destination unreachable, ICMPv6 parameter problem. */
+async function icmpCounters(host: Host): Promise<{ unreach4: number; paramProb6: number }> {
+  const snmp = (await lab.exec(host, ['cat', '/proc/net/snmp'], { check: true })).stdout.split('\n');
+  const heads = snmp.find((l) => l.startsWith('Icmp: ') && l.includes('OutDestUnreachs'))?.split(/\s+/) ?? [];
+  const values = snmp.find((l) => l.startsWith('Icmp: ') && !l.includes('OutDestUnreachs'))?.split(/\s+/) ?? [];
+  const snmp6 = (await lab.exec(host, ['cat', '/proc/net/snmp6'], { check: true })).stdout;
+  return {
+    unreach4: Number(values[heads.indexOf('OutDestUnreachs')]),
+    paramProb6: Number(/^Icmp6OutParmProblems\s+(\d+)$/m.exec(snmp6)?.[1]),
+  };
+}
+
 async function macOf(host: Host): Promise<string> {
   const r = await lab.ip(host, ['-j', 'link', 'show', 'dev', 'eth0'], { check: true });
   const [link] = JSON.parse(r.stdout) as { address: string }[];
@@ -171,6 +183,19 @@ describe('RawSocket, protocol 112', () => {
     await send('b', { mode: 'send-raw', family: 6, iface: 'eth0', dst: llA, src: llB, ttl: 255, hex: PAYLOAD, count: 3 });
     const [m] = await results<Received>(rx);
     expect(m).toMatchObject({ data: PAYLOAD, src: llB, dst: llA, ttl: 255 });
+  });
+
+  it('unicast to a host with no VRRP listener: its ICMP protocol-unreachable does not fail later sends', async () => {
+    // a has no socket for protocol 112, so its kernel answers each datagram with ICMP (v6: ICMPv6
+    // parameter problem, unrecognised next header). Sends keep succeeding, 200 ms apart.
+    const before = await icmpCounters('a');
+    const llA = await linkLocal('a');
+    await send('b', { mode: 'send-raw', family: 4, iface: 'eth0', dst: lab.hosts.a.addr4, ttl: 255, hex: PAYLOAD, count: 4, intervalMs: 200 });
+    await send('b', { mode: 'send-raw', family: 6, iface: 'eth0', dst: llA, ttl: 255, hex: PAYLOAD, count: 4, intervalMs: 200 });
+    const after = await icmpCounters('a');
+    // The errors really were sent back (counters in a's namespace).
+    expect(after.unreach4 - before.unreach4).toBeGreaterThanOrEqual(1);
+    expect(after.paramProb6 - before.paramProb6).toBeGreaterThanOrEqual(1);
   });
 
   it('multicast loop: off by default (the sending host does not hear itself), on when asked', async () => {
