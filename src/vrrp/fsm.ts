@@ -584,8 +584,13 @@ class Step {
       return;
     }
     // RFC 9568 §6.4.2: preempt and a lower priority: discard. The down timer keeps
-    // running, so this backup takes over when it fires.
-    this.set({ master: { address: src, priority: advert.priority }, masterDownCause: 'preempt' });
+    // running, so this backup takes over when it fires, unless a better master we
+    // follow is still there (then this was a stray advert, e.g. a stepping-down
+    // master's yield advert, and changes nothing).
+    const m = this.s.master;
+    if (m === undefined || m.address === src || m.priority < mine) {
+      this.set({ master: { address: src, priority: advert.priority }, masterDownCause: 'preempt' });
+    }
   }
 
   accept(advert: Advert, src: string): void {

@@ -608,6 +608,22 @@ describe('two routers on a LAN (scripts on protocol time)', () => {
     expect(lan.get('A').state.master).toEqual({ address: '192.0.2.2', priority: 200 });
   });
 
+  it('a stray lower-priority advert does not change whom a backup follows', () => {
+    const lan = new Lan();
+    lan.router('A', v4('192.0.2.1', { priority: 100 }));
+    lan.router('B', v4('192.0.2.2', { priority: 200 }));
+    const c = lan.router('C', v4('192.0.2.3', { priority: 150 }));
+    for (const r of ['A', 'B', 'C']) lan.start(r);
+    lan.run(10_000);
+    // A stepped down long ago; suppose its yield advert arrives now.
+    lan.send('C', { type: 'advert', advert: buildAdvert(lan.get('A').state), src: '192.0.2.1' });
+    expect(c.state.master).toEqual({ address: '192.0.2.2', priority: 200 });
+    expect(c.state.masterDownCause).toBe('no-master');
+    lan.cut('B');
+    lan.run(10_000);
+    expect(lan.transitions.at(-1)).toMatchObject({ router: 'C', to: 'master', reason: 'master-down' });
+  });
+
   it('long runs stay quiet: two hours of 1 s adverts, half a minute of 10 ms ones, no spurious transition', () => {
     for (const [iv, ms] of [
       [1000, 2 * 3600 * 1000],
