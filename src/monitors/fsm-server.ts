@@ -7,6 +7,9 @@
  * - The server is healthy when every check is up (all must pass).
  * - No optimistic "up": a check starts in the configured initial state, down
  *   by default, so a new server needs `rise` successes on every check first.
+ *   `'first-result'` starts down too but lets the first result decide (like
+ *   HAProxy's `init-state down`), so a restarted director pools healthy
+ *   servers after one round of checks; `'up'` is optimistic (needs `fall`).
  * - Flap damping (after BGP route flap damping, RFC 2439 §4.2): each fall
  *   from healthy adds a penalty that decays exponentially with a half-life;
  *   above `suppressAbove` the server is held down until the penalty decays
@@ -47,8 +50,11 @@ export interface ServerConfig {
   rise?: number;
   /** Default fall for its checks (default 3). */
   fall?: number;
-  /** State of each check before its first result (default `'down'`). */
-  initial?: 'down' | 'up';
+  /**
+   * State of each check before its first result: `'down'` (default; `rise` successes to turn up),
+   * `'first-result'` (down; the first result decides, then rise/fall), or `'up'` (`fall` failures to turn down).
+   */
+  initial?: 'down' | 'up' | 'first-result';
   /** Administratively enabled at start (default true). */
   enabled?: boolean;
   /** Flap damping; off when absent or false. */
@@ -201,7 +207,8 @@ export function stepServer(config: ServerConfig, prev: ServerState, input: Serve
       c.successes = 0;
     }
     let changed = false;
-    if (!c.up && r.ok && c.successes >= c.rise) {
+    const decidesAlone = c.results === 1 && config.initial === 'first-result';
+    if (!c.up && r.ok && (c.successes >= c.rise || decidesAlone)) {
       c.up = true;
       changed = true;
     } else if (c.up && !r.ok && c.failures >= c.fall) {

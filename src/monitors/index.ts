@@ -28,7 +28,8 @@
  * Defaults: check timeout 5 s, interval 2 s with 10 % jitter (jitter only
  * shortens intervals, so a failure is seen within interval x fall + timeout
  * while checks get a slot), rise 2, fall 3 (stateful checks 1 and 1), servers
- * down until proven up, no flap damping, 256 checks at once, a 60 s watchdog
+ * down until proven up (`initial: 'first-result'` lets the first result
+ * decide), no flap damping, 256 checks at once, a 60 s watchdog
  * for custom checks that never settle; pools keep half their enabled servers
  * (`depoolThreshold` 0.5) and drain for 60 s. Check deadlines are real time;
  * scheduling, rise/fall, damping and drains run on the injected clock.
@@ -53,7 +54,7 @@
  * A pool fed by HTTP checks:
  *
  * ```ts
- * import { HttpCheck, Monitor, Pool } from 'lvskit/monitors';
+ * import { HttpCheck, Monitor, Pool, type Destination } from 'lvskit/monitors';
  * import { apply } from 'lvskit/ipvs';
  *
  * const servers = [
@@ -64,16 +65,21 @@
  * const monitor = new Monitor({ logger });
  * for (const s of servers) {
  *   monitor.add({ id: s.id, target: { address: s.address, port: s.port, service: 'www' },
- *                 checks: [{ name: 'http', check: http, intervalMs: 2000 }], rise: 2, fall: 3 });
+ *                 checks: [{ name: 'http', check: http, intervalMs: 2000 }],
+ *                 rise: 2, fall: 3, initial: 'first-result' });
  * }
  * const pool = new Pool(servers, { service: 'www', depoolThreshold: 0.5, drainMs: 30_000, metrics: monitor.metrics });
  * pool.follow(monitor);
+ * monitor.start();
+ * // Let the first round of checks finish before touching the kernel, so a restart
+ * // never publishes an empty pool.
+ * await monitor.whenSettled({ signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
  * // The destinations are lvskit/ipvs `Destination`s: hand them to its reconciler
  * // (a real director serialises these applies and retries failed ones).
- * pool.on('change', (destinations) => {
- *   void apply([{ protocol: 'tcp', address: '192.0.2.80', port: 80, scheduler: 'wrr', destinations }], { logger });
- * });
- * monitor.start();
+ * const publish = (destinations: Destination[]) =>
+ *   apply([{ protocol: 'tcp', address: '192.0.2.80', port: 80, scheduler: 'wrr', destinations }], { logger });
+ * await publish(pool.destinations);
+ * pool.on('change', (destinations) => void publish(destinations));
  * ```
  *
  * The pool drains a failed server at weight 0 and removes it itself after

@@ -22,10 +22,12 @@
  * Events (eventemitter3): `result` for every check result, `event` for every
  * server state event (check up/down, health, damping, admin, state), `state`
  * when a server's `up` changes, `server` with the full state after any change,
- * `removed` when a server is no longer monitored.
+ * `removed` when a server is no longer monitored, `settled` once every check
+ * has reported (also `whenSettled()`).
  */
 import { EventEmitter } from 'eventemitter3';
 import { realClock, type Clock, type TimerHandle } from '../util/clock.js';
+import { abortReason } from '../util/abort.js';
 import { isLvskitError } from '../util/errors.js';
 import { noopLogger, type Logger } from '../util/logger.js';
 import { MonitorError } from './errors.js';
@@ -52,7 +54,7 @@ export interface ServerSpec {
   checks: readonly MonitoredCheck[];
   rise?: number;
   fall?: number;
-  initial?: 'down' | 'up';
+  initial?: 'down' | 'up' | 'first-result';
   enabled?: boolean;
   damping?: DampingConfig | false;
 }
@@ -83,6 +85,8 @@ export interface MonitorEvents {
   server: [serverId: string, state: ServerState];
   /** The server is no longer monitored: nothing vouches for its health any more. */
   removed: [serverId: string];
+  /** Every check of every server has reported at least once (see `whenSettled`). */
+  settled: [];
 }
 
 interface Entry {
@@ -122,6 +126,8 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   #running = 0;
   #started = false;
   readonly #watchdogMs: number;
+  /** (server, check) pairs that have not reported yet. */
+  #unseen = 0;
   /** Completion callbacks of running checks. */
   readonly #runs = new Set<(r: CheckResult | undefined) => void>();
 
@@ -191,6 +197,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
       removed: false,
     };
     this.#servers.set(spec.id, srv);
+    this.#unseen += entries.length;
     this.metrics.recordServer(spec.target.service ?? '', spec.id, state.up, state.enabled);
     if (this.#started) this.#startServer(srv);
   }
@@ -201,6 +208,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     if (srv === undefined) return false;
     this.#servers.delete(id);
     this.#stopServer(srv);
+    this.#seen(srv.state.checks.filter((c) => c.results === 0).length);
     this.metrics.removeServer(srv.spec.target.service ?? '', id);
     this.emit('removed', id);
     return true;
@@ -210,6 +218,44 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   setEnabled(id: string, enabled: boolean, reason?: string): void {
     const srv = this.#get(id);
     this.#step(srv, reason === undefined ? { type: 'admin', enabled } : { type: 'admin', enabled, reason });
+  }
+
+  /** True when every check of every server has reported at least once. */
+  get settled(): boolean {
+    return this.#unseen === 0;
+  }
+
+  /**
+   * Resolves once every check of every server has reported at least once: a
+   * director that starts with servers down until proven up waits for this
+   * before it writes its first pool to the kernel, so a restart never
+   * publishes an empty pool. Rejects with an `AbortError` when `signal` fires.
+   */
+  whenSettled(options: { signal?: AbortSignal } = {}): Promise<void> {
+    const { signal } = options;
+    if (this.settled) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.off('settled', onSettled);
+        reject(abortReason(signal as AbortSignal));
+      };
+      const onSettled = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      if (signal?.aborted) {
+        reject(abortReason(signal));
+        return;
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.once('settled', onSettled);
+    });
+  }
+
+  #seen(n: number): void {
+    if (n <= 0) return;
+    this.#unseen -= n;
+    if (this.#unseen === 0) this.emit('settled');
   }
 
   /** Current state of a server. */
@@ -347,7 +393,9 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     this.metrics.recordCheck({ service: srv.spec.target.service ?? '', server: srv.spec.id, check: e.name, kind: e.check.kind }, r);
     srv.log.trace({ check: e.name, ok: r.ok, reason: r.reason, latencyMs: r.latencyMs }, 'check result');
     this.emit('result', srv.spec.id, e.name, r);
+    const first = srv.state.checks.find((c) => c.name === e.name)?.results === 0;
     this.#step(srv, { type: 'result', check: e.name, result: r });
+    if (first) this.#seen(1);
   }
 
   #step(srv: Srv, input: ServerInput): void {

@@ -52,6 +52,16 @@ describe('server state: rise and fall', () => {
     ]);
   });
 
+  it("'first-result': down until the first result, which decides alone; rise and fall after that", () => {
+    const cfg: ServerConfig = { checks: [{ name: 'http' }], rise: 3, fall: 2, initial: 'first-result' };
+    expect(initialServerState(cfg, 0).up).toBe(false);
+    expect(run(cfg, [['http', ok()]]).ups).toEqual([true]);
+    // A failed first result keeps it down; then it needs rise successes like any down check.
+    expect(run(cfg, [['http', bad()], ['http', ok()], ['http', ok()], ['http', ok()]]).ups).toEqual([false, false, false, true]);
+    // Once up, fall applies.
+    expect(run(cfg, [['http', ok()], ['http', bad()], ['http', bad()]]).ups).toEqual([true, true, false]);
+  });
+
   it('honours an optimistic initial state when configured', () => {
     const s = initialServerState({ checks: [{ name: 'tcp' }], initial: 'up' }, 0);
     expect(s.up).toBe(true);

@@ -406,6 +406,42 @@ describe('Monitor scheduling', () => {
     );
   }, 60_000);
 
+  it('whenSettled resolves once every check of every server has reported, so a restart never publishes an empty pool', async () => {
+    const clock = new FakeClock();
+    const c = new ScriptedCheck(clock);
+    const idle = new PushCheck();
+    const m = make({ clock, random: seq([0.1, 0.9, 0.5]), jitter: 0 });
+    m.add({ id: 'a', target: { address: 'a' }, checks: [{ name: 'http', check: c, intervalMs: 1000 }, { name: 'idle', check: idle }], initial: 'first-result' });
+    m.add({ id: 'b', target: { address: 'b' }, checks: [{ name: 'http', check: c, intervalMs: 1000 }], initial: 'first-result' });
+    // Its first run falls far in the future: it leaves before it ever reports.
+    m.add({ id: 'gone', target: { address: 'g' }, checks: [{ name: 'http', check: c, intervalMs: 1e9 }] });
+    expect(m.settled).toBe(false);
+    let settledAt: number | undefined;
+    const p = m.whenSettled().then(() => {
+      settledAt = clock.now();
+    });
+    m.start();
+    await tick(clock, 1000);
+    expect(settledAt).toBeUndefined(); // a and b polled, but the idle check and 'gone' have not reported
+    idle.push('a', true, 'connected');
+    await flush();
+    expect(settledAt).toBeUndefined();
+    m.remove('gone');
+    await p;
+    expect(c.calls.map((x) => x.address).sort()).toEqual(['a', 'b']);
+    expect(m.settled).toBe(true);
+    expect(m.state('a')?.up).toBe(true); // one result each was enough with 'first-result'
+    expect(m.state('b')?.up).toBe(true);
+    await expect(m.whenSettled()).resolves.toBeUndefined();
+    // A new server unsettles it; aborting the wait rejects.
+    m.add({ id: 'c', target: { address: 'c' }, checks: [{ name: 'http', check: c, intervalMs: 1000 }] });
+    expect(m.settled).toBe(false);
+    const ac = new AbortController();
+    const waiting = m.whenSettled({ signal: ac.signal });
+    ac.abort();
+    await expect(waiting).rejects.toBeInstanceOf(AbortError);
+  });
+
   it('refuses bad specs and options with MonitorError', () => {
     const clock = new FakeClock();
     const c = new ScriptedCheck(clock);
