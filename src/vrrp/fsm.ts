@@ -19,8 +19,9 @@
  *   master's advert may reach the other one first; without this the better master
  *   never hears a lower-priority advert, never re-announces, and clients keep the
  *   stepped-down router's MAC until their neighbour entry expires (the seconds of
- *   black hole measured with keepalived). Other backups ignore or briefly follow
- *   that advert; the real master's next advert sets them right.
+ *   black hole measured with keepalived). A backup following a better master
+ *   ignores that advert; one that does not preempt (or a keepalived backup) may
+ *   follow it until the real master's next advert.
  * - Preempt delay (keepalived `preempt_delay`): a backup that outranks the
  *   master keeps accepting its adverts for `preemptDelayMs` after first hearing
  *   it, then takes over after the skew time.
