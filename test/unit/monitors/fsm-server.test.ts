@@ -75,9 +75,9 @@ describe('server state: rise and fall', () => {
     expect(() => stepServer({ checks: [{ name: 'a' }] }, s, { type: 'result', check: 'b', result: ok() }, 1)).toThrow(/no check named b/);
   });
 
-  it('property: a check turns up only after rise consecutive successes and down only after fall consecutive failures', () => {
+  it('property: a check turns up only after rise consecutive successes (or on the first result with first-result) and down only after fall consecutive failures', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.constantFrom<'up' | 'down'>('up', 'down'), fc.array(fc.boolean(), { maxLength: 60 }), (rise, fall, initial, seq) => {
+      fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.constantFrom<'up' | 'down' | 'first-result'>('up', 'down', 'first-result'), fc.array(fc.boolean(), { maxLength: 60 }), (rise, fall, initial, seq) => {
         const cfg: ServerConfig = { checks: [{ name: 'c' }], rise, fall, initial };
         const { ups } = run(cfg, seq.map((b) => ['c', b ? ok() : bad()]));
         // Reference model.
@@ -88,7 +88,7 @@ describe('server state: rise and fall', () => {
           if (b) {
             streakOk++;
             streakBad = 0;
-            if (!up && streakOk >= rise) up = true;
+            if (!up && (streakOk >= rise || (i === 0 && initial === 'first-result'))) up = true;
           } else {
             streakBad++;
             streakOk = 0;
@@ -97,7 +97,8 @@ describe('server state: rise and fall', () => {
           expect(ups[i]).toBe(up);
           // Derived facts stated directly:
           const prevUp = i === 0 ? initial === 'up' : ups[i - 1];
-          if (ups[i] && !prevUp) expect(seq.slice(Math.max(0, i - rise + 1), i + 1).every((x) => x) && i + 1 >= rise).toBe(true);
+          const decidedByFirst = i === 0 && initial === 'first-result';
+          if (ups[i] && !prevUp && !decidedByFirst) expect(seq.slice(Math.max(0, i - rise + 1), i + 1).every((x) => x) && i + 1 >= rise).toBe(true);
           if (!ups[i] && prevUp) expect(seq.slice(i - fall + 1, i + 1).every((x) => !x) && i + 1 >= fall).toBe(true);
         });
       }),
