@@ -258,6 +258,7 @@ export function nlriListLength(list: readonly Nlri[], addPath: boolean): number 
 export function readNlri(r: ByteReader, afi: AddressFamily, addPath: boolean): Nlri[] | string {
   const out: Nlri[] = [];
   const max = maxPrefixLength(afi);
+  const buf = r.buf;
   // Each entry consumes at least one byte: bounded by the field length.
   while (r.remaining > 0) {
     let pathId: number | undefined;
@@ -269,12 +270,26 @@ export function readNlri(r: ByteReader, afi: AddressFamily, addPath: boolean): N
     if (length > max) return `prefix length ${length} exceeds ${max} at byte ${r.offset - 1}`;
     const n = (length + 7) >> 3;
     if (n > r.remaining) return `prefix /${length} needs ${n} byte(s), ${r.remaining} left in the field`;
-    const bytes = new Uint8Array(max >> 3);
-    bytes.set(r.bytes(n));
-    if ((length & 7) !== 0) bytes[n - 1] = (bytes[n - 1] as number) & (0xff << (8 - (length & 7)));
-    const prefix =
-      afi === Afi.IPV4 ? `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}/${length}` : `${formatIPv6(bytes)}/${length}`;
+    const at = r.offset;
+    r.skip(n);
+    // Hot path (a full table is a million of these): no per-prefix allocation but the string.
+    const lastMask = (length & 7) === 0 ? 0xff : (0xff << (8 - (length & 7))) & 0xff;
+    let prefix: string;
+    if (afi === Afi.IPV4) {
+      const o0 = n > 0 ? (buf[at] as number) & (n === 1 ? lastMask : 0xff) : 0;
+      const o1 = n > 1 ? (buf[at + 1] as number) & (n === 2 ? lastMask : 0xff) : 0;
+      const o2 = n > 2 ? (buf[at + 2] as number) & (n === 3 ? lastMask : 0xff) : 0;
+      const o3 = n > 3 ? (buf[at + 3] as number) & lastMask : 0;
+      prefix = o0 + '.' + o1 + '.' + o2 + '.' + o3 + '/' + length;
+    } else {
+      SCRATCH6.fill(0);
+      for (let i = 0; i < n; i++) SCRATCH6[i] = buf[at + i] as number;
+      if (n > 0) SCRATCH6[n - 1] = (SCRATCH6[n - 1] as number) & lastMask;
+      prefix = formatIPv6(SCRATCH6) + '/' + length;
+    }
     out.push(pathId === undefined ? { prefix } : { prefix, pathId });
   }
   return out;
 }
+
+const SCRATCH6 = new Uint8Array(16);

@@ -164,20 +164,28 @@ export function asPathLength(path: readonly AsPathSegment[]): number {
   return n;
 }
 
+function be16(b: Uint8Array, i: number): number {
+  return ((b[i] as number) << 8) | (b[i + 1] as number);
+}
+function be32(b: Uint8Array, i: number): number {
+  return (b[i] as number) * 0x1000000 + (((b[i + 1] as number) << 16) | ((b[i + 2] as number) << 8) | (b[i + 3] as number));
+}
+
 function readAsPath(v: Uint8Array, asnSize: 2 | 4): AsPathSegment[] | string {
-  const r = new ByteReader(v);
   const out: AsPathSegment[] = [];
+  let i = 0;
   // RFC 7606 §7.2: unknown segment type, zero count, overrun, or a lone trailing octet is malformed.
-  while (r.remaining > 0) {
-    if (r.remaining < 2) return 'a single octet left after the last segment';
-    const t = r.u8();
-    const count = r.u8();
+  while (i < v.length) {
+    if (v.length - i < 2) return 'a single octet left after the last segment';
+    const t = v[i] as number;
+    const count = v[i + 1] as number;
+    i += 2;
     const type = SEGMENT_TYPES[t - 1];
     if (type === undefined) return `unknown segment type ${t}`;
     if (count === 0) return 'segment of zero ASes';
-    if (count * asnSize > r.remaining) return `segment of ${count} ASes overruns the attribute`;
+    if (count * asnSize > v.length - i) return `segment of ${count} ASes overruns the attribute`;
     const asns: number[] = new Array<number>(count);
-    for (let i = 0; i < count; i++) asns[i] = asnSize === 4 ? r.u32() : r.u16();
+    for (let k = 0; k < count; k++, i += asnSize) asns[k] = asnSize === 4 ? be32(v, i) : be16(v, i);
     out.push({ type, asns });
   }
   return out;
@@ -318,7 +326,10 @@ export function readAttributes(r: ByteReader, opts: AttributeCodecOptions, nlriF
     }
     r.skip(hdr);
     const value = r.bytes(len);
-    const raw = r.buf.subarray(start, r.offset);
+    const end = r.offset;
+    const buf = r.buf;
+    // The whole attribute, for NOTIFICATION data: only built when there is an error.
+    const raw = (): Uint8Array => buf.subarray(start, end);
     const t = type as number;
     const spec = ATTRIBUTES[t];
 
@@ -327,7 +338,7 @@ export function readAttributes(r: ByteReader, opts: AttributeCodecOptions, nlriF
       if (t === T.MP_REACH_NLRI || t === T.MP_UNREACH_NLRI) {
         throw err(SUB.MALFORMED_ATTRIBUTE_LIST, `${spec?.name ?? t} appears twice`, 'session-reset');
       }
-      discarded.push(err(SUB.MALFORMED_ATTRIBUTE_LIST, `attribute ${spec?.name ?? t} repeated; later copy dropped`, 'attribute-discard', raw));
+      discarded.push(err(SUB.MALFORMED_ATTRIBUTE_LIST, `attribute ${spec?.name ?? t} repeated; later copy dropped`, 'attribute-discard', raw()));
       continue;
     }
     seen.add(t);
@@ -335,7 +346,7 @@ export function readAttributes(r: ByteReader, opts: AttributeCodecOptions, nlriF
     if (spec === undefined) {
       if ((flags & AttributeFlag.OPTIONAL) === 0) {
         // RFC 4271 §6.3: an unrecognized well-known attribute.
-        throw err(SUB.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE, `unrecognized well-known attribute ${t}`, 'session-reset', raw);
+        throw err(SUB.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE, `unrecognized well-known attribute ${t}`, 'session-reset', raw());
       }
       // RFC 4271 §5: optional non-transitive unknown is quietly ignored; transitive is kept with Partial set.
       if (flags & AttributeFlag.TRANSITIVE) {
@@ -349,7 +360,7 @@ export function readAttributes(r: ByteReader, opts: AttributeCodecOptions, nlriF
       const o = (flags & AttributeFlag.OPTIONAL) !== 0;
       const tr = (flags & AttributeFlag.TRANSITIVE) !== 0;
       if (o !== spec.optional || tr !== spec.transitive) {
-        throw err(SUB.ATTRIBUTE_FLAGS_ERROR, `${spec.name} with flags 0x${flags.toString(16)}`, spec.malformed, raw);
+        throw err(SUB.ATTRIBUTE_FLAGS_ERROR, `${spec.name} with flags 0x${flags.toString(16)}`, spec.malformed, raw());
       }
       const got = decodeOne(t, spec, value, raw, attrs, fourOctet, opts);
       if (got !== undefined) {
@@ -381,19 +392,18 @@ function decodeOne(
   t: number,
   spec: AttrSpec,
   v: Uint8Array,
-  raw: Uint8Array,
+  raw: () => Uint8Array,
   attrs: PathAttributes,
   fourOctet: boolean,
   opts: AttributeCodecOptions,
 ): { as4Path?: AsPathSegment[]; as4Aggregator?: Aggregator } | undefined {
   const lengthError = (expected: string): BgpError =>
-    err(SUB.ATTRIBUTE_LENGTH_ERROR, `${spec.name} of ${v.length} byte(s), expected ${expected}`, spec.malformed, raw);
-  const r = new ByteReader(v);
+    err(SUB.ATTRIBUTE_LENGTH_ERROR, `${spec.name} of ${v.length} byte(s), expected ${expected}`, spec.malformed, raw());
   switch (t) {
     case T.ORIGIN: {
       if (v.length !== 1) throw lengthError('1');
       const o = ORIGINS[v[0] as number];
-      if (o === undefined) throw err(SUB.INVALID_ORIGIN_ATTRIBUTE, `ORIGIN ${v[0]}`, spec.malformed, raw);
+      if (o === undefined) throw err(SUB.INVALID_ORIGIN_ATTRIBUTE, `ORIGIN ${v[0]}`, spec.malformed, raw());
       attrs.origin = o;
       return;
     }
@@ -411,18 +421,18 @@ function decodeOne(
       if (v.length !== 4) throw lengthError('4');
       // RFC 4271 §6.3 / RFC 7606 §7.3: a next hop that cannot be one (0/8, class D/E, broadcast).
       const a = v[0] as number;
-      if (a === 0 || a >= 224) throw err(SUB.INVALID_NEXT_HOP_ATTRIBUTE, `NEXT_HOP ${formatIPv4(v)}`, spec.malformed, raw);
+      if (a === 0 || a >= 224) throw err(SUB.INVALID_NEXT_HOP_ATTRIBUTE, `NEXT_HOP ${formatIPv4(v)}`, spec.malformed, raw());
       attrs.nextHop = formatIPv4(v);
       return;
     }
     case T.MULTI_EXIT_DISC:
       if (v.length !== 4) throw lengthError('4');
-      attrs.med = r.u32();
+      attrs.med = be32(v, 0);
       return;
     case T.LOCAL_PREF:
       if (v.length !== 4) throw lengthError('4');
       // RFC 7606 §7.5 (RFC 4271 §5.1.5): LOCAL_PREF from an external peer is discarded.
-      if (opts.external !== true) attrs.localPref = r.u32();
+      if (opts.external !== true) attrs.localPref = be32(v, 0);
       return;
     case T.ATOMIC_AGGREGATE:
       if (v.length !== 0) throw lengthError('0');
@@ -431,15 +441,15 @@ function decodeOne(
     case T.AGGREGATOR: {
       const n = fourOctet ? 8 : 6;
       if (v.length !== n) throw lengthError(String(n));
-      const asn = fourOctet ? r.u32() : r.u16();
-      attrs.aggregator = { asn, address: formatIPv4(r.bytes(4)) };
+      const asn = fourOctet ? be32(v, 0) : be16(v, 0);
+      attrs.aggregator = { asn, address: formatIPv4(v, n - 4) };
       return;
     }
     case T.COMMUNITIES: {
       // RFC 7606 §7.8: a non-zero multiple of 4.
-      if (v.length === 0 || v.length % 4 !== 0) throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `COMMUNITIES of ${v.length} bytes`, spec.malformed, raw);
+      if (v.length === 0 || v.length % 4 !== 0) throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `COMMUNITIES of ${v.length} bytes`, spec.malformed, raw());
       const c: number[] = [];
-      while (r.remaining > 0) c.push(r.u32());
+      for (let i = 0; i < v.length; i += 4) c.push(be32(v, i));
       attrs.communities = c;
       return;
     }
@@ -461,30 +471,30 @@ function decodeOne(
       attrs.mpUnreach = decodeMpUnreach(v, raw, opts);
       return;
     case T.EXTENDED_COMMUNITIES: {
-      if (v.length === 0 || v.length % 8 !== 0) throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `EXTENDED_COMMUNITIES of ${v.length} bytes`, spec.malformed, raw);
+      if (v.length === 0 || v.length % 8 !== 0) throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `EXTENDED_COMMUNITIES of ${v.length} bytes`, spec.malformed, raw());
       const c: bigint[] = [];
-      while (r.remaining > 0) c.push(r.u64());
+      for (let i = 0; i < v.length; i += 8) c.push((BigInt(be32(v, i)) << 32n) | BigInt(be32(v, i + 4)));
       attrs.extendedCommunities = c;
       return;
     }
     case T.LARGE_COMMUNITY: {
       // RFC 8092 §6: a non-zero multiple of 12.
-      if (v.length === 0 || v.length % 12 !== 0) throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `LARGE_COMMUNITY of ${v.length} bytes`, spec.malformed, raw);
+      if (v.length === 0 || v.length % 12 !== 0) throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `LARGE_COMMUNITY of ${v.length} bytes`, spec.malformed, raw());
       const c: LargeCommunity[] = [];
-      while (r.remaining > 0) c.push({ globalAdmin: r.u32(), localData1: r.u32(), localData2: r.u32() });
+      for (let i = 0; i < v.length; i += 12) c.push({ globalAdmin: be32(v, i), localData1: be32(v, i + 4), localData2: be32(v, i + 8) });
       attrs.largeCommunities = c;
       return;
     }
     case T.AS4_PATH: {
       if (fourOctet) return; // RFC 6793 §4.1: discarded between NEW speakers.
       const p = readAsPath(v, 4);
-      if (typeof p === 'string') throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `AS4_PATH: ${p}`, spec.malformed, raw);
+      if (typeof p === 'string') throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `AS4_PATH: ${p}`, spec.malformed, raw());
       return { as4Path: p };
     }
     case T.AS4_AGGREGATOR: {
       if (fourOctet) return;
       if (v.length !== 8) throw lengthError('8');
-      return { as4Aggregator: { asn: r.u32(), address: formatIPv4(r.bytes(4)) } };
+      return { as4Aggregator: { asn: be32(v, 0), address: formatIPv4(v, 4) } };
     }
   }
   return;
@@ -498,15 +508,15 @@ function addPathFor(opts: AttributeCodecOptions, afi: AddressFamily): boolean {
   return (afi === Afi.IPV4 ? opts.addPath?.ipv4 : opts.addPath?.ipv6) === true;
 }
 
-function decodeMpReach(v: Uint8Array, raw: Uint8Array, opts: AttributeCodecOptions): MpReach {
-  const fail = (detail: string): BgpError => err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_REACH_NLRI: ${detail}`, 'session-reset', raw);
+function decodeMpReach(v: Uint8Array, raw: () => Uint8Array, opts: AttributeCodecOptions): MpReach {
+  const fail = (detail: string): BgpError => err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_REACH_NLRI: ${detail}`, 'session-reset', raw());
   if (v.length < 5) throw fail(`${v.length} byte(s)`);
   const r = new ByteReader(v);
   const afi = r.u16();
   const safi = r.u8();
   if (!isUnicastFamily(afi, safi)) {
     // Not a family we speak: drop it (RFC 4760 §7 lets the session ignore the AFI/SAFI).
-    throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_REACH_NLRI for AFI ${afi} SAFI ${safi} ignored`, 'attribute-discard', raw);
+    throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_REACH_NLRI for AFI ${afi} SAFI ${safi} ignored`, 'attribute-discard', raw());
   }
   const nhLen = r.u8();
   if (nhLen + 1 > r.remaining) throw fail(`next hop length ${nhLen} overruns the attribute`);
@@ -523,14 +533,14 @@ function decodeMpReach(v: Uint8Array, raw: Uint8Array, opts: AttributeCodecOptio
   return { afi, safi, nextHop, nlri };
 }
 
-function decodeMpUnreach(v: Uint8Array, raw: Uint8Array, opts: AttributeCodecOptions): MpUnreach {
-  const fail = (detail: string): BgpError => err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_UNREACH_NLRI: ${detail}`, 'session-reset', raw);
+function decodeMpUnreach(v: Uint8Array, raw: () => Uint8Array, opts: AttributeCodecOptions): MpUnreach {
+  const fail = (detail: string): BgpError => err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_UNREACH_NLRI: ${detail}`, 'session-reset', raw());
   if (v.length < 3) throw fail(`${v.length} byte(s)`);
   const r = new ByteReader(v);
   const afi = r.u16();
   const safi = r.u8();
   if (!isUnicastFamily(afi, safi)) {
-    throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_UNREACH_NLRI for AFI ${afi} SAFI ${safi} ignored`, 'attribute-discard', raw);
+    throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_UNREACH_NLRI for AFI ${afi} SAFI ${safi} ignored`, 'attribute-discard', raw());
   }
   const withdrawn = readNlri(r, afi, addPathFor(opts, afi));
   if (typeof withdrawn === 'string') throw fail(withdrawn);

@@ -114,7 +114,8 @@ export class AdjRibIn {
       return change;
     }
     if (u.nlri.length > 0 && nextHop !== undefined) {
-      for (const n of u.nlri) this.#add(n, Afi.IPV4, [nextHop], attrs, change);
+      const nh = [nextHop]; // shared by the UPDATE's routes, like the attributes
+      for (const n of u.nlri) this.#add(n, Afi.IPV4, nh, attrs, change);
     }
     if (mpReach !== undefined) {
       for (const n of mpReach.nlri) this.#add(n, mpReach.afi, mpReach.nextHop, attrs, change);
