@@ -693,15 +693,19 @@ export interface TcpMd5Key {
   prefixLength?: number;
   /** The password, 1-80 bytes (a string is taken as UTF-8). Empty removes the key for `address`. */
   key: string | Uint8Array;
-  /** Only for connections over this interface (name or index; Linux 5.6+), for link-local peers. */
-  interface?: string | number;
+  /**
+   * Only for connections in this VRF (an L3 master device, name or index; TCP_MD5SIG_FLAG_IFINDEX,
+   * Linux 5.6+). The kernel refuses (EINVAL) any other kind of interface: a key for a link-local
+   * peer needs none, the address alone selects it.
+   */
+  vrf?: string | number;
 }
 
 /** Add (or, with an empty key, remove) an RFC 2385 TCP MD5 signature key on a TCP socket. */
 export function setTcpMd5Sig(fd: number, md5: TcpMd5Key): void {
   checkFd(fd);
   const { address, prefixLength, key } = checkMd5(md5);
-  const ifindex = md5.interface === undefined ? 0 : resolveInterface(md5.interface, 'md5.interface');
+  const ifindex = md5.vrf === undefined ? 0 : resolveInterface(md5.vrf, 'md5.vrf');
   call(`TCP MD5 key for ${md5.address}`, (n) => n.tcpMd5Sig(fd, address, prefixLength, key, ifindex));
 }
 
@@ -887,7 +891,7 @@ export async function listenTcp(options: ListenTcpOptions): Promise<net.Server> 
   const port = checkInt(options.port, 0, 65_535, 'port');
   const backlog = options.backlog === undefined ? 511 : checkInt(options.backlog, 1, 65_535, 'backlog');
   checkSecurity(options, local.family);
-  const md5 = (options.md5 ?? []).map((k) => ({ ...checkMd5(k), ifindex: k.interface === undefined ? 0 : resolveInterface(k.interface, 'md5.interface') }));
+  const md5 = (options.md5 ?? []).map((k) => ({ ...checkMd5(k), ifindex: k.vrf === undefined ? 0 : resolveInterface(k.vrf, 'md5.vrf') }));
   if (options.ipv6Only !== undefined) checkBool(options.ipv6Only, 'ipv6Only');
   if (options.server !== undefined && !(options.server instanceof net.Server)) throw new TypeError('server must be a net.Server');
 

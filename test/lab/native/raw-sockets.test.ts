@@ -255,3 +255,36 @@ describe('PacketSocket', () => {
     expect(entries.map((e) => e.lladdr)).toContain(VIRTUAL_MAC);
   });
 });
+
+describe('TCP MD5 and GTSM between hosts (a BGP session\'s transport)', () => {
+  async function listener(args: object): Promise<{ p: LabProcess; port: number }> {
+    const p = lab.spawn('a', argv({ mode: 'tcp-listen', iface: 'eth0', timeoutMs: 20_000, ...args }));
+    procs.push(p);
+    const m = await p.waitForOutput(/^(ready (\d+)|error .*)$/m, { timeoutMs: 30_000 });
+    expect(m[2], p.output).toBeDefined();
+    return { p, port: Number(m[2]) };
+  }
+
+  it('IPv6 link-local peer (zone in the address on the client), with MD5 and GTSM', async () => {
+    const [llA, llB] = await Promise.all([linkLocal('a'), linkLocal('b')]);
+    const { p, port } = await listener({ host: '::', md5: [{ address: llB, key: 'bgp-ll' }], minTtl: 255 });
+    const r = await lab.exec('b', argv({ mode: 'tcp-connect', iface: 'eth0', host: `${llA}%eth0`, port, md5Key: 'bgp-ll', ttl: 255 }), { timeoutMs: 30_000 });
+    expect(r.stdout, r.stderr).toMatch(/^echo echo:hi$/m);
+    await p.exited;
+    expect(p.stdout).toContain(`accepted ${llB}`);
+  });
+
+  it('IPv4 across the segment: right key and TTL 255 connect; a wrong key or TTL 64 does not', async () => {
+    const { p, port } = await listener({ host: '0.0.0.0', md5: [{ address: lab.hosts.b.addr4, key: 'bgp-v4' }], minTtl: 255 });
+    const host = lab.hosts.a.addr4;
+    const wrongKey = await lab.exec('b', argv({ mode: 'tcp-connect', iface: 'eth0', host, port, md5Key: 'nope', ttl: 255, timeoutMs: 1_000 }));
+    expect(wrongKey.stdout).toMatch(/^error TimeoutError ERR_TIMEOUT/m);
+    const lowTtl = await lab.exec('b', argv({ mode: 'tcp-connect', iface: 'eth0', host, port, md5Key: 'bgp-v4', ttl: 64, timeoutMs: 1_000 }));
+    expect(lowTtl.stdout).toMatch(/^error TimeoutError ERR_TIMEOUT/m);
+    const ok = await lab.exec('b', argv({ mode: 'tcp-connect', iface: 'eth0', host, port, md5Key: 'bgp-v4', ttl: 255 }), { timeoutMs: 30_000 });
+    expect(ok.stdout, ok.stderr).toMatch(/^echo echo:hi$/m);
+    await p.exited;
+    expect(p.stdout.match(/^accepted /gm)).toHaveLength(1);
+    expect(p.stdout).toContain(`accepted ${lab.hosts.b.addr4}`);
+  });
+});

@@ -182,6 +182,8 @@ describe('socket options reach the kernel', () => {
     const v6 = socketFd(await tcpListener('::'));
     setTcpMd5Sig(v6, { address: '192.0.2.1', key: 'mapped' });
     setTcpMd5Sig(v6, { address: '2001:db8::1', prefixLength: 64, key: 'six' });
+    // A key bound to a device needs a VRF (L3 master); a plain interface is refused by the kernel.
+    expect(() => setTcpMd5Sig(v6, { address: '2001:db8::3', key: 'k', vrf: 'lo' })).toThrow(expect.objectContaining({ code: 'ERR_NATIVE_EINVAL' }));
     // Removing a key that is not there is ENOENT.
     expect(() => setTcpMd5Sig(v6, { address: '2001:db8::2', key: '' })).toThrow(expect.objectContaining({ code: 'ERR_NATIVE_ENOENT' }));
   });
