@@ -33,6 +33,12 @@ export interface TrackRef {
 export interface RouterInstanceConfig extends InstanceConfig {
   /** Unique name of the instance on this router (for logs, events, notify hooks). */
   name: string;
+  /**
+   * The interface (LAN) the instance runs on. A VRID is unique per interface and
+   * family (RFC 9568 §7.1, erratum 8298: "configured on the receiving
+   * interface"), so one router may run the same VRID on two interfaces.
+   */
+  interface?: string;
   track?: readonly TrackRef[];
 }
 
@@ -93,9 +99,9 @@ export function initialRouterState(config: RouterConfig): RouterState {
       if (!Number.isInteger(w) || w < 0 || w > 254) bad(`instance ${inst.name}: track weight ${w} is not 0..254`);
     }
     const s = initialState({ ...inst, sync: false });
-    const key = `${s.config.family}/${s.config.vrid}`;
-    // One virtual router per VRID and family on the interface; the driver keys instances by it.
-    if (vrids.has(key)) bad(`two instances with ${key}`);
+    const key = `${inst.interface ?? ''}/${s.config.family}/${s.config.vrid}`;
+    // One virtual router per VRID and family on an interface; the driver keys instances by it.
+    if (vrids.has(key)) bad(`two instances with VRID ${s.config.vrid} (${s.config.family}) on interface ${JSON.stringify(inst.interface ?? '')}`);
     vrids.add(key);
     instances[inst.name] = s;
   }

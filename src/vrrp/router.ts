@@ -224,13 +224,21 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
     this.#step({ type: 'track', object, up });
   }
 
-  /** Hand over a received packet (see codec-ip.ts for raw IPv4 bytes). */
-  receive(packet: ReceivedPacket): void {
+  /**
+   * Hand over a received packet (see codec-ip.ts for raw IPv4 bytes) and the
+   * interface it came in on; the interface may be left out while no VRID runs on
+   * two interfaces of this router.
+   */
+  receive(packet: ReceivedPacket, from: { interface?: string } = {}): void {
     const vrid = peekVrid(packet.payload);
-    const name = [...this.#rt.keys()].find((n) => {
+    const matches = [...this.#rt.entries()].filter(([n, rt]) => {
       const c = this.#state.instances[n]?.config;
-      return c !== undefined && c.family === packet.family && c.vrid === vrid;
+      if (c === undefined || c.family !== packet.family || c.vrid !== vrid) return false;
+      return from.interface === undefined || (rt.opts.interface ?? '') === from.interface;
     });
+    // RFC 9568 §7.1: the VRID must be configured on the receiving interface; none, or
+    // an ambiguous match (same VRID on two interfaces, arrival interface unknown), is not ours.
+    const name = matches.length === 1 ? matches[0]?.[0] : undefined;
     if (name === undefined) {
       this.#unclaimed++;
       return;

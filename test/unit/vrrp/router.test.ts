@@ -208,6 +208,36 @@ describe('VrrpRouter driver over an in-memory wire', () => {
     expect(router.counters('vi').ok).toBe(4);
   });
 
+  it('the same VRID on two interfaces: packets go to the instance of the interface they came in on', () => {
+    const clock = new FakeClock();
+    const transport = new FakeTransport('X', new Wire(clock));
+    const r = new VrrpRouter({
+      instances: [
+        inst(1, 100, { name: 'outside', interface: 'eth0' }),
+        inst(1, 100, { name: 'inside', interface: 'eth1', addresses: ['198.51.100.100'], primaryAddress: '198.51.100.1' }),
+      ],
+      transport,
+      clock,
+    });
+    r.start();
+    const payload = encodeAdvert(
+      { version: 3, family: 'ipv4', vrid: 51, priority: 200, maxAdvertIntervalCs: 100, addresses: ['198.51.100.100'] },
+      { src: '198.51.100.2', dst: '224.0.0.18' },
+    );
+    const p: ReceivedPacket = { family: 'ipv4', src: '198.51.100.2', dst: '224.0.0.18', ttl: 255, protocol: 112, payload };
+    r.receive(p, { interface: 'eth1' });
+    expect(r.counters('inside').ok).toBe(1);
+    expect(r.counters('outside').ok).toBe(0);
+    // Without the interface the match is ambiguous: not claimed.
+    r.receive(p);
+    expect(r.unclaimed).toBe(1);
+    r.receive(p, { interface: 'eth9' });
+    expect(r.unclaimed).toBe(2);
+    expect(() => new VrrpRouter({ instances: [inst(1, 100, { interface: 'eth0' }), inst(2, 100, { name: 'b', interface: 'eth0' })], transport, clock })).toThrow(
+      VrrpError,
+    );
+  });
+
   it('spaces GARPs by frameIntervalMs when asked', async () => {
     const { nodes, run } = setup([['B', inst(2, 200, { frameIntervalMs: 20, announce: { count: 3, repeatCount: 0 } })]]);
     const b = nodes[0] as (typeof nodes)[0];
