@@ -38,7 +38,7 @@
  *
  *     const router = new VrrpRouter({
  *       instances: [{
- *         name: 'vip', version: 3, family: 'ipv4', vrid: 51, priority: 150,
+ *         name: 'vip', interface: 'eth0', version: 3, family: 'ipv4', vrid: 51, priority: 150,
  *         advertIntervalMs: 1000, addresses: ['192.0.2.100'],
  *         primaryAddress: '192.0.2.11', mac: '02:00:00:00:00:0a',
  *         track: [{ object: 'pool:web', weight: 100 }],
@@ -50,7 +50,7 @@
  *     router.start();
  *     socket.on('packet', (bytes) => {
  *       const p = decodeIpv4Packet(bytes);
- *       if (!('kind' in p)) router.receive(p);
+ *       if (!('kind' in p)) router.receive(p, { interface: 'eth0' });
  *     });
  *     pool.on('state', (up) => router.track('pool:web', up));
  *     await router.stop();   // priority 0, addresses removed
