@@ -8,7 +8,9 @@
  *   after the previous was due, r drawn from the injected random source, so
  *   thousands of servers never check in lockstep. Jitter only ever shortens
  *   an interval: a failure is seen within `interval x fall + timeout` (while
- *   checks get a slot at once), never later because of jitter;
+ *   checks get a slot at once), never later because of jitter; with a
+ *   `fastIntervalMs` a check on its way up or down runs at that pace instead
+ *   (HAProxy's `fastinter`), timed from its last result;
  * - a server runs one check at a time: a check that falls due while another
  *   of the same server's checks runs waits its turn, and a check already
  *   waiting is not queued twice (no overlap, no pile-up);
@@ -42,6 +44,13 @@ export interface MonitoredCheck {
   check: Check | StatefulCheck;
   /** Interval between runs of a polled check, ms (default 2000). */
   intervalMs?: number;
+  /**
+   * Interval while the check is on its way up or down (some successes while
+   * down, some failures while up), like HAProxy's `fastinter`: a failure is then
+   * confirmed in `interval + (fall - 1) x fastInterval` instead of `interval x fall`.
+   * Default: the interval.
+   */
+  fastIntervalMs?: number;
   /** Overrides of the server's rise/fall for this check (stateful checks default to 1 and 1). */
   rise?: number;
   fall?: number;
@@ -93,7 +102,11 @@ interface Entry {
   name: string;
   check: Check | StatefulCheck;
   intervalMs: number;
+  fastIntervalMs: number;
   timer?: TimerHandle;
+  /** When `timer` fires, and whether it was set at the fast interval. */
+  nextAt: number;
+  fast: boolean;
   due: boolean;
 }
 
@@ -182,7 +195,11 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     const entries = spec.checks.map((c): Entry => {
       const intervalMs = c.intervalMs ?? DEFAULT_INTERVAL_MS;
       if (!(intervalMs > 0) || !Number.isFinite(intervalMs)) throw new MonitorError('ERR_MONITOR_BAD_CONFIG', `server ${spec.id} check ${c.name}: intervalMs must be > 0`);
-      return { name: c.name, check: c.check, intervalMs, due: false };
+      const fastIntervalMs = c.fastIntervalMs ?? intervalMs;
+      if (!(fastIntervalMs > 0) || fastIntervalMs > intervalMs) {
+        throw new MonitorError('ERR_MONITOR_BAD_CONFIG', `server ${spec.id} check ${c.name}: fastIntervalMs must be > 0 and <= intervalMs`);
+      }
+      return { name: c.name, check: c.check, intervalMs, fastIntervalMs, nextAt: 0, fast: false, due: false };
     });
     const srv: Srv = {
       spec,
@@ -320,11 +337,20 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     srv.queued = false;
   }
 
-  #arm(srv: Srv, e: Entry, delay: number): void {
+  /** Whether a check is on its way up or down (then it runs at its fast interval). */
+  #transitioning(srv: Srv, e: Entry): boolean {
+    if (e.fastIntervalMs >= e.intervalMs) return false;
+    const c = srv.state.checks.find((x) => x.name === e.name);
+    return c !== undefined && ((c.up && c.failures > 0) || (!c.up && c.successes > 0));
+  }
+
+  #arm(srv: Srv, e: Entry, delay: number, fast = false): void {
+    e.nextAt = this.#clock.now() + delay;
+    e.fast = fast;
     e.timer = this.#clock.setTimer(delay, () => {
       if (srv.removed) return;
-      const j = this.#jitter;
-      this.#arm(srv, e, e.intervalMs * (1 - j * this.#random()));
+      const f = this.#transitioning(srv, e);
+      this.#arm(srv, e, (f ? e.fastIntervalMs : e.intervalMs) * (1 - this.#jitter * this.#random()), f);
       if (e.due) return; // still waiting from last time: don't queue it twice
       e.due = true;
       srv.dueList.push(e);
@@ -396,6 +422,18 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     const first = srv.state.checks.find((c) => c.name === e.name)?.results === 0;
     this.#step(srv, { type: 'result', check: e.name, result: r });
     if (first) this.#seen(1);
+    // Entering a transition brings the next run forward to the fast interval; leaving one
+    // (the check just turned up or down) puts it back on the normal interval.
+    if (e.fastIntervalMs < e.intervalMs && !e.due && !srv.removed && !isStatefulCheck(e.check)) {
+      const f = this.#transitioning(srv, e);
+      if (f !== e.fast) {
+        const next = (f ? e.fastIntervalMs : e.intervalMs) * (1 - this.#jitter * this.#random());
+        if (!f || next < e.nextAt - this.#clock.now()) {
+          e.timer?.cancel();
+          this.#arm(srv, e, next, f);
+        }
+      }
+    }
   }
 
   #step(srv: Srv, input: ServerInput): void {

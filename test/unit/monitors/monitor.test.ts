@@ -363,7 +363,7 @@ describe('Monitor scheduling', () => {
     );
   }, 60_000);
 
-  it('property: a failure is detected within interval x fall of its start (plus the check’s own time), whatever the jitter', async () => {
+  it('property: a failure is detected within interval + (fall - 1) x fastInterval of its start (plus the check’s own time), whatever the jitter', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 100, max: 2000 }),
@@ -372,7 +372,9 @@ describe('Monitor scheduling', () => {
         fc.integer({ min: 0, max: 2 ** 31 }),
         fc.integer({ min: 0, max: 5000 }),
         fc.integer({ min: 0, max: 50 }),
-        async (interval, fall, jitter, seed, failAfter, checkMs) => {
+        fc.double({ min: 0.1, max: 1, noNaN: true }),
+        async (interval, fall, jitter, seed, failAfter, checkMs, fastShare) => {
+          const fast = Math.max(20, Math.round(interval * fastShare));
           const clock = new FakeClock();
           let x = seed;
           const random = (): number => {
@@ -392,9 +394,11 @@ describe('Monitor scheduling', () => {
           m.on('state', (_id, up) => {
             if (!up) downAt = clock.now();
           });
-          m.add({ id: 's', target: { address: 's' }, checks: [{ name: 'c', check, intervalMs: interval }], rise: 1, fall });
+          m.add({ id: 's', target: { address: 's' }, checks: [{ name: 'c', check, intervalMs: interval, fastIntervalMs: fast }], rise: 1, fall });
           m.start();
-          const bound = failFrom + interval * fall + checkMs;
+          // The first failing run comes within an interval; with a fast interval the rest follow
+          // a fast interval after each result.
+          const bound = failFrom + interval + (fall - 1) * (fast + checkMs + 10) + checkMs;
           await tick(clock, bound + interval, 10);
           await m.stop();
           expect(downAt).toBeDefined();
@@ -440,6 +444,30 @@ describe('Monitor scheduling', () => {
     const waiting = m.whenSettled({ signal: ac.signal });
     ac.abort();
     await expect(waiting).rejects.toBeInstanceOf(AbortError);
+  });
+
+  it('runs a check at its fast interval while it is on its way down or up (HAProxy fastinter)', async () => {
+    const clock = new FakeClock();
+    const c = new ScriptedCheck(clock);
+    c.answer = () => clock.now() < 1500;
+    const m = make({ clock, random: () => 0, jitter: 0 });
+    let downAt: number | undefined;
+    m.on('state', (_id, up) => {
+      if (!up) downAt = clock.now();
+    });
+    m.add({ id: 's', target: { address: 's' }, checks: [{ name: 'c', check: c, intervalMs: 1000, fastIntervalMs: 100 }], rise: 2, fall: 3 });
+    m.start();
+    await tick(clock, 3000);
+    const at = c.calls.map((x) => x.at);
+    const gaps = at.slice(1).map((t, i) => t - (at[i] as number));
+    // Rising after the first success: fast (up after the second); steady: normal, normal; failing from
+    // the first run after 1500: fast, fast (down after the third failure); then back to normal. Results
+    // land on the next 10 ms step of the fake clock, and a changed pace is timed from the result.
+    const kinds = gaps.map((g) => (g <= 100 + 10 ? 'fast' : g >= 1000 - 1e-6 && g <= 1000 + 10 ? 'normal' : `odd ${g}`));
+    expect(kinds).toEqual(['fast', 'normal', 'normal', 'fast', 'fast']);
+    const firstFail = at.find((t) => t >= 1500) as number;
+    expect(downAt).toBeLessThanOrEqual(firstFail + 2 * (100 + 10) + 10);
+    expect(() => m.add({ id: 'x', target: { address: 'x' }, checks: [{ name: 'c', check: c, intervalMs: 100, fastIntervalMs: 200 }] })).toThrow(/fastIntervalMs/);
   });
 
   it('refuses bad specs and options with MonitorError', () => {
