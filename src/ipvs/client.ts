@@ -50,6 +50,14 @@ export interface IpvsClientOptions {
   familyName?: string;
   /** A socket to use instead of opening one (tests). */
   socket?: DatagramSocket;
+  /**
+   * Sockets used together to dump destinations in `readTable` (one dump at a time per socket, so
+   * several sockets save round trips on tables with many services). Default 4; extra sockets open
+   * on first use. With an injected `socket`, only if `openSocket` is given too.
+   */
+  dumpSockets?: number;
+  /** Opens the extra dump sockets (default: `openGenericSocket`). */
+  openSocket?: () => Promise<DatagramSocket>;
 }
 
 export interface IpvsInfo {
@@ -98,12 +106,18 @@ export class IpvsClient {
   readonly #ch: NetlinkChannel;
   readonly #timeoutMs: number;
   readonly #batchSize: number;
+  readonly #options: IpvsClientOptions;
+  /** Extra channels for concurrent destination dumps, opened on first use. */
+  #dumpChannels: Promise<NetlinkChannel[]> | undefined;
+  readonly #extra: NetlinkChannel[] = [];
+  #closed = false;
 
   private constructor(ch: NetlinkChannel, family: GenlFamily, options: IpvsClientOptions) {
     this.#ch = ch;
     this.family = family;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#batchSize = options.batchSize ?? 128;
+    this.#options = options;
   }
 
   /**
@@ -140,7 +154,31 @@ export class IpvsClient {
   }
 
   close(): void {
+    this.#closed = true;
     this.#ch.close();
+    for (const c of this.#extra) c.close();
+  }
+
+  /** The main channel plus up to `dumpSockets - 1` extra ones (fewer if they can't be opened). */
+  async #channels(): Promise<NetlinkChannel[]> {
+    const want = Math.max(1, this.#options.dumpSockets ?? 4) - 1;
+    const open = this.#options.openSocket ?? (this.#options.socket === undefined ? () => openGenericSocket(this.#options.recvBufferSize === undefined ? {} : { recvBufferSize: this.#options.recvBufferSize }) : undefined);
+    if (want === 0 || open === undefined) return [this.#ch];
+    this.#dumpChannels ??= (async () => {
+      const out: NetlinkChannel[] = [];
+      for (let i = 0; i < want; i++) {
+        try {
+          const ch = new NetlinkChannel(await open(), this.#options.logger === undefined ? {} : { logger: this.#options.logger });
+          out.push(ch);
+          this.#extra.push(ch);
+        } catch {
+          break; // fewer sockets is fine
+        }
+      }
+      if (this.#closed) out.forEach((c) => c.close());
+      return out;
+    })();
+    return [this.#ch, ...(await this.#dumpChannels)];
   }
 
   #signal(o: CallOptions): AbortSignal | undefined {
@@ -157,8 +195,8 @@ export class IpvsClient {
     return this.#ch.request(this.#spec(m, what), { signal: this.#signal(o) });
   }
 
-  async #dumpMsgs(m: IpvsMessage, o: CallOptions, what?: string): Promise<IpvsMessage[]> {
-    const reply = await this.#ch.request(this.#spec(m, what, true), { signal: this.#signal(o) });
+  async #dumpMsgs(m: IpvsMessage, o: CallOptions, what?: string, ch: NetlinkChannel = this.#ch): Promise<IpvsMessage[]> {
+    const reply = await ch.request(this.#spec(m, what, true), { signal: this.#signal(o) });
     return this.#decode(reply, m.cmd);
   }
 
@@ -231,8 +269,12 @@ export class IpvsClient {
 
   /** The destinations of a service (IPVS_CMD_GET_DEST dump); a missing service gives an empty list, as the kernel does. */
   async listDestinations(id: ServiceId, o: CallOptions = {}): Promise<Destination[]> {
+    return this.#listDestinations(id, o, this.#ch);
+  }
+
+  async #listDestinations(id: ServiceId, o: CallOptions, ch: NetlinkChannel): Promise<Destination[]> {
     const family = normalizeService({ ...id, scheduler: 'wlc' } as Service).family;
-    const msgs = await this.#dumpMsgs({ cmd: K.IPVS_CMD_GET_DEST, attrs: { service: serviceIdToWire(id) } }, o, svcWhat(id));
+    const msgs = await this.#dumpMsgs({ cmd: K.IPVS_CMD_GET_DEST, attrs: { service: serviceIdToWire(id) } }, o, svcWhat(id), ch);
     return msgs.flatMap((m) => (m.attrs?.dest === undefined ? [] : [destinationFromWire(m.attrs.dest, family)]));
   }
 
@@ -255,13 +297,23 @@ export class IpvsClient {
 
   /**
    * The whole table: every service with its destinations. Destination dumps
-   * go one service at a time (one dump per socket at a time).
+   * run on `dumpSockets` sockets in parallel (one dump at a time per socket).
    */
   async readTable(o: CallOptions & { stable?: boolean } = {}): Promise<TableService[]> {
     const once = async (): Promise<TableService[]> => {
       const services = await this.listServices(o);
-      const out: TableService[] = [];
-      for (const s of services) out.push({ ...s, destinations: await this.listDestinations(s, o) });
+      const out: TableService[] = services.map((s) => ({ ...s }));
+      // One worker per socket, each taking the next service: dumps in parallel across sockets.
+      const chs = services.length > 1 ? await this.#channels() : [this.#ch];
+      let next = 0;
+      await Promise.all(
+        chs.map(async (ch) => {
+          while (next < out.length) {
+            const s = out[next++] as TableService;
+            s.destinations = await this.#listDestinations(s, o, ch);
+          }
+        }),
+      );
       return out;
     };
     if (o.stable !== true) return once();

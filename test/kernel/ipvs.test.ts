@@ -61,6 +61,7 @@ describe('kernel: lvskit/ipvs against the kernel and ipvsadm', () => {
     ['enobufs-recoverable', 'turns a receive-buffer overflow into recoverable ERR_IPVS_NO_BUFFERS and converges by re-reading'],
     ['dump-10000-services', 'loads and dumps 10,000 services'],
     ['dump-10000-destinations', 'loads and dumps a service with 10,000 destinations'],
+    ['read-1000x50-vs-ipvsadm', 'reads a 1,000 x 50 table back exactly; a no-op apply of it writes nothing'],
   ];
   for (const [name, title] of cases) {
     it(title, () => {

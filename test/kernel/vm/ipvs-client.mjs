@@ -20,10 +20,10 @@ let failed = 0;
 const facts = {};
 
 function ipvsadm(...args) {
-  return execFileSync('ipvsadm', args, { encoding: 'utf8' });
+  return execFileSync('ipvsadm', args, { encoding: 'utf8', maxBuffer: 256 << 20 });
 }
 function ipvsadmRestore(text) {
-  const r = spawnSync('ipvsadm', ['-R'], { input: text, encoding: 'utf8' });
+  const r = spawnSync('ipvsadm', ['-R'], { input: text, encoding: 'utf8', maxBuffer: 256 << 20 });
   if (r.status !== 0) throw new Error(`ipvsadm -R failed (${r.status}): ${r.stderr}`);
 }
 /** `ipvsadm -S -n` as a sorted list of lines. */

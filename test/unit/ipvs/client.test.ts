@@ -245,6 +245,31 @@ describe('IpvsClient over a fake kernel', () => {
     expect(await codeOf(c.info())).toBe('ERR_IPVS_CLOSED');
   });
 
+  it('readTable dumps destinations over several sockets at once', async () => {
+    const k = new FakeKernel();
+    const extra: FakeKernel[] = [];
+    const c = await IpvsClient.open({
+      socket: k,
+      dumpSockets: 3,
+      openSocket: async () => {
+        const x = new FakeKernel();
+        x.services = k.services; // the same kernel table behind every socket
+        extra.push(x);
+        return x;
+      },
+    });
+    const desired: TableService[] = Array.from({ length: 12 }, (_, i) => ({ ...web, port: 1000 + i, destinations: Array.from({ length: i }, (_, j) => ({ address: `10.0.${i}.${j + 1}` })) }));
+    await c.applyOpsOrThrow(plan(desired, []).ops);
+    const t = await c.readTable();
+    expect(plan(desired, t, { ownAll: true }).ops).toEqual([]);
+    expect(extra).toHaveLength(2);
+    const destDumps = (x: FakeKernel) => x.requests.filter((m) => m.type === x.familyId && decodeIpvsMessage(m.payload).cmd === K.IPVS_CMD_GET_DEST).length;
+    expect(destDumps(k) + destDumps(extra[0]!) + destDumps(extra[1]!)).toBe(12);
+    expect(extra.every((x) => destDumps(x) > 0)).toBe(true);
+    c.close();
+    expect(extra.every((x) => x.closed)).toBe(true);
+  });
+
   it('readTable({ stable }) reads again until two reads agree', async () => {
     const { k, c } = await open();
     await c.applyOps(plan([{ ...web, destinations: [{ address: '10.0.0.2' }] }], []).ops);
