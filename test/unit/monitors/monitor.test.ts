@@ -327,9 +327,10 @@ describe('Monitor scheduling', () => {
                   global--;
                   perServer.set(t.address, (perServer.get(t.address) ?? 1) - 1);
                 };
+                const ok = random() > 0.3; // failures put checks on their fast interval now and then
                 const h = clock.setTimer(duration, () => {
                   end();
-                  resolve({ ok: true, reason: 'ok', latencyMs: duration });
+                  resolve({ ok, reason: ok ? 'ok' : 'HTTP 503', latencyMs: duration });
                 });
                 o?.signal?.addEventListener('abort', () => {
                   h.cancel();
@@ -340,7 +341,7 @@ describe('Monitor scheduling', () => {
           });
           const m = new Monitor({ clock, random, concurrency, jitter: 0.1 });
           servers.forEach((checks, i) =>
-            m.add({ id: `s${i}`, target: { address: `s${i}` }, checks: checks.map((c, j) => ({ name: `c${j}`, check: mk(c.duration, `s${i}/c${j}`), intervalMs: c.interval })) }),
+            m.add({ id: `s${i}`, target: { address: `s${i}` }, checks: checks.map((c, j) => ({ name: `c${j}`, check: mk(c.duration, `s${i}/c${j}`), intervalMs: c.interval, fastIntervalMs: Math.max(20, Math.round(c.interval / 3)) })) }),
           );
           m.start();
           const horizon = 6000;
