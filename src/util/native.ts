@@ -176,7 +176,8 @@ let errnoNames: Map<number, string> | undefined;
 /** `EPERM` for 1, ... (from `os.constants.errno`); `ERRNO_<n>` for numbers it does not name. */
 export function errnoName(errno: number): string {
   if (errnoNames === undefined) {
-    errnoNames = new Map();
+    // Linux aliases: EAGAIN = EWOULDBLOCK (the first listed wins), ENOTSUP = EOPNOTSUPP (sockets say the latter).
+    errnoNames = new Map([[os.constants.errno.EOPNOTSUPP, 'EOPNOTSUPP']]);
     for (const [name, value] of Object.entries(os.constants.errno)) {
       if (!errnoNames.has(value)) errnoNames.set(value, name);
     }

@@ -14,6 +14,7 @@ import { internetChecksum, ipv6PseudoHeader } from '../../../src/util/checksum.j
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/sock.ts', import.meta.url));
 const VIRTUAL_MAC = '00:00:5e:00:01:33'; // VRRP virtual router MAC for VRID 51 (RFC 9568 §7.3)
+const VIP = '10.31.0.100';
 
 type Host = 'a' | 'b';
 
@@ -238,19 +239,20 @@ describe('PacketSocket', () => {
     const ip4 = (a: string): string => Buffer.from(a.split('.').map(Number)).toString('hex');
     const mac = (m: string): string => m.replaceAll(':', '');
     // Ethernet: broadcast destination, virtual source, EtherType ARP; ARP request (RFC 826):
-    // Ethernet/IPv4, opcode 1, sender = virtual MAC + a's address, target = b's address.
+    // Ethernet/IPv4, opcode 1, sender = virtual MAC + a VIP, target = b's address. (Not a's own
+    // address: b would then send a's traffic to a MAC nobody has, and later tests would suffer.)
     const frame =
       'ffffffffffff' + mac(VIRTUAL_MAC) + '0806' +
       '0001' + '0800' + '06' + '04' + '0001' +
-      mac(VIRTUAL_MAC) + ip4(lab.hosts.a.addr4) +
+      mac(VIRTUAL_MAC) + ip4(VIP) +
       '000000000000' + ip4(lab.hosts.b.addr4);
     const rx = await receiver('b', { mode: 'recv-packet', iface: 'eth0', protocol: 0x0806, count: 1, timeoutMs: 20_000 });
     await send('a', { mode: 'send-packet', iface: 'eth0', hex: frame, count: 1 });
     const [f] = await results<Frame>(rx);
     expect(f).toMatchObject({ protocol: 0x0806, srcMac: VIRTUAL_MAC, pktType: 1 /* PACKET_BROADCAST */ });
     expect(f?.data.slice(0, frame.length)).toBe(frame);
-    // b answered the request and keeps a's address at the virtual MAC in its neighbour table.
-    const neigh = await lab.ip('b', ['-j', 'neigh', 'show', lab.hosts.a.addr4, 'dev', 'eth0'], { check: true });
+    // b answered the request and keeps the VIP at the virtual MAC in its neighbour table.
+    const neigh = await lab.ip('b', ['-j', 'neigh', 'show', VIP, 'dev', 'eth0'], { check: true });
     const entries = JSON.parse(neigh.stdout) as { dst: string; lladdr?: string }[];
     expect(entries.map((e) => e.lladdr)).toContain(VIRTUAL_MAC);
   });

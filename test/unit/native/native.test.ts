@@ -105,6 +105,8 @@ describe('typed errors', () => {
     expect(errnoName(1)).toBe('EPERM');
     expect(errnoName(os.constants.errno.EADDRNOTAVAIL)).toBe('EADDRNOTAVAIL');
     expect(errnoName(4242)).toBe('ERRNO_4242');
+    expect(errnoName(os.constants.errno.EAGAIN)).toBe('EAGAIN');
+    expect(errnoName(os.constants.errno.EOPNOTSUPP)).toBe('EOPNOTSUPP');
   });
 
   it('a failed system call is a NativeSocketError with errno, name and syscall', () => {
