@@ -895,6 +895,7 @@ export async function listenTcp(options: ListenTcpOptions): Promise<net.Server> 
   const md5 = (options.md5 ?? []).map((k) => ({ ...checkMd5(k), ifindex: k.vrf === undefined ? 0 : resolveInterface(k.vrf, 'md5.vrf') }));
   if (options.ipv6Only !== undefined) checkBool(options.ipv6Only, 'ipv6Only');
   if (options.server !== undefined && !(options.server instanceof net.Server)) throw new TypeError('server must be a net.Server');
+  if (options.server?.listening === true) throw new TypeError('server is already listening');
 
   const b = native();
   const c = b.constants;

@@ -242,6 +242,7 @@ describe('argument checks', () => {
     await expect(listenTcp({ host: '127.0.0.1', port: 70_000 })).rejects.toThrow(RangeError);
     await expect(listenTcp({ host: '127.0.0.1', port: 0, md5: [{ address: 'peer', key: 'k' }] })).rejects.toThrow(TypeError);
     await expect(listenTcp({ host: '127.0.0.1', port: 0, server: {} as net.Server })).rejects.toThrow(/net.Server/);
+    await expect(listenTcp({ host: '127.0.0.1', port: 0, server: await tcpListener('127.0.0.1') })).rejects.toThrow(/already listening/);
   });
 
   it('an aborted signal stops connectTcp before any socket is made', async () => {
