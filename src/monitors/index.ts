@@ -10,7 +10,7 @@
  * Files:
  * - types.ts         `Check`, `StatefulCheck`, `CheckTarget`, `CheckResult` (the contract)
  * - errors.ts        `MonitorError` (configuration errors only: "unhealthy" is a result, never an exception)
- * - result.ts        the check runner (deadline via `AbortSignal.any`, latency, errors as results), `defineCheck`
+ * - result.ts        the check runner (caller's signal + clearable deadline, latency, errors as results), `defineCheck`
  * - check-http.ts    HTTP/HTTPS: real address + service Host header and SNI, expected codes, no redirects followed, body match, body cap, TLS verification
  * - check-tcp.ts     TCP connect
  * - check-idle.ts    idle connection (stateful: pushes changes; reconnect and backoff; TCP keepalive)

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { defineCheck, describeError, runTimed } from '../../../src/monitors/result.js';
 import { isStatefulCheck } from '../../../src/monitors/types.js';
@@ -39,6 +40,16 @@ describe('runTimed', () => {
     ac.abort('shutdown');
     await expect(p).rejects.toBeInstanceOf(AbortError);
     await expect(runTimed(async () => ({ ok: true, reason: '' }), { timeoutMs: 10, signal: ac.signal })).rejects.toBeInstanceOf(AbortError);
+  });
+
+  it('leaves no listener on the caller’s signal once checks end, however they end', async () => {
+    const parent = new AbortController();
+    for (let i = 0; i < 50; i++) {
+      await runTimed(async () => ({ ok: true, reason: 'ok' }), { timeoutMs: 1000, signal: parent.signal });
+      await runTimed(() => Promise.reject(new Error('x')), { timeoutMs: 1000, signal: parent.signal });
+    }
+    await runTimed(() => new Promise(() => undefined), { timeoutMs: 5, signal: parent.signal });
+    expect(getEventListeners(parent.signal, 'abort')).toHaveLength(0);
   });
 
   it('refuses a nonsense timeout with a MonitorError', async () => {
