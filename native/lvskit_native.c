@@ -434,7 +434,7 @@ static napi_value js_send_packet(napi_env env, napi_callback_info info) {
   sll.sll_protocol = htons((uint16_t)protocol);
   sll.sll_ifindex = ifindex;
   sll.sll_halen = (unsigned char)maclen;
-  memcpy(sll.sll_addr, mac, maclen);
+  if (maclen > 0) memcpy(sll.sll_addr, mac, maclen);
   ssize_t n;
   do {
     n = sendto(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sll, sizeof sll);
@@ -480,7 +480,7 @@ static napi_value js_tcp_md5sig(napi_env env, napi_callback_info info) {
   memset(&sig, 0, sizeof sig);
   memcpy(&sig.tcpm_addr, &ss, sizeof sig.tcpm_addr < sizeof ss ? sizeof sig.tcpm_addr : sizeof ss);
   sig.tcpm_keylen = (uint16_t)keylen;
-  memcpy(sig.tcpm_key, key, keylen);
+  if (keylen > 0) memcpy(sig.tcpm_key, key, keylen);
   int opt = TCP_MD5SIG;
   if (prefix >= 0) {
     opt = TCP_MD5SIG_EXT;
