@@ -195,3 +195,15 @@ describe.each([
     expect(received.join('')).toBe('first');
   });
 });
+
+describe('device binding', () => {
+  it('connectTcp and listenTcp bound to lo work over loopback; an unknown device is ERR_NATIVE_ENODEV', async () => {
+    const l = serve(await listenTcp({ host: '127.0.0.1', port: 0, device: 'lo' }));
+    const s = await connectTcp({ host: '127.0.0.1', port: l.port, device: 'lo', timeoutMs: 5_000 });
+    expect(await exchange(s, 'dev')).toBe('echo:dev');
+    await expect(connectTcp({ host: '127.0.0.1', port: l.port, device: 'nosuchdev0', timeoutMs: 5_000 })).rejects.toMatchObject({
+      code: 'ERR_NATIVE_ENODEV',
+      syscall: 'setsockopt',
+    });
+  });
+});
