@@ -35,7 +35,14 @@ const attrKeyCache = new WeakMap<PathAttributes, string>();
 export function attributesKey(a: PathAttributes, _opts: UpdateCodecOptions = {}): string {
   let k = attrKeyCache.get(a);
   if (k !== undefined) return k;
-  k = `${a.origin ?? ''}|`;
+  k = attributesKeyUncached(a);
+  attrKeyCache.set(a, k);
+  return k;
+}
+
+/** `attributesKey` without the cache, for objects seen once (each decoded UPDATE's). */
+export function attributesKeyUncached(a: PathAttributes): string {
+  let k = `${a.origin ?? ''}|`;
   if (a.asPath !== undefined) for (const sg of a.asPath) k += `${sg.type}:${sg.asns.join(',')};`;
   k += `|${a.med ?? ''}|${a.localPref ?? ''}|${a.atomicAggregate === true ? 'A' : ''}|`;
   if (a.aggregator !== undefined) k += `${a.aggregator.asn}@${a.aggregator.address}`;
@@ -45,7 +52,6 @@ export function attributesKey(a: PathAttributes, _opts: UpdateCodecOptions = {})
   if (a.largeCommunities !== undefined) for (const c of a.largeCommunities) k += `${c.globalAdmin}:${c.localData1}:${c.localData2},`;
   k += '|';
   if (a.unknown !== undefined) for (const u of a.unknown) k += `${u.flags}/${u.type}/${toHex(u.value)},`;
-  attrKeyCache.set(a, k);
   return k;
 }
 

@@ -20,7 +20,7 @@ import type { NotificationMessage } from './codec-messages.js';
 import type { UpdateCodecOptions, UpdateMessage, UpdateVerdict } from './codec-update.js';
 import { isEndOfRib } from './codec-update.js';
 import type { OutRoute } from './plan-updates.js';
-import { attributesKey, planUpdates } from './plan-updates.js';
+import { attributesKey, attributesKeyUncached, planUpdates } from './plan-updates.js';
 
 /** Map key of a route: the prefix, and the path identifier under ADD-PATH. */
 export function routeKey(prefix: string, pathId?: number): string {
@@ -63,6 +63,13 @@ export function maxPrefixesNotification(afi: number, safi: number, limit: number
 
 export class AdjRibIn {
   readonly #routes = new Map<string, InRoute>();
+  /**
+   * Attribute sets, interned: routes received in different UPDATEs with equal
+   * attributes share one object (a full table has ~10x fewer sets than routes).
+   */
+  readonly #sets = new Map<string, { attrs: PathAttributes; refs: number }>();
+  /** Key of each held attribute object. */
+  readonly #keys = new Map<PathAttributes, string>();
   readonly #maxPrefixes: number;
   readonly #localAs: number | undefined;
 
@@ -105,12 +112,14 @@ export class AdjRibIn {
     }
     for (const n of u.withdrawn) this.#remove(n, change);
     if (u.attributes.mpUnreach !== undefined) for (const n of u.attributes.mpUnreach.withdrawn) this.#remove(n, change);
-    const { nextHop, mpReach, mpUnreach: _mu, ...attrs } = u.attributes;
+    const { nextHop, mpReach, mpUnreach: _mu, ...fresh } = u.attributes;
+    const attrs = u.nlri.length > 0 || (mpReach !== undefined && mpReach.nlri.length > 0) ? this.#intern(fresh) : fresh;
     const local = this.#localAs;
     if (local !== undefined && attrs.asPath?.some((sg) => sg.asns.includes(local)) === true) {
       // RFC 4271 §9.1.2: our own AS in the path makes the routes unfeasible; treat them as withdrawn.
       for (const n of u.nlri) this.#remove(n, change);
       if (mpReach !== undefined) for (const n of mpReach.nlri) this.#remove(n, change);
+      this.#unused(attrs);
       return change;
     }
     if (u.nlri.length > 0 && nextHop !== undefined) {
@@ -120,14 +129,53 @@ export class AdjRibIn {
     if (mpReach !== undefined) {
       for (const n of mpReach.nlri) this.#add(n, mpReach.afi, mpReach.nextHop, attrs, change);
     }
+    this.#unused(attrs);
     change.maxPrefixesExceeded = change.announced.length > 0 && this.#routes.size > this.#maxPrefixes;
     return change;
+  }
+
+  /** The held object equal to `a`, or `a` entered with no references yet (dropped again by `#unused` if none come). */
+  #intern(a: PathAttributes): PathAttributes {
+    const k = attributesKeyUncached(a);
+    const e = this.#sets.get(k);
+    if (e !== undefined) return e.attrs;
+    this.#sets.set(k, { attrs: a, refs: 0 });
+    this.#keys.set(a, k);
+    return a;
+  }
+
+  #ref(a: PathAttributes, delta: 1 | -1): void {
+    const k = this.#keys.get(a);
+    const e = k === undefined ? undefined : this.#sets.get(k);
+    if (k === undefined || e === undefined) return;
+    e.refs += delta;
+    if (e.refs <= 0) {
+      this.#sets.delete(k);
+      this.#keys.delete(a);
+    }
+  }
+
+  #unused(a: PathAttributes): void {
+    const k = this.#keys.get(a);
+    if (k !== undefined && this.#sets.get(k)?.refs === 0) {
+      this.#sets.delete(k);
+      this.#keys.delete(a);
+    }
+  }
+
+  /** Distinct attribute sets held (for memory accounting and tests). */
+  get attributeSets(): number {
+    return this.#sets.size;
   }
 
   #add(n: Nlri, afi: AddressFamily, nextHop: string[], attributes: PathAttributes, change: RibInChange): void {
     const r: InRoute = { prefix: n.prefix, afi, nextHop, attributes, stale: false };
     if (n.pathId !== undefined) r.pathId = n.pathId;
-    this.#routes.set(routeKey(n.prefix, n.pathId), r);
+    const k = routeKey(n.prefix, n.pathId);
+    const old = this.#routes.get(k);
+    if (old !== undefined) this.#ref(old.attributes, -1);
+    this.#ref(attributes, 1);
+    this.#routes.set(k, r);
     change.announced.push(r);
   }
 
@@ -136,6 +184,7 @@ export class AdjRibIn {
     const r = this.#routes.get(k);
     if (r === undefined) return;
     this.#routes.delete(k);
+    this.#ref(r.attributes, -1);
     change.withdrawn.push(r);
   }
 
@@ -156,6 +205,7 @@ export class AdjRibIn {
     for (const [k, r] of this.#routes) {
       if (!r.stale || (afi !== undefined && r.afi !== afi)) continue;
       this.#routes.delete(k);
+      this.#ref(r.attributes, -1);
       gone.push(r);
     }
     return gone;
@@ -165,6 +215,8 @@ export class AdjRibIn {
   clear(): InRoute[] {
     const all = [...this.#routes.values()];
     this.#routes.clear();
+    this.#sets.clear();
+    this.#keys.clear();
     return all;
   }
 }

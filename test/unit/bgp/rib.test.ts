@@ -221,6 +221,23 @@ describe('AdjRibIn', () => {
     expect(rib.size).toBe(1);
   });
 
+  it('shares one attribute object among routes from different UPDATEs with equal attributes, and frees it with the last route', () => {
+    const rib = new AdjRibIn({ localAs: 65000 });
+    rib.apply(ok(ann(['10.0.0.0/8'], { ...attrsA })));
+    rib.apply(ok(ann(['10.1.0.0/16'], { ...attrsA })));
+    rib.apply(ok(ann(['10.2.0.0/16'], attrsB)));
+    expect(rib.get('10.0.0.0/8')?.attributes).toBe(rib.get('10.1.0.0/16')?.attributes);
+    expect(rib.attributeSets).toBe(2);
+    rib.apply(ok(ann(['10.9.0.0/16'], { origin: 'igp', asPath: [{ type: 'sequence', asns: [65000] }] }))); // a loop: not kept
+    expect(rib.attributeSets).toBe(2);
+    rib.apply(ok(ann(['10.0.0.0/8'], attrsB))); // replaced
+    rib.apply(ok({ withdrawn: [{ prefix: '10.1.0.0/16' }], attributes: {}, nlri: [] }));
+    expect(rib.attributeSets).toBe(1);
+    rib.markStale();
+    rib.sweepStale();
+    expect(rib.attributeSets).toBe(0);
+  });
+
   it('withdraws every prefix of a treat-as-withdraw verdict (RFC 7606 §2)', () => {
     const rib = new AdjRibIn();
     rib.apply(ok(ann(['10.0.0.0/8', '10.1.0.0/16'])));
