@@ -83,7 +83,7 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
   const readTable = async (): Promise<TableService[]> => {
     for (let i = 0; ; i++) {
       try {
-        return await client.readTable({ ...call, ...(options.stableRead === true ? { stable: true } : {}) });
+        return await client.readTable({ ...call, stats: false, ...(options.stableRead === true ? { stable: true } : {}) });
       } catch (e) {
         if (e instanceof IpvsError && (e.recoverable || e.code === 'ERR_IPVS_BUSY') && i < retries) {
           log.warn({ err: e }, 're-reading the IPVS table');

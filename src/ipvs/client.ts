@@ -33,6 +33,8 @@ import { decodeIpvsMessage, encodeIpvsMessage, type IpvsMessage } from './wire.j
 
 export interface CallOptions {
   signal?: AbortSignal;
+  /** Listing calls: decode counters (stats) too. Default true; `readTable` for reconciling passes false. */
+  stats?: boolean;
   /** Give up on a reply after this long (ms). Default: the client's `timeoutMs`. */
   timeoutMs?: number;
 }
@@ -197,12 +199,12 @@ export class IpvsClient {
 
   async #dumpMsgs(m: IpvsMessage, o: CallOptions, what?: string, ch: NetlinkChannel = this.#ch): Promise<IpvsMessage[]> {
     const reply = await ch.request(this.#spec(m, what, true), { signal: this.#signal(o) });
-    return this.#decode(reply, m.cmd);
+    return this.#decode(reply, m.cmd, o.stats === false);
   }
 
-  #decode(reply: Reply, cmd: number): IpvsMessage[] {
+  #decode(reply: Reply, cmd: number, skipStats = false): IpvsMessage[] {
     try {
-      return reply.msgs.filter((x) => x.type === this.family.id).map((x) => decodeIpvsMessage(x.payload));
+      return reply.msgs.filter((x) => x.type === this.family.id).map((x) => decodeIpvsMessage(x.payload, 0, x.payload.length, { skipStats }));
     } catch (e) {
       throw new IpvsError('ERR_IPVS_PROTOCOL', `${ipvsCmdName(cmd)}: undecodable reply: ${(e as Error).message}`, { cause: e, cmd });
     }

@@ -290,6 +290,25 @@ export const CMD_SCHEMA: Schema<WireCmdAttrs> = {
   ],
 };
 
+function withoutStats<T extends object>(schema: Schema<T>, statsTypes: number[]): Schema<T> {
+  return { name: schema.name, fields: schema.fields.filter((x) => !statsTypes.includes(x.type)), ignore: [...(schema.ignore ?? []), ...statsTypes] };
+}
+
+/**
+ * CMD_SCHEMA that skips the counters of services and destinations (a reconciler reading a big table
+ * needs settings, not counters: decoding the 20 counter attributes of each entry is most of the work).
+ */
+export const CMD_SCHEMA_NO_STATS: Schema<WireCmdAttrs> = {
+  name: CMD_SCHEMA.name,
+  fields: CMD_SCHEMA.fields.map((x) =>
+    x.key === 'service'
+      ? { ...x, enc: { kind: 'nested', schema: withoutStats(SERVICE_SCHEMA, [K.IPVS_SVC_ATTR_STATS, K.IPVS_SVC_ATTR_STATS64]) } }
+      : x.key === 'dest'
+        ? { ...x, enc: { kind: 'nested', schema: withoutStats(DEST_SCHEMA, [K.IPVS_DEST_ATTR_STATS, K.IPVS_DEST_ATTR_STATS64]) } }
+        : x,
+  ),
+};
+
 /** ip_vs_genl_get_cmd, IPVS_CMD_GET_INFO branch. */
 export const INFO_SCHEMA: Schema<WireInfo> = {
   name: 'IPVS_INFO_ATTR',

@@ -17,7 +17,7 @@ import {
   writeGenlHeader,
   type NlmsgHeader,
 } from './wire-netlink.js';
-import { CMD_SCHEMA, INFO_SCHEMA, attrsLength, decodeAttrsWith, writeAttrs, type WireCmdAttrs, type WireInfo } from './wire-schema.js';
+import { CMD_SCHEMA, CMD_SCHEMA_NO_STATS, INFO_SCHEMA, attrsLength, decodeAttrsWith, writeAttrs, type WireCmdAttrs, type WireInfo } from './wire-schema.js';
 
 export type IpvsMessage =
   | { cmd: number; version?: number; attrs: WireCmdAttrs; info?: undefined }
@@ -45,14 +45,19 @@ export function encodeIpvsMessage(m: IpvsMessage): Uint8Array {
   return w.finish();
 }
 
+export interface DecodeOptions {
+  /** Skip IPVS_*_ATTR_STATS / STATS64 (default false: decode them). */
+  skipStats?: boolean;
+}
+
 /** Decode the genl payload of an IPVS message. */
-export function decodeIpvsMessage(buf: Uint8Array, offset = 0, end = buf.length): IpvsMessage {
+export function decodeIpvsMessage(buf: Uint8Array, offset = 0, end = buf.length, options: DecodeOptions = {}): IpvsMessage {
   if (end - offset < GENL_HDRLEN) throw new DecodeError('ERR_SHORT_INPUT', `genl header needs ${GENL_HDRLEN} bytes, ${end - offset} left`, offset);
   const h = decodeGenlHeader(buf.subarray(0, end), offset);
   if (isInfo(h.cmd)) {
     return { cmd: h.cmd as typeof IPVS_CMD_SET_INFO, version: h.version, info: decodeAttrsWith(INFO_SCHEMA, buf, offset + GENL_HDRLEN, end) };
   }
-  return { cmd: h.cmd, version: h.version, attrs: decodeAttrsWith(CMD_SCHEMA, buf, offset + GENL_HDRLEN, end) };
+  return { cmd: h.cmd, version: h.version, attrs: decodeAttrsWith(options.skipStats === true ? CMD_SCHEMA_NO_STATS : CMD_SCHEMA, buf, offset + GENL_HDRLEN, end) };
 }
 
 /** Bytes a whole netlink request (nlmsghdr + genl payload) takes. */

@@ -245,6 +245,22 @@ describe('IpvsClient over a fake kernel', () => {
     expect(await codeOf(c.info())).toBe('ERR_IPVS_CLOSED');
   });
 
+  it('listing without counters (stats: false), as apply() reads', async () => {
+    const { k, c } = await open();
+    await c.applyOpsOrThrow(plan([{ ...web, destinations: [{ address: '10.0.0.2' }] }], []).ops);
+    k.services.forEach((s) => {
+      s.w.stats64 = { conns: 7n };
+      s.dests.forEach((d) => (d.stats64 = { conns: 3n }));
+    });
+    expect((await c.listServices())[0]?.stats?.conns).toBe(7n);
+    expect((await c.listServices({ stats: false }))[0]?.stats).toBeUndefined();
+    const t = await c.readTable({ stats: false });
+    expect(t[0]?.stats).toBeUndefined();
+    expect(t[0]?.destinations?.[0]).toMatchObject({ address: '10.0.0.2', activeConns: 0 });
+    expect(t[0]?.destinations?.[0]?.stats).toBeUndefined();
+    expect((await c.readTable())[0]?.destinations?.[0]?.stats?.conns).toBe(3n);
+  });
+
   it('readTable dumps destinations over several sockets at once', async () => {
     const k = new FakeKernel();
     const extra: FakeKernel[] = [];

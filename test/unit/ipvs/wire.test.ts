@@ -401,3 +401,17 @@ describe('IPVS schema: bytes captured from a 6.1 kernel', () => {
     expect(done).toMatchObject({ type: 3, flags: 2, seq: m!.seq });
   });
 });
+
+describe('decoding without counters', () => {
+  it('skipStats leaves out IPVS_SVC_ATTR_STATS/STATS64 and keeps everything else', async () => {
+    const { KERNEL_DUMP_SERVICE_UDP6 } = await import('./fixtures.js');
+    const [m] = decodeNlmsgs(KERNEL_DUMP_SERVICE_UDP6);
+    const full = decodeIpvsMessage(m!.payload).attrs!.service!;
+    const lean = decodeIpvsMessage(m!.payload, 0, m!.payload.length, { skipStats: true }).attrs!.service!;
+    expect(lean.stats).toBeUndefined();
+    expect(lean.stats64).toBeUndefined();
+    expect(lean.unknown).toBeUndefined(); // skipped, not kept as unknown
+    const { stats: _s, stats64: _s64, ...rest } = full;
+    expect(lean).toEqual(rest);
+  });
+});
