@@ -43,12 +43,11 @@ export function runTimed(
   // (weak refs and a finalization registry on the caller's long-lived signal; measured
   // 50-60 us against 2 us for a listener), and `AbortSignal.timeout` cannot be
   // cancelled, so every finished check would still leave a timer that fires later and
-  // builds a DOMException. Here the timer is cleared and the listener removed when the
-  // check ends.
+  // builds a DOMException. Here the timer is cleared when the check ends, and a caller's
+  // signal carries one listener however many checks share it (see `link`).
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new TimeoutError(timeoutMs, 'check')), timeoutMs);
-  const onCallerAbort = (): void => deadline.abort((signal as AbortSignal).reason);
-  signal?.addEventListener('abort', onCallerAbort, { once: true });
+  const unlink = signal === undefined ? undefined : link(signal, deadline);
   const combined = deadline.signal;
   const t0 = performance.now();
   return new Promise<CheckResult>((resolve, reject) => {
@@ -57,7 +56,7 @@ export function runTimed(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      signal?.removeEventListener('abort', onCallerAbort);
+      unlink?.();
       combined.removeEventListener('abort', onAbort);
       const r: CheckResult = { ok: o.ok, reason: o.reason, latencyMs: performance.now() - t0 };
       if (o.details !== undefined) r.details = o.details;
@@ -68,7 +67,7 @@ export function runTimed(
       if (signal?.aborted) {
         settled = true;
         clearTimeout(timer);
-        signal.removeEventListener('abort', onCallerAbort);
+        unlink?.();
         reject(abortReason(signal));
         return;
       }
@@ -86,6 +85,33 @@ export function runTimed(
       else finish({ ok: false, reason: describeError(e) });
     });
   });
+}
+
+/** Deadline controllers to abort with each caller signal, one 'abort' listener per signal. */
+const linked = new WeakMap<AbortSignal, Set<AbortController>>();
+
+/** Abort `ac` when `signal` aborts, until the returned function is called. */
+function link(signal: AbortSignal, ac: AbortController): () => void {
+  let set = linked.get(signal);
+  if (set === undefined) {
+    const controllers = new Set<AbortController>();
+    set = controllers;
+    linked.set(signal, controllers);
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const c of [...controllers]) c.abort(signal.reason);
+        controllers.clear();
+        linked.delete(signal);
+      },
+      { once: true },
+    );
+  }
+  const s = set;
+  s.add(ac);
+  return () => {
+    s.delete(ac);
+  };
 }
 
 const ERRNO_TEXT: Record<string, string> = {

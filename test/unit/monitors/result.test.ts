@@ -42,14 +42,28 @@ describe('runTimed', () => {
     await expect(runTimed(async () => ({ ok: true, reason: '' }), { timeoutMs: 10, signal: ac.signal })).rejects.toBeInstanceOf(AbortError);
   });
 
-  it('leaves no listener on the caller’s signal once checks end, however they end', async () => {
+  it('puts one listener on a shared caller signal however many checks run at once, and aborts them all', async () => {
     const parent = new AbortController();
-    for (let i = 0; i < 50; i++) {
-      await runTimed(async () => ({ ok: true, reason: 'ok' }), { timeoutMs: 1000, signal: parent.signal });
-      await runTimed(() => Promise.reject(new Error('x')), { timeoutMs: 1000, signal: parent.signal });
-    }
-    await runTimed(() => new Promise(() => undefined), { timeoutMs: 5, signal: parent.signal });
-    expect(getEventListeners(parent.signal, 'abort')).toHaveLength(0);
+    const ends = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        i % 2 === 0
+          ? runTimed(async () => ({ ok: true, reason: 'ok' }), { timeoutMs: 1000, signal: parent.signal })
+          : runTimed(() => Promise.reject(new Error('x')), { timeoutMs: 1000, signal: parent.signal }),
+      ),
+    );
+    expect(ends.filter((r) => r.ok)).toHaveLength(25);
+    expect(getEventListeners(parent.signal, 'abort').length).toBeLessThanOrEqual(1);
+    const seen: AbortSignal[] = [];
+    const hanging = Array.from({ length: 30 }, () =>
+      runTimed((s) => {
+        seen.push(s);
+        return new Promise(() => undefined);
+      }, { timeoutMs: 10_000, signal: parent.signal }),
+    );
+    expect(getEventListeners(parent.signal, 'abort').length).toBeLessThanOrEqual(1);
+    parent.abort('stop');
+    for (const p of hanging) await expect(p).rejects.toBeInstanceOf(AbortError);
+    expect(seen.every((s) => s.aborted)).toBe(true);
   });
 
   it('refuses a nonsense timeout with a MonitorError', async () => {
