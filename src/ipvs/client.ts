@@ -6,7 +6,6 @@
  * Errors are `IpvsError`s with the kernel's meaning (errors.ts). Every method
  * takes `{ signal }`; `timeoutMs` per call bounds a reply that never comes.
  */
-import { withTimeout } from '../util/abort.js';
 import type { Logger } from '../util/logger.js';
 import * as K from './constants.js';
 import { IpvsBatchError, IpvsError, ipvsCmdName, type BatchFailure } from './errors.js';
@@ -134,7 +133,7 @@ export class IpvsClient {
     try {
       const reply = await ch.request(
         { type: GENL_ID_CTRL, cmd: CTRL_CMD_GETFAMILY, payload: encodeGetFamily(name), what: `genl family ${name}` },
-        { signal: withTimeout(options.signal, options.timeoutMs ?? 30_000) },
+        { ...(options.signal === undefined ? {} : { signal: options.signal }), timeoutMs: options.timeoutMs ?? 30_000 },
       );
       const first = reply.msgs[0];
       if (first === undefined) throw new IpvsError('ERR_IPVS_PROTOCOL', 'the genl controller sent no family');
@@ -183,8 +182,10 @@ export class IpvsClient {
     return [this.#ch, ...(await this.#dumpChannels)];
   }
 
-  #signal(o: CallOptions): AbortSignal | undefined {
-    return withTimeout(o.signal, o.timeoutMs ?? this.#timeoutMs);
+  /** Per-request options for the channel: the caller's signal and a plain per-request timer. */
+  #req(o: CallOptions): { signal?: AbortSignal; timeoutMs: number } {
+    const timeoutMs = o.timeoutMs ?? this.#timeoutMs;
+    return o.signal === undefined ? { timeoutMs } : { signal: o.signal, timeoutMs };
   }
 
   #spec(m: IpvsMessage, what?: string, dump = false): RequestSpec {
@@ -194,11 +195,11 @@ export class IpvsClient {
   }
 
   async #do(m: IpvsMessage, o: CallOptions, what?: string): Promise<Reply> {
-    return this.#ch.request(this.#spec(m, what), { signal: this.#signal(o) });
+    return this.#ch.request(this.#spec(m, what), this.#req(o));
   }
 
   async #dumpMsgs(m: IpvsMessage, o: CallOptions, what?: string, ch: NetlinkChannel = this.#ch): Promise<IpvsMessage[]> {
-    const reply = await ch.request(this.#spec(m, what, true), { signal: this.#signal(o) });
+    const reply = await ch.request(this.#spec(m, what, true), this.#req(o));
     return this.#decode(reply, m.cmd, o.stats === false);
   }
 
@@ -412,7 +413,7 @@ export class IpvsClient {
    */
   async applyOps(ops: readonly Op[], o: CallOptions = {}): Promise<ApplyOpsResult> {
     const specs = ops.map((op) => this.#spec(IpvsClient.opMessage(op), `${op.kind} ${op.key}${'destKey' in op ? ` ${op.destKey}` : ''}`));
-    const results = await this.#ch.sendBatch(specs, { signal: this.#signal(o), chunkSize: this.#batchSize });
+    const results = await this.#ch.sendBatch(specs, { ...this.#req(o), chunkSize: this.#batchSize });
     const failures: BatchFailure[] = [];
     results.forEach((r, index) => {
       if (!r.ok) {

@@ -23,8 +23,8 @@ import type * as NetlinkPackage from 'netlink';
 import { abortReason } from '../util/abort.js';
 import type { Logger } from '../util/logger.js';
 import { noopLogger } from '../util/logger.js';
-import { DecodeError } from '../util/errors.js';
-import { IpvsErrno, IpvsError, errnoToIpvsError } from './errors.js';
+import { DecodeError, TimeoutError } from '../util/errors.js';
+import { IpvsErrno, IpvsError, errnoToIpvsError, ipvsCmdName } from './errors.js';
 import {
   NLMSG_DONE,
   NLMSG_ERROR,
@@ -259,14 +259,28 @@ export class NetlinkChannel {
     }
   }
 
-  #register(spec: RequestSpec, seq: number, signal: AbortSignal | undefined, onDone?: () => void): Promise<Reply> {
+  #register(spec: RequestSpec, seq: number, signal: AbortSignal | undefined, timeoutMs: number | undefined, onDone?: () => void): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
-      const onAbort = (): void => {
-        const e = abortReason(signal as AbortSignal);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const arm = (ms: number, fn: () => void): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        timer = setTimeout(fn, ms);
+        timer.unref?.();
+      };
+      const fail = (e: Error): void => {
         if (spec.dump === true) {
-          // Keep draining the dump so the kernel finishes it; drop its data.
+          if (p.abandoned) {
+            // The kernel never finished the abandoned dump: stop waiting for it.
+            this.#pending.delete(seq);
+            p.cleanup();
+            return;
+          }
+          // Keep draining the dump so the kernel finishes it (a new dump on this socket would get
+          // EBUSY meanwhile); drop its data; give up on it after one more timeout.
           p.abandoned = true;
           p.msgs = [];
+          signal?.removeEventListener('abort', onAbort);
+          arm(timeoutMs ?? 30_000, () => fail(e));
           reject(e);
         } else {
           this.#pending.delete(seq);
@@ -274,6 +288,7 @@ export class NetlinkChannel {
           reject(e);
         }
       };
+      const onAbort = (): void => fail(abortReason(signal as AbortSignal));
       const p: Pending = {
         seq,
         cmd: spec.cmd,
@@ -286,11 +301,16 @@ export class NetlinkChannel {
         abandoned: false,
         cleanup: () => {
           signal?.removeEventListener('abort', onAbort);
+          if (timer !== undefined) clearTimeout(timer);
           onDone?.();
         },
       };
       this.#pending.set(seq, p);
       signal?.addEventListener('abort', onAbort, { once: true });
+      // A plain timer per request: much cheaper than AbortSignal.any + AbortSignal.timeout per call.
+      if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
+        arm(timeoutMs, () => fail(new TimeoutError(timeoutMs, `${ipvsCmdName(spec.cmd)}${spec.what === undefined ? '' : ` (${spec.what})`}`)));
+      }
     });
   }
 
@@ -323,18 +343,18 @@ export class NetlinkChannel {
   }
 
   /** One request; resolves with its reply messages, rejects with a typed `IpvsError`. */
-  async request(spec: RequestSpec, options: { signal?: AbortSignal } = {}): Promise<Reply> {
+  async request(spec: RequestSpec, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<Reply> {
     this.#check(options.signal);
-    if (spec.dump === true) return this.#dump(spec, options.signal);
+    if (spec.dump === true) return this.#dump(spec, options.signal, options.timeoutMs);
     const seq = this.#nextSeq();
     const buf = new Uint8Array(align4(NLMSG_HDRLEN + spec.payload.length));
     this.#frame(spec, seq, buf, 0);
-    const done = this.#register(spec, seq, options.signal);
+    const done = this.#register(spec, seq, options.signal, options.timeoutMs);
     this.#send(buf, [seq]);
     return done;
   }
 
-  async #dump(spec: RequestSpec, signal: AbortSignal | undefined): Promise<Reply> {
+  async #dump(spec: RequestSpec, signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<Reply> {
     let release!: () => void;
     const prev = this.#dumpTail;
     this.#dumpTail = new Promise<void>((r) => (release = r));
@@ -346,7 +366,7 @@ export class NetlinkChannel {
       const buf = new Uint8Array(align4(NLMSG_HDRLEN + spec.payload.length));
       this.#frame(spec, seq, buf, 0);
       // The queue moves on when the kernel has finished the dump, not when the caller stops waiting.
-      const done = this.#register(spec, seq, signal, release);
+      const done = this.#register(spec, seq, signal, timeoutMs, release);
       registered = true;
       this.#send(buf, [seq]);
       return await done;
@@ -362,7 +382,7 @@ export class NetlinkChannel {
    */
   async sendBatch(
     specs: readonly RequestSpec[],
-    options: { signal?: AbortSignal; chunkSize?: number } = {},
+    options: { signal?: AbortSignal; chunkSize?: number; timeoutMs?: number } = {},
   ): Promise<({ ok: true; reply: Reply } | { ok: false; error: IpvsError | Error })[]> {
     this.#check(options.signal);
     const chunk = Math.max(1, options.chunkSize ?? 128);
@@ -384,7 +404,7 @@ export class NetlinkChannel {
         at = this.#frame(s, seq, buf, at);
         seqs.push(seq);
         // One abort listener for the whole chunk, not one per request.
-        promises.push(this.#register(s, seq, undefined));
+        promises.push(this.#register(s, seq, undefined, options.timeoutMs));
       }
       const signal = options.signal;
       const onAbort = (): void => {

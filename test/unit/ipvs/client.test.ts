@@ -317,6 +317,15 @@ describe('IpvsClient over a fake kernel', () => {
     expect((await c.info()).version).toBe('1.2.1');
   });
 
+  it('a dump that never ends times out, and the dump queue moves on after it', async () => {
+    const { k, c } = await open();
+    k.silent = true;
+    expect(await codeOf(c.listServices({ timeoutMs: 5 }))).toBe('ERR_TIMEOUT');
+    k.silent = false;
+    // Waits for the abandoned dump to be given up (one more timeout), then runs.
+    expect(await c.listServices({ timeoutMs: 1000 })).toEqual([]);
+  });
+
   it('sends what ipvsadm sends: requests carry NLM_F_REQUEST|NLM_F_ACK, dumps NLM_F_DUMP', async () => {
     const { k, c } = await open();
     await c.addService(web);
