@@ -132,13 +132,14 @@ export class HttpCheck implements Check {
         const chunks: Buffer[] = [];
         let have = 0;
         let capped = false;
+        // The body is kept only when it is to be matched; otherwise it is just counted.
+        const keep = o.bodyMatch !== undefined;
         const done = (): void => {
-          const body = Buffer.concat(chunks).toString('utf8');
           details.bodyBytes = have;
           if (capped) details.bodyCapped = true;
           if (!statusOk) {
             resolve({ ok: false, reason: `HTTP ${status}`, details });
-          } else if (o.bodyMatch !== undefined && !matches(body, o.bodyMatch)) {
+          } else if (o.bodyMatch !== undefined && !matches(Buffer.concat(chunks).toString('utf8'), o.bodyMatch)) {
             resolve({ ok: false, reason: `HTTP ${status}, body did not match ${String(o.bodyMatch)}${capped ? ` in the first ${maxBody} bytes` : ''}`, details });
           } else {
             resolve({ ok: true, reason: `HTTP ${status}`, details });
@@ -148,14 +149,14 @@ export class HttpCheck implements Check {
           if (capped) return;
           const room = maxBody - have;
           if (chunk.length >= room) {
-            chunks.push(chunk.subarray(0, room));
+            if (keep) chunks.push(chunk.subarray(0, room));
             have += room;
             capped = true;
             res.destroy();
             done();
             return;
           }
-          chunks.push(chunk);
+          if (keep) chunks.push(chunk);
           have += chunk.length;
         });
         res.on('end', () => {
