@@ -550,7 +550,7 @@ function decodeMpUnreach(v: Uint8Array, raw: () => Uint8Array, opts: AttributeCo
 // ---------------------------------------------------------------------------
 // Encoding
 
-interface Item {
+export interface Item {
   type: number;
   flags: number;
   length: number;
@@ -687,14 +687,29 @@ function itemSize(i: Item): number {
 
 /** Encoded size of the path attributes field. */
 export function attributesLength(a: PathAttributes, opts: AttributeCodecOptions = {}): number {
+  return preparedLength(prepareAttributes(a, opts));
+}
+
+/** The attributes laid out for writing: compute once, then take the length and write (saves a pass). */
+export type PreparedAttributes = readonly Item[];
+
+export function prepareAttributes(a: PathAttributes, opts: AttributeCodecOptions = {}): PreparedAttributes {
+  return items(a, opts);
+}
+
+export function preparedLength(p: PreparedAttributes): number {
   let n = 0;
-  for (const i of items(a, opts)) n += itemSize(i);
+  for (const i of p) n += itemSize(i);
   return n;
 }
 
 /** Write the path attributes field. */
 export function writeAttributes(w: ByteWriter, a: PathAttributes, opts: AttributeCodecOptions = {}): void {
-  for (const i of items(a, opts)) {
+  writePrepared(w, items(a, opts));
+}
+
+export function writePrepared(w: ByteWriter, p: PreparedAttributes): void {
+  for (const i of p) {
     if (i.length > 0xffff) throw new RangeError(`attribute ${i.type} of ${i.length} bytes exceeds 65535`);
     const ext = i.length > 255;
     w.u8(i.flags | (ext ? AttributeFlag.EXTENDED_LENGTH : 0)).u8(i.type);

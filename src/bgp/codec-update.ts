@@ -24,7 +24,7 @@ import {
 } from './constants.js';
 import type { AddressFamily, Nlri } from './codec-address.js';
 import { nlriListLength, readNlri, writeNlri } from './codec-address.js';
-import { attributesLength, AttributeType, readAttributes, writeAttributes } from './codec-attributes.js';
+import { attributesLength, AttributeType, preparedLength, prepareAttributes, readAttributes, writePrepared } from './codec-attributes.js';
 import type { AttributeCodecOptions, PathAttributes } from './codec-attributes.js';
 import { decodeHeader, writeHeader } from './codec-header.js';
 import type { BgpError } from './errors.js';
@@ -62,16 +62,17 @@ export function updateLength(msg: UpdateMessage, opts: UpdateCodecOptions = {}):
 
 /** Encode an UPDATE. Throws a `RangeError` when it would exceed the message size limit. */
 export function encodeUpdate(msg: UpdateMessage, opts: UpdateCodecOptions = {}): Uint8Array {
-  const length = updateLength(msg, opts);
-  if (length > maxLength(opts)) throw new RangeError(`UPDATE of ${length} bytes exceeds ${maxLength(opts)}`);
   const ap = addPath4(opts);
+  const prepared = prepareAttributes(msg.attributes, opts);
+  const length = BGP_HEADER_LENGTH + 4 + nlriListLength(msg.withdrawn, ap) + preparedLength(prepared) + nlriListLength(msg.nlri, ap);
+  if (length > maxLength(opts)) throw new RangeError(`UPDATE of ${length} bytes exceeds ${maxLength(opts)}`);
   const w = new ByteWriter(length);
   w.zeros(BGP_HEADER_LENGTH);
   const wl = w.reserveU16();
   writeNlri(w, msg.withdrawn, Afi.IPV4, ap);
   w.patchU16(wl, w.length - wl - 2);
   const al = w.reserveU16();
-  writeAttributes(w, msg.attributes, opts);
+  writePrepared(w, prepared);
   w.patchU16(al, w.length - al - 2);
   writeNlri(w, msg.nlri, Afi.IPV4, ap);
   const out = w.finish();

@@ -120,14 +120,28 @@ export function planUpdates(announce: readonly OutRoute[], withdraw: readonly Nl
     })),
   );
 
-  const groups = new Map<string, { first: OutRoute; nlri: Nlri[] }>();
+  // Two levels, so no key string is built per route: attribute-set key (cached per object, its hash
+  // cached by the engine), then next hop (with the family for IPv6). Insertion order is kept.
+  type Group = { first: OutRoute; nlri: Nlri[] };
+  const ordered: Group[] = [];
+  const groups = new Map<string, Map<string, Group>>();
   for (const r of announce) {
-    const k = routeGroupKey(r, opts);
-    const g = groups.get(k);
-    if (g === undefined) groups.set(k, { first: r, nlri: [nlriOf(r)] });
-    else g.nlri.push(nlriOf(r));
+    const ak = attributesKey(r.attributes, opts);
+    let inner = groups.get(ak);
+    if (inner === undefined) {
+      inner = new Map();
+      groups.set(ak, inner);
+    }
+    const nk = r.nextHop.length === 1 ? (r.nextHop[0] as string) : r.nextHop.join(',');
+    const k = r.prefix.includes(':') ? `6|${nk}` : nk;
+    const g = inner.get(k);
+    if (g === undefined) {
+      const ng = { first: r, nlri: [nlriOf(r)] };
+      inner.set(k, ng);
+      ordered.push(ng);
+    } else g.nlri.push(nlriOf(r));
   }
-  for (const { first, nlri } of groups.values()) {
+  for (const { first, nlri } of ordered) {
     // The planner owns NEXT_HOP and the MP attributes; anything the caller left there is ignored.
     const { nextHop: _nh, mpReach: _mr, mpUnreach: _mu, ...attrs } = first.attributes;
     if (familyOf(first.prefix) === Afi.IPV4) {
