@@ -72,8 +72,21 @@ function parseV6(text: string): Uint8Array {
   return out;
 }
 
+/** Parsed addresses by text: a table of 50,000 destinations names far fewer distinct addresses. */
+const cache = new Map<string, ParsedAddress>();
+const CACHE_MAX = 1 << 16;
+
 /** Parse an IPv4 or IPv6 address; `ERR_IPVS_INVALID_ADDRESS` if it isn't one. Brackets around IPv6 are accepted. */
 export function parseAddress(text: string): ParsedAddress {
+  const hit = typeof text === 'string' ? cache.get(text) : undefined;
+  if (hit !== undefined) return { family: hit.family, bytes: hit.bytes.slice(), text: hit.text };
+  const p = parseUncached(text);
+  if (cache.size >= CACHE_MAX) cache.clear();
+  cache.set(text, p);
+  return { family: p.family, bytes: p.bytes.slice(), text: p.text };
+}
+
+function parseUncached(text: string): ParsedAddress {
   if (typeof text !== 'string' || text.length === 0) throw bad(String(text), 'empty');
   let t = text.trim();
   if (t.startsWith('[') && t.endsWith(']')) t = t.slice(1, -1);

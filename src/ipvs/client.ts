@@ -27,7 +27,7 @@ import {
 import type { Op, TableService } from './plan.js';
 import { NetlinkChannel, openGenericSocket, type DatagramSocket, type Reply, type RequestSpec } from './transport.js';
 import { GENL_ID_CTRL, CTRL_CMD_GETFAMILY, decodeFamily, encodeGetFamily, type GenlFamily } from './wire-netlink.js';
-import type { WireDaemon } from './wire-schema.js';
+import type { WireDaemon, WireService } from './wire-schema.js';
 import { decodeIpvsMessage, encodeIpvsMessage, type IpvsMessage } from './wire.js';
 
 export interface CallOptions {
@@ -390,19 +390,28 @@ export class IpvsClient {
 
   /** The netlink message for a plan operation. */
   static opMessage(op: Op): IpvsMessage {
+    // The ops of one service share its NormalService: build its identifying attributes once.
+    const id = (s: NormalService): WireService => {
+      let w = idCache.get(s);
+      if (w === undefined) {
+        w = serviceIdToWire(s);
+        idCache.set(s, w);
+      }
+      return w;
+    };
     switch (op.kind) {
       case 'add-service':
         return { cmd: K.IPVS_CMD_NEW_SERVICE, attrs: { service: serviceToWire(op.service) } };
       case 'edit-service':
         return { cmd: K.IPVS_CMD_SET_SERVICE, attrs: { service: serviceToWire(op.service) } };
       case 'delete-service':
-        return { cmd: K.IPVS_CMD_DEL_SERVICE, attrs: { service: serviceIdToWire(op.service) } };
+        return { cmd: K.IPVS_CMD_DEL_SERVICE, attrs: { service: id(op.service) } };
       case 'add-destination':
-        return { cmd: K.IPVS_CMD_NEW_DEST, attrs: { service: serviceIdToWire(op.service), dest: destinationToWire(op.destination, op.service) } };
+        return { cmd: K.IPVS_CMD_NEW_DEST, attrs: { service: id(op.service), dest: destinationToWire(op.destination, op.service) } };
       case 'edit-destination':
-        return { cmd: K.IPVS_CMD_SET_DEST, attrs: { service: serviceIdToWire(op.service), dest: destinationToWire(op.destination, op.service) } };
+        return { cmd: K.IPVS_CMD_SET_DEST, attrs: { service: id(op.service), dest: destinationToWire(op.destination, op.service) } };
       case 'delete-destination':
-        return { cmd: K.IPVS_CMD_DEL_DEST, attrs: { service: serviceIdToWire(op.service), dest: destinationToWire(op.destination, op.service, false) } };
+        return { cmd: K.IPVS_CMD_DEL_DEST, attrs: { service: id(op.service), dest: destinationToWire(op.destination, op.service, false) } };
     }
   }
 
@@ -432,6 +441,8 @@ export class IpvsClient {
     return r.applied;
   }
 }
+
+const idCache = new WeakMap<NormalService, WireService>();
 
 /** Settings of a table without counters, for comparing two reads. */
 function tableSignature(t: readonly TableService[]): string {

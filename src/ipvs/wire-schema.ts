@@ -323,6 +323,16 @@ export const INFO_SCHEMA: Schema<WireInfo> = {
 
 const textEncoder = new TextEncoder();
 
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** UTF-8 length without encoding (scheduler and interface names are ASCII). */
+function utf8Length(s: string): number {
+  return isAscii(s) ? s.length : textEncoder.encode(s).length;
+}
+
 function payloadLength(enc: FieldKind, v: unknown, name: string): number {
   switch (enc.kind) {
     case 'u8':
@@ -345,7 +355,7 @@ function payloadLength(enc: FieldKind, v: unknown, name: string): number {
       return b.length;
     }
     case 'string': {
-      const n = textEncoder.encode(v as string).length;
+      const n = utf8Length(v as string);
       if (n > enc.max) throw new RangeError(`${name}: "${String(v)}" is longer than ${enc.max} bytes`);
       if ((v as string).includes('\0')) throw new RangeError(`${name}: string contains NUL`);
       return n + 1;
@@ -408,9 +418,13 @@ function writeField(w: ByteWriter, fs: FieldSpec, v: unknown): void {
     case 'addr':
       w.bytes(v as Uint8Array);
       break;
-    case 'string':
-      w.bytes(textEncoder.encode(v as string)).u8(0);
+    case 'string': {
+      const str = v as string;
+      if (isAscii(str)) for (let i = 0; i < str.length; i++) w.u8(str.charCodeAt(i));
+      else w.bytes(textEncoder.encode(str));
+      w.u8(0);
       break;
+    }
     case 'flags': {
       const fl = v as IpvsFlagsWire;
       w.u32le(checkUint(fl.flags, 0xffff_ffff, fs.name)).u32le(checkUint(fl.mask, 0xffff_ffff, fs.name));
