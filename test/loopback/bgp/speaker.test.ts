@@ -212,6 +212,32 @@ describe('BgpSpeaker over loopback', () => {
     expect(router.routesReceived().map((r) => [r.prefix, r.stale])).toEqual([['198.51.100.60/32', false]]);
   });
 
+  it('runs over IPv6 transport (::1), carrying IPv4 and IPv6 routes', async () => {
+    const router = new BgpSpeaker({
+      localAs: 65000,
+      routerId: '10.0.0.254',
+      listen: { address: '::1', port: 0 },
+      peers: [{ address: '::1', remoteAs: 65010, passive: true, ...fast }],
+    });
+    speakers.push(router);
+    await router.start();
+    const director = new BgpSpeaker({
+      localAs: 65010,
+      routerId: '10.0.0.1',
+      listen: false,
+      peers: [{ address: '::1', port: router.port as number, remoteAs: 65000, nextHop: { ipv4: '192.0.2.10' }, ...fast }],
+    });
+    speakers.push(director);
+    director.announce('198.51.100.70/32');
+    director.announce('2001:db8:70::/48'); // next hop: our address on the session, ::1
+    await director.start();
+    await until(() => router.routesReceived().length === 2);
+    expect(summary(router.routesReceived())).toEqual({
+      '198.51.100.70/32': 'nh=192.0.2.10 path=65010',
+      '2001:db8:70::/48': 'nh=::1 path=65010',
+    });
+  });
+
   it('drops a peer that sends more prefixes than allowed (RFC 4486) and keeps running', async () => {
     const { router, director } = await pair();
     // Reconfigure: the router accepts at most 2 prefixes from the director.
