@@ -128,6 +128,7 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
   readonly #local = new Map<string, RouteAttributes>();
   #server: Server | undefined;
   #flushQueued = false;
+  #started = false;
   #closed = false;
 
   constructor(options: BgpSpeakerOptions) {
@@ -158,6 +159,7 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
         });
       });
     }
+    this.#started = true;
     for (const p of this.#peers.values()) p.session.start();
   }
 
@@ -223,7 +225,7 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
       if (m.subtype !== RouteRefreshSubtype.REQUEST) return; // RFC 7313 §5: ignore unknown subtypes
       this.#refreshOut(peer, afi);
     });
-    if (this.#server !== undefined) session.start();
+    if (this.#started && !this.#closed) session.start();
   }
 
   /** Announce `prefix` (IPv4 or IPv6, any length) to every peer, or change its attributes. */

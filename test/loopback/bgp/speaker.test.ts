@@ -238,6 +238,15 @@ describe('BgpSpeaker over loopback', () => {
     });
   });
 
+  it('brings up a peer added after start(), also without a listener', async () => {
+    const { router, director } = await pair({ director: { address: '127.0.0.3', port: 9 } }); // a loopback peer with nothing listening
+    await director.start();
+    director.addPeer({ address: '127.0.0.1', port: router.port as number, localAddress: '127.0.0.2', remoteAs: 65000, nextHop: { ipv4: '192.0.2.10' }, ...fast });
+    director.announce('198.51.100.80/32');
+    await until(() => router.routesReceived().length === 1);
+    expect(director.peers().map((p) => p.address).sort()).toEqual(['127.0.0.1', '127.0.0.3']);
+  });
+
   it('drops a peer that sends more prefixes than allowed (RFC 4486) and keeps running', async () => {
     const { router, director } = await pair();
     // Reconfigure: the router accepts at most 2 prefixes from the director.
