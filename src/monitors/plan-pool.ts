@@ -19,7 +19,8 @@
  *   released as soon as healthy ones come back (no extra depools, no lingering
  *   holds). Only servers already in the pool can be held: a server is never
  *   pooled on no evidence (at start-up nothing is pooled until it proves up).
- *   Disabled servers are the operator's word: never held, not counted.
+ *   Disabled servers are the operator's word: never held, not counted. A
+ *   pooled server counts toward the floor whatever its weight (0 included).
  * - Draining: a server leaving the pool first goes to weight 0 (existing
  *   connections, UDP flows included, keep their destination) and is removed
  *   after `drainMs`, or as soon as its fed connection count is 0; if it
