@@ -795,7 +795,8 @@ export interface ConnectTcpOptions extends TcpSecurityOptions {
  * non-blocking in the addon and is watched with libuv; abort or `timeoutMs` closes the descriptor
  * and rejects (`ERR_ABORTED` / `ERR_TIMEOUT`). A refused or unreachable peer rejects with
  * `NativeSocketError` (`ERR_NATIVE_ECONNREFUSED`, ...). A peer that drops our SYNs (wrong MD5 key,
- * GTSM) never answers: only the timeout or signal ends the attempt.
+ * GTSM) never answers: only the timeout or signal ends the attempt. With an MD5 key even a closed
+ * port is silence, not ECONNREFUSED: the peer's unsigned RST is dropped like any unsigned segment.
  */
 export async function connectTcp(options: ConnectTcpOptions): Promise<net.Socket> {
   if (typeof options !== 'object' || options === null) throw new TypeError('connectTcp options must be an object');
@@ -829,6 +830,48 @@ export async function connectTcp(options: ConnectTcpOptions): Promise<net.Socket
   } finally {
     if (owned) b.close(fd);
   }
+}
+
+export type CreateTcpConnectionOptions = Omit<ConnectTcpOptions, 'signal' | 'timeoutMs'>;
+
+/**
+ * `net.createConnection` with the options of `connectTcp` applied to the descriptor first: returns at
+ * once a `net.Socket` that is connecting and behaves like Node's own (`'connect'` when established,
+ * `'error'` with `ECONNREFUSED` ..., `setTimeout`, `destroy()` to give up). The descriptor is made and
+ * configured (and bound to `localAddress`) by the addon, wrapped with `new net.Socket({ fd,
+ * manualStart: true })` so Node does not start reading an unconnected socket, and then connected by
+ * Node's `socket.connect()`. Bad arguments and failing options throw synchronously. For drivers with
+ * a synchronous connect hook (the BGP session's `connect` option).
+ */
+export function createTcpConnection(options: CreateTcpConnectionOptions): net.Socket {
+  if (typeof options !== 'object' || options === null) throw new TypeError('createTcpConnection options must be an object');
+  const peer = checkAddress(options.host, 'host', undefined, true);
+  const port = checkInt(options.port, 1, 65_535, 'port');
+  const local = options.localAddress === undefined ? undefined : checkAddress(options.localAddress, 'localAddress', peer.family, true);
+  const localPort = options.localPort === undefined ? 0 : checkInt(options.localPort, 0, 65_535, 'localPort');
+  checkSecurity(options, peer.family);
+  const md5 = options.md5Key === undefined ? undefined : checkMd5({ address: peer.address, key: options.md5Key });
+  if (md5 !== undefined && md5.key.length === 0) throw new RangeError('md5Key must not be empty');
+
+  const b = native();
+  const c = b.constants;
+  const fd = call('createTcpConnection', (n) => n.socket(peer.family === 4 ? c.AF_INET : c.AF_INET6, c.SOCK_STREAM, 0));
+  let socket: net.Socket;
+  try {
+    applySecurity(fd, peer.family, options);
+    if (md5 !== undefined) call(`TCP MD5 key for ${peer.address}`, (n) => n.tcpMd5Sig(fd, peer.address, -1, md5.key, 0));
+    if (local !== undefined || localPort !== 0) {
+      const addr = local?.address ?? (peer.family === 4 ? '0.0.0.0' : '::');
+      call('createTcpConnection bind', (n) => n.bindInet(fd, addr, localPort, local?.scopeId ?? 0));
+    }
+    // `manualStart` (honoured by Node's net.Socket since v0.x, not in its typings) keeps the
+    // constructor from reading the not yet connected descriptor; connect() starts reading.
+    socket = new net.Socket({ fd, manualStart: true } as net.SocketConstructorOpts);
+  } catch (err) {
+    b.close(fd);
+    throw err;
+  }
+  return socket.connect({ host: options.host, port });
 }
 
 function waitWritable(b: NativeBinding, fd: number, signal: AbortSignal | undefined, timeoutMs: number | undefined, what: string): Promise<void> {

@@ -10,7 +10,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isLvskitError } from '../../../src/util/errors.js';
-import { connectTcp, listenTcp, setMinTtl, setTcpMd5Sig, setTtl, socketFd } from '../../../src/util/native.js';
+import { connectTcp, createTcpConnection, listenTcp, setMinTtl, setTcpMd5Sig, setTtl, socketFd } from '../../../src/util/native.js';
 
 /** How long a connection that must not establish is given. A SYN that is answered completes in well under a millisecond here. */
 const NO_CONNECT_MS = 1_000;
@@ -205,5 +205,57 @@ describe('device binding', () => {
       code: 'ERR_NATIVE_ENODEV',
       syscall: 'setsockopt',
     });
+  });
+});
+
+describe.each([
+  { host: '127.0.0.1' },
+  { host: '::1' },
+])('createTcpConnection (a net.Socket that connects like net.connect) to $host', ({ host }) => {
+  /** What the socket does first: 'connect', an error code, or 'no answer' after `ms`. */
+  function firstEvent(s: net.Socket, ms: number): Promise<string> {
+    cleanups.push(() => {
+      s.destroy();
+    });
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve('no answer'), ms);
+      s.once('connect', () => {
+        clearTimeout(t);
+        resolve('connect');
+      });
+      s.once('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(t);
+        resolve(e.code ?? e.message);
+      });
+    });
+  }
+
+  it('returns at once, connecting; emits connect with the right key and TTL, then carries data', async () => {
+    const l = serve(await listenTcp({ host, port: 0, md5: [{ address: host, key: 'node-style' }], minTtl: 255 }));
+    const s = createTcpConnection({ host, port: l.port, md5Key: 'node-style', ttl: 255 });
+    expect(s.connecting).toBe(true);
+    expect(await firstEvent(s, 5_000)).toBe('connect');
+    expect(s.remoteAddress).toBe(host);
+    expect(await exchange(s, 'n')).toBe('echo:n');
+  });
+
+  it('a wrong key or a low TTL never connects; destroy() gives up', async () => {
+    const l = serve(await listenTcp({ host, port: 0, md5: [{ address: host, key: 'node-style' }], minTtl: 255 }));
+    const [wrongKey, lowTtl] = await Promise.all([
+      firstEvent(createTcpConnection({ host, port: l.port, md5Key: 'other', ttl: 255 }), NO_CONNECT_MS),
+      firstEvent(createTcpConnection({ host, port: l.port, md5Key: 'node-style', ttl: 64 }), NO_CONNECT_MS),
+    ]);
+    expect([wrongKey, lowTtl]).toEqual(['no answer', 'no answer']);
+    expect(l.accepted).toBe(0);
+  });
+
+  it('a closed port is an ECONNREFUSED error event, like net.connect; with an MD5 key it is silence', async () => {
+    const l = await nodeListener(host);
+    const port = l.port;
+    await new Promise<void>((resolve) => l.server.close(() => resolve()));
+    expect(await firstEvent(createTcpConnection({ host, port, ttl: 255 }), 5_000)).toBe('ECONNREFUSED');
+    // The kernel's RST for the closed port carries no signature, and a socket with a key for that
+    // peer drops unsigned segments: the attempt just goes unanswered.
+    expect(await firstEvent(createTcpConnection({ host, port, md5Key: 'k' }), NO_CONNECT_MS)).toBe('no answer');
   });
 });

@@ -17,6 +17,7 @@ import {
   addonCandidates,
   bindToDevice,
   connectTcp,
+  createTcpConnection,
   errnoName,
   interfaceIndex,
   interfaceName,
@@ -243,6 +244,13 @@ describe('argument checks', () => {
     await expect(listenTcp({ host: '127.0.0.1', port: 0, md5: [{ address: 'peer', key: 'k' }] })).rejects.toThrow(TypeError);
     await expect(listenTcp({ host: '127.0.0.1', port: 0, server: {} as net.Server })).rejects.toThrow(/net.Server/);
     await expect(listenTcp({ host: '127.0.0.1', port: 0, server: await tcpListener('127.0.0.1') })).rejects.toThrow(/already listening/);
+  });
+
+  it('createTcpConnection checks synchronously', () => {
+    expect(() => createTcpConnection({ host: 'example.org', port: 179 })).toThrow(TypeError);
+    expect(() => createTcpConnection({ host: '::1', port: 179, localAddress: '127.0.0.1' })).toThrow(/IPv6 address/);
+    expect(() => createTcpConnection({ host: '::1', port: 179, ttl: 0 })).toThrow(RangeError);
+    expect(() => createTcpConnection({ host: '::1', port: 179, device: 'nosuchdev0' })).toThrow(expect.objectContaining({ code: 'ERR_NATIVE_ENODEV' }));
   });
 
   it('an aborted signal stops connectTcp before any socket is made', async () => {
