@@ -41,7 +41,7 @@ describe('kernel: lvskit/ipvs against the kernel and ipvsadm', () => {
     // The failing cases' stack traces, for the reader of a red run.
     if (run.results[0]?.exitCode !== 0) console.error(output);
     // Timings and kernel facts, for the record (TCG, one vCPU: slow and noisy, never asserted).
-    console.log(output.split('\n').filter((l) => /^(CASE ok|FACT (load|dump|enobufs|daemon-on|info|timeouts))/.test(l)).join('\n'));
+    console.log(output.split('\n').filter((l) => /^(CASE ok|FACT (load|dump|read|ipvsadm-save-1000|apply-noop|enobufs|daemon-on|info|timeouts))/.test(l)).join('\n'));
   }, 1_600_000);
 
   const cases: [string, string][] = [
