@@ -274,6 +274,12 @@ describe('TCP MD5 and GTSM between hosts (a BGP session\'s transport)', () => {
     expect(r.stdout, r.stderr).toMatch(/^echo echo:hi$/m);
     await p.exited;
     expect(p.stdout).toContain(`accepted ${llB}`);
+    // The same through createTcpConnection, where Node parses the zone and connects.
+    const again = await listener({ host: '::', md5: [{ address: llB, key: 'bgp-ll' }], minTtl: 255 });
+    const r2 = await lab.exec('b', argv({ mode: 'tcp-create', iface: 'eth0', host: `${llA}%eth0`, port: again.port, md5Key: 'bgp-ll', ttl: 255 }), { timeoutMs: 30_000 });
+    expect(r2.stdout, r2.stderr).toMatch(/^echo echo:hi$/m);
+    await again.p.exited;
+    expect(again.p.stdout).toContain(`accepted ${llB}`);
   });
 
   it('IPv4 across the segment: right key and TTL 255 connect; a wrong key or TTL 64 does not', async () => {
