@@ -227,6 +227,25 @@ describe.each<LoopbackHost>(['127.0.0.1', '::1'])('TCP check against %s', (host)
     expect(s.accepted).toBe(2);
   });
 
+  it('with send/expect: up on the right answer; down on silence, a wrong answer, or a hang-up', async () => {
+    const pong = keep(await startTcpServer(host, { kind: 'delayed', delayMs: 20, data: '+PONG\r\n' }));
+    const echo = keep(await startTcpServer(host, { kind: 'echo' }));
+    const silent = keep(await startTcpServer(host, { kind: 'silent' }));
+    const hangup = keep(await startTcpServer(host, { kind: 'delayed', delayMs: 10, data: '' }));
+    const ping = { send: 'PING\r\n', expect: /^\+PONG/, timeoutMs: 300 };
+    expect(await new TcpCheck(ping).check({ address: host, port: pong.port })).toMatchObject({ ok: true, reason: 'connected; got "+PONG\\r\\n"' });
+    expect(await new TcpCheck({ ...ping, close: 'reset' }).check({ address: host, port: pong.port })).toMatchObject({ ok: true });
+    expect(await new TcpCheck({ send: 'hello', expect: 'hello' }).check({ address: host, port: echo.port })).toMatchObject({ ok: true });
+    expect(await new TcpCheck(ping).check({ address: host, port: silent.port })).toMatchObject({ ok: false, reason: 'timed out after 300 ms' });
+    const wrong = await new TcpCheck({ ...ping, maxReadBytes: 4 }).check({ address: host, port: echo.port });
+    expect(wrong).toMatchObject({ ok: false });
+    expect(wrong.reason).toMatch(/^no \/\^\\\+PONG\/ in the first 4 bytes: "PING"/);
+    const closed = await new TcpCheck(ping).check({ address: host, port: hangup.port });
+    expect(closed.ok).toBe(false);
+    expect(closed.reason).toMatch(/^server closed the connection; got "", expected/);
+    expect(() => new TcpCheck({ maxReadBytes: 0 })).toThrow(/maxReadBytes/);
+  });
+
   it('is down on a refused connection', async () => {
     const port = await closedPort(host);
     const r = await new TcpCheck().check({ address: host, port });
