@@ -207,7 +207,9 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
       if (ch.announced.length > 0 || ch.withdrawn.length > 0) this.emit('routes', address, { announced: ch.announced, withdrawn: ch.withdrawn });
       if (ch.maxPrefixesExceeded) {
         this.#log.warn({ peer: address, limit: config.maxPrefixes }, 'maximum prefixes exceeded');
-        session.automaticStop(maxPrefixesNotification(Afi.IPV4, Safi.UNICAST, config.maxPrefixes ?? 0));
+        // RFC 4486 §4: the data names the family whose limit was passed.
+        const afi = ch.announced[ch.announced.length - 1]?.afi ?? Afi.IPV4;
+        session.automaticStop(maxPrefixesNotification(afi, Safi.UNICAST, config.maxPrefixes ?? 0));
       }
     });
     session.on('route-refresh', (m) => {
