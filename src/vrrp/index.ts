@@ -4,9 +4,10 @@
  *
  * Status: the pure core is here (codec, receive validation, state machine,
  * tracking and sync groups, GARP/NA frames) and the driver that runs it on a
- * clock through a `VrrpTransport` interface. The transport itself (raw sockets
- * for protocol 112, AF_PACKET for GARP/NA, VIPs through rtnetlink, macvlan
- * virtual MACs) comes next in the VRRP issue.
+ * clock through a `VrrpTransport` interface, and the Linux transport (raw sockets
+ * for protocol 112, AF_PACKET for GARP/NA, VIPs and link state through
+ * rtnetlink), tested against keepalived in the lab tier. Macvlan virtual MACs
+ * are not wired up yet.
  *
  * Files:
  * - constants.ts      protocol number, groups, TTL, versions, priorities, field limits, keepalived's GARP defaults
@@ -27,6 +28,11 @@
  * - router.ts         `VrrpRouter`: the driver (timers on the injected clock, demultiplexing, validation,
  *                     counters, rate-limited logs, ordered address changes and GARP/NA, typed events)
  *                     over a `VrrpTransport`
+ * - vips.ts           `VipManager`: interface facts (index, MAC, primary IPv4, link-local IPv6), virtual
+ *                     addresses (IPv6 nodad) and link changes over rtnetlink (the `netlink` package)
+ * - transport-linux.ts `LinuxVrrpTransport`: the `VrrpTransport` on Linux (raw sockets for protocol 112
+ *                     joined to 224.0.0.18 / ff02::12, TTL / hop limit 255, AF_PACKET for GARP/NA,
+ *                     rtnetlink for addresses, link state as a tracked object); tested against keepalived
  *
  * RFCs: RFC 9568 (VRRPv3), RFC 5798 (its IPv4 checksum, still what keepalived
  * sends), RFC 3768 (VRRPv2), RFC 2338 §5.3.6 (simple text password, keepalived's
@@ -43,15 +49,12 @@
  *         primaryAddress: '192.0.2.11', mac: '02:00:00:00:00:0a',
  *         track: [{ object: 'pool:web', weight: 100 }],
  *       }],
- *       transport,            // a VrrpTransport (raw sockets, AF_PACKET, rtnetlink)
+ *       transport,            // a VrrpTransport: LinuxVrrpTransport.open({ instances }) on Linux
  *       logger,               // optional, pino-compatible
  *     });
  *     router.on('transition', (e) => notify(e.instance, e.to, e.reason));
+ *     transport.attach(router); // received adverts, link state as track('link:eth0', up)
  *     router.start();
- *     socket.on('packet', (bytes) => {
- *       const p = decodeIpv4Packet(bytes);
- *       if (!('kind' in p)) router.receive(p, { interface: 'eth0' });
- *     });
  *     pool.on('state', (up) => router.track('pool:web', up));
  *     await router.stop();   // priority 0, addresses removed
  */
@@ -65,3 +68,5 @@ export * from './codec-link.js';
 export * from './fsm.js';
 export * from './fsm-group.js';
 export * from './router.js';
+export * from './vips.js';
+export * from './transport-linux.js';

@@ -1,0 +1,269 @@
+/**
+ * `LinuxVrrpTransport`: the `VrrpTransport` of router.ts on Linux, over
+ * lvskit's native addon (src/util/native.ts: `RawSocket`, `PacketSocket`) and
+ * rtnetlink (vips.ts). The one VRRP file that opens sockets.
+ *
+ * - Adverts: one raw socket for IP protocol 112 per interface and family
+ *   (shared by the instances on it), SO_BINDTODEVICE the interface, multicast
+ *   and unicast TTL / hop limit 255 (RFC 9568 §5.1.1.3, §5.1.2.3), multicast
+ *   loop off (our own adverts never come back as a peer's), joined to
+ *   224.0.0.18 / ff02::12 on the interface (RFC 9568 §5.1.1.2, §5.1.2.2) unless
+ *   every instance there uses unicast peers. Sent from the address the driver
+ *   gives (the instance's primary address; IPv6 its link-local, RFC 9568
+ *   §5.1.2.1) through IP_PKTINFO / IPV6_PKTINFO on the interface. The payload is
+ *   summed already, so IPV6_CHECKSUM stays off and a bad checksum from a peer
+ *   reaches validation to be counted.
+ * - Receiving: each datagram becomes a `ReceivedPacket` (the addon strips the
+ *   IPv4 header and reports its TTL; IPv6 hop limit and destination come from
+ *   ancillary data; link-local sources come without a zone) and goes to the
+ *   attached router with the arrival interface (RFC 9568 §7.1: the VRID must be
+ *   configured on the receiving interface). A TTL the addon could not learn
+ *   (-1) is passed on as is: validation discards it, which is the safe side.
+ * - Frames (gratuitous ARP, unsolicited NA): an AF_PACKET socket per interface,
+ *   frames sent as built (codec-link.ts).
+ * - Addresses: rtnetlink through `VipManager` (vips.ts), IPv6 with nodad.
+ * - Links: with `watchLinks`, RTM_NEWLINK changes become `link` events
+ *   (`{ interface, up }`, up meaning IFF_UP and IFF_RUNNING); `attach()` feeds
+ *   them to the router as the tracked object `linkObject(interface)`, so an
+ *   instance tracking it (weight 0) goes to fault and drops its addresses when
+ *   its link dies, as keepalived's FAULT state does.
+ */
+import { EventEmitter } from 'eventemitter3';
+import { type Logger, noopLogger } from '../util/logger.js';
+import { PacketSocket, RawSocket, type RawMessage } from '../util/native.js';
+import type { AddressFamily } from './address.js';
+import type { ReceivedPacket } from './codec-receive.js';
+import { IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TTL } from './constants.js';
+import { VrrpError } from './errors.js';
+import type { VrrpTransport } from './router.js';
+import { type InterfaceInfo, VipManager } from './vips.js';
+
+/** What the transport needs of each instance (`VrrpInstanceOptions` has all of it). */
+export interface LinuxTransportInstance {
+  name: string;
+  interface?: string;
+  family: AddressFamily;
+  unicastPeers?: readonly string[];
+}
+
+export interface LinuxTransportOptions {
+  instances: readonly LinuxTransportInstance[];
+  /** Prefix length of a virtual address when added (default 32 / 128). */
+  prefixLength?: (instance: string, address: string) => number | undefined;
+  /** Follow link changes over rtnetlink (`link` events; `attach` feeds them to the router). Default true. */
+  watchLinks?: boolean;
+  /** An rtnetlink manager to use (closed with the transport only when opened by it). */
+  vips?: VipManager;
+  logger?: Logger;
+}
+
+/** The tracked-object name `attach()` uses for an interface's link state. */
+export function linkObject(ifname: string): string {
+  return `link:${ifname}`;
+}
+
+export interface LinuxTransportEvents {
+  /** A datagram for protocol 112 arrived (before any validation). */
+  packet: (packet: ReceivedPacket, from: { interface: string }) => void;
+  /** An interface the transport uses went up or down. */
+  link: (e: { interface: string; up: boolean }) => void;
+  /** A receive failed; the socket keeps receiving. */
+  error: (e: { interface: string; error: unknown }) => void;
+}
+
+/** What `attach` drives: a `VrrpRouter`. */
+export interface ReceivingRouter {
+  receive(packet: ReceivedPacket, from?: { interface?: string }): void;
+  track(object: string, up: boolean): void;
+}
+
+interface Channel {
+  ifname: string;
+  family: AddressFamily;
+  socket: RawSocket;
+}
+
+export class LinuxVrrpTransport extends EventEmitter<LinuxTransportEvents> implements VrrpTransport {
+  readonly #vips: VipManager;
+  readonly #ownVips: boolean;
+  readonly #log: Logger;
+  readonly #byInstance = new Map<string, { ifname: string; ifindex: number; family: AddressFamily; channel: Channel }>();
+  readonly #channels: Channel[] = [];
+  readonly #frames = new Map<string, PacketSocket>();
+  readonly #linkUp = new Map<string, boolean>();
+  readonly #joined = new WeakMap<RawSocket, boolean>();
+  readonly #prefixLength: LinuxTransportOptions['prefixLength'];
+  #unwatch: (() => void) | undefined;
+  #closed = false;
+
+  private constructor(vips: VipManager, own: boolean, opts: LinuxTransportOptions) {
+    super();
+    this.#vips = vips;
+    this.#ownVips = own;
+    this.#log = opts.logger ?? noopLogger;
+    this.#prefixLength = opts.prefixLength;
+  }
+
+  /**
+   * Open the sockets for every instance's interface and family and join the
+   * groups. Throws `VrrpError` (`ERR_VRRP_CONFIG` for an instance without an
+   * interface, `ERR_VRRP_INTERFACE`, `ERR_VRRP_SOCKET` with the native error as
+   * cause) after closing what it opened.
+   */
+  static async open(opts: LinuxTransportOptions): Promise<LinuxVrrpTransport> {
+    const own = opts.vips === undefined;
+    const vips = opts.vips ?? (await VipManager.open());
+    const t = new LinuxVrrpTransport(vips, own, opts);
+    try {
+      await t.#setup(opts);
+    } catch (e) {
+      t.close();
+      throw e;
+    }
+    return t;
+  }
+
+  async #setup(opts: LinuxTransportOptions): Promise<void> {
+    const infos = new Map<string, InterfaceInfo>();
+    for (const i of opts.instances) {
+      if (i.interface === undefined) throw new VrrpError('ERR_VRRP_CONFIG', `instance ${i.name}: no interface`);
+      const ifname = i.interface;
+      let info = infos.get(ifname);
+      if (info === undefined) {
+        info = await this.#vips.interfaceInfo(ifname);
+        infos.set(ifname, info);
+        this.#linkUp.set(ifname, info.up && info.running);
+      }
+      let channel = this.#channels.find((c) => c.ifname === ifname && c.family === i.family);
+      if (channel === undefined) {
+        channel = this.#openChannel(ifname, i.family);
+        this.#channels.push(channel);
+      }
+      const group = i.family === 'ipv4' ? VRRP_GROUP_V4 : VRRP_GROUP_V6;
+      const joined = this.#joined.get(channel.socket) ?? false;
+      if (i.unicastPeers === undefined && !joined) {
+        try {
+          channel.socket.joinGroup(group, ifname);
+        } catch (e) {
+          throw new VrrpError('ERR_VRRP_SOCKET', `join ${group} on ${ifname}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        }
+        this.#joined.set(channel.socket, true);
+      }
+      if (!this.#frames.has(ifname)) {
+        try {
+          this.#frames.set(ifname, new PacketSocket({ interface: ifname }));
+        } catch (e) {
+          throw new VrrpError('ERR_VRRP_SOCKET', `packet socket on ${ifname}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        }
+      }
+      this.#byInstance.set(i.name, { ifname, ifindex: info.index, family: i.family, channel });
+    }
+    if (opts.watchLinks !== false) {
+      const names = new Map([...infos.values()].map((i) => [i.index, i.name]));
+      this.#unwatch = this.#vips.watchLinks((l) => {
+        const ifname = names.get(l.index);
+        if (ifname === undefined) return;
+        const up = l.up && l.running;
+        if (this.#linkUp.get(ifname) === up) return;
+        this.#linkUp.set(ifname, up);
+        this.#log.info({ interface: ifname, up }, `link ${ifname} ${up ? 'up' : 'down'}`);
+        this.emit('link', { interface: ifname, up });
+      });
+    }
+  }
+
+  #openChannel(ifname: string, family: AddressFamily): Channel {
+    let socket: RawSocket;
+    try {
+      socket = new RawSocket({
+        family: family === 'ipv4' ? 4 : 6,
+        protocol: IPPROTO_VRRP,
+        interface: ifname,
+        ttl: VRRP_TTL,
+        multicastTtl: VRRP_TTL,
+        multicastLoop: false,
+      });
+    } catch (e) {
+      throw new VrrpError('ERR_VRRP_SOCKET', `raw socket (${family}, protocol 112) on ${ifname}: ${e instanceof Error ? e.message : String(e)}`, {
+        cause: e,
+      });
+    }
+    socket.on('message', (m: RawMessage) => {
+      if (m.truncated === true) return;
+      const packet: ReceivedPacket = { family, src: m.src, dst: m.dst, ttl: m.ttl, protocol: IPPROTO_VRRP, payload: m.data };
+      this.emit('packet', packet, { interface: ifname });
+    });
+    socket.on('error', (error) => this.emit('error', { interface: ifname, error }));
+    return { ifname, family, socket };
+  }
+
+  /** Link state as last seen (true when not known). */
+  linkUp(ifname: string): boolean {
+    return this.#linkUp.get(ifname) ?? true;
+  }
+
+  /**
+   * Hand received packets to the router and feed it link changes as
+   * `linkObject(ifname)` (the current state first). Returns a detach function.
+   */
+  attach(router: ReceivingRouter): () => void {
+    const onPacket = (p: ReceivedPacket, from: { interface: string }): void => router.receive(p, from);
+    const onLink = (e: { interface: string; up: boolean }): void => router.track(linkObject(e.interface), e.up);
+    this.on('packet', onPacket);
+    this.on('link', onLink);
+    return () => {
+      this.off('packet', onPacket);
+      this.off('link', onLink);
+    };
+  }
+
+  /** The interface facts (MAC, primary IPv4, link-local IPv6) an instance's options need. */
+  interfaceInfo(ifname: string, opts: { signal?: AbortSignal } = {}): Promise<InterfaceInfo> {
+    return this.#vips.interfaceInfo(ifname, opts);
+  }
+
+  #instance(name: string): { ifname: string; ifindex: number; family: AddressFamily; channel: Channel } {
+    if (this.#closed) throw new VrrpError('ERR_VRRP_CLOSED', 'transport is closed');
+    const i = this.#byInstance.get(name);
+    if (i === undefined) throw new VrrpError('ERR_VRRP_CONFIG', `transport has no instance ${name}`);
+    return i;
+  }
+
+  sendAdvert(instance: string, packet: { family: AddressFamily; src: string; dst: string; payload: Uint8Array }): void {
+    const i = this.#instance(instance);
+    i.channel.socket.send(packet.payload, packet.dst, { src: packet.src, interface: i.ifname });
+  }
+
+  sendFrame(instance: string, frame: Uint8Array): void {
+    const i = this.#instance(instance);
+    const s = this.#frames.get(i.ifname);
+    if (s === undefined) throw new VrrpError('ERR_VRRP_CONFIG', `no packet socket on ${i.ifname}`);
+    s.send(frame);
+  }
+
+  async addAddresses(instance: string, addresses: readonly string[]): Promise<void> {
+    const i = this.#instance(instance);
+    await this.#vips.addAddresses(i.ifindex, addresses, this.#prefixOpts(instance));
+  }
+
+  async removeAddresses(instance: string, addresses: readonly string[]): Promise<void> {
+    const i = this.#instance(instance);
+    await this.#vips.removeAddresses(i.ifindex, addresses, this.#prefixOpts(instance));
+  }
+
+  #prefixOpts(instance: string): { prefixLength?: (a: string) => number | undefined } {
+    const f = this.#prefixLength;
+    return f === undefined ? {} : { prefixLength: (a) => f(instance, a) };
+  }
+
+  /** Close every socket (idempotent). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unwatch?.();
+    for (const c of this.#channels) c.socket.close();
+    for (const s of this.#frames.values()) s.close();
+    if (this.#ownVips) this.#vips.close();
+    this.removeAllListeners();
+  }
+}

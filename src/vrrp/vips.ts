@@ -1,0 +1,299 @@
+/**
+ * Virtual addresses and interface facts over rtnetlink (the `netlink` package's
+ * `createRtNetlink()`), never by running `ip`. A transport file: it touches
+ * netlink and nothing else.
+ *
+ * - `interfaceInfo(name)`: index, MAC, up / running, and the addresses a VRRP
+ *   instance needs: the IPv4 primary address (the first non-secondary one:
+ *   the advert source, RFC 9568 §5.1.1.1) and the IPv6 link-local address (the
+ *   advert source, RFC 9568 §5.1.2.1).
+ * - `addAddresses` / `removeAddresses`: RTM_NEWADDR / RTM_DELADDR, IPv4 as
+ *   /32 and IPv6 as /128 unless told otherwise (keepalived's defaults for
+ *   `virtual_ipaddress` without a prefix), IPv6 with IFA_F_NODAD so a new master
+ *   answers at once (RFC 9568 §8.2.2: the master must accept and answer for the
+ *   addresses right away; DAD would hold them tentative for a second). Adding an
+ *   address that is there and removing one that is not are no-ops, so the driver
+ *   can repeat them.
+ *
+ * Errors are `VrrpError`s: `ERR_VRRP_INTERFACE` (no such interface),
+ * `ERR_VRRP_NETLINK` (the kernel refused, with `errno` name in the message and
+ * the original error as `cause`), `ERR_VRRP_ADDRESS` (not an address),
+ * `ERR_VRRP_CLOSED` (used after `close()`).
+ */
+import type * as NetlinkPackage from 'netlink';
+import { type AddressFamily, addressFamily, formatIp, formatMac, parseIp } from './address.js';
+import { VrrpError } from './errors.js';
+
+/** Codes this file raises (besides `ERR_VRRP_ADDRESS`). */
+export type VrrpLinuxErrorCode = 'ERR_VRRP_INTERFACE' | 'ERR_VRRP_NETLINK' | 'ERR_VRRP_CLOSED' | 'ERR_VRRP_SOCKET';
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+/** RT_SCOPE_UNIVERSE / RT_SCOPE_LINK (include/uapi/linux/rtnetlink.h). */
+const RT_SCOPE_UNIVERSE = 0;
+const RT_SCOPE_LINK = 253;
+const DEFAULT_TIMEOUT_MS = 5_000;
+
+type NetlinkModule = typeof NetlinkPackage;
+type RtSocket = NetlinkPackage.RtNetlinkSocket;
+
+export interface InterfaceAddress {
+  family: AddressFamily;
+  address: string;
+  prefixLength: number;
+  /** IFA_F_SECONDARY (IPv4: not the primary address of its subnet). */
+  secondary: boolean;
+  /** RT_SCOPE_LINK (IPv6 fe80::/10). */
+  linkLocal: boolean;
+  /** IFA_F_TENTATIVE: IPv6 DAD still running. */
+  tentative: boolean;
+}
+
+export interface InterfaceInfo {
+  name: string;
+  index: number;
+  /** `aa:bb:cc:dd:ee:ff`; '' for an interface without one. */
+  mac: string;
+  /** IFF_UP: administratively up. */
+  up: boolean;
+  /** IFF_RUNNING: operationally up (carrier). */
+  running: boolean;
+  addresses: InterfaceAddress[];
+  /** The first non-secondary IPv4 address: a v4 instance's advert source. */
+  primaryIpv4: string | undefined;
+  /** The first non-tentative link-local IPv6 address: a v6 instance's advert source. */
+  linkLocalIpv6: string | undefined;
+}
+
+export interface LinkChange {
+  index: number;
+  name: string;
+  /** IFF_UP. */
+  up: boolean;
+  /** IFF_RUNNING (carrier). */
+  running: boolean;
+}
+
+export interface VipOptions {
+  signal?: AbortSignal;
+  /** Prefix length per address text (default 32 / 128). */
+  prefixLength?: (address: string) => number | undefined;
+}
+
+async function loadNetlink(): Promise<NetlinkModule> {
+  try {
+    const mod = (await import('netlink')) as unknown as { default?: NetlinkModule } & NetlinkModule;
+    const nl = mod.createRtNetlink === undefined ? mod.default : mod;
+    if (nl?.createRtNetlink === undefined) throw new Error('the netlink package has no createRtNetlink');
+    return nl;
+  } catch (e) {
+    throw new VrrpError('ERR_VRRP_NETLINK', `rtnetlink unavailable: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+}
+
+/** `Request rejected: EEXIST` (the netlink package's message) -> `EEXIST`. */
+function errnoOf(e: unknown): string | undefined {
+  const m = e instanceof Error ? /Request rejected: (\w+)/.exec(e.message) : null;
+  return m?.[1];
+}
+
+
+/** An rtnetlink socket for interface facts and virtual addresses in this process's network namespace. */
+export class VipManager {
+  readonly #rt: RtSocket;
+  readonly #timeoutMs: number;
+  #closed = false;
+  #watchers = 0;
+
+  private constructor(rt: RtSocket, timeoutMs: number) {
+    this.#rt = rt;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** Open the rtnetlink socket. `timeoutMs` bounds every request (default 5 s). */
+  static async open(opts: { timeoutMs?: number } = {}): Promise<VipManager> {
+    const nl = await loadNetlink();
+    let rt: RtSocket;
+    try {
+      rt = nl.createRtNetlink();
+    } catch (e) {
+      throw new VrrpError('ERR_VRRP_NETLINK', `cannot open rtnetlink: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    // An 'error' event without a listener would end the process; requests fail by their own timeout.
+    rt.socket.on('error', () => {});
+    return new VipManager(rt, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  }
+
+  #check(): void {
+    if (this.#closed) throw new VrrpError('ERR_VRRP_CLOSED', 'VipManager is closed');
+  }
+
+  async #request<T>(what: string, fn: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    this.#check();
+    signal?.throwIfAborted();
+    try {
+      if (signal === undefined) return await fn();
+      let onAbort: (() => void) | undefined;
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => reject(signal.reason as Error);
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+      try {
+        return await Promise.race([fn(), aborted]);
+      } finally {
+        if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+      }
+    } catch (e) {
+      if (signal?.aborted === true && e === signal.reason) throw e;
+      const errno = errnoOf(e);
+      throw new VrrpError('ERR_VRRP_NETLINK', `${what}: ${errno ?? (e instanceof Error ? e.message : String(e))}`, { cause: e });
+    }
+  }
+
+  /** The interface's index, or `ERR_VRRP_INTERFACE`. */
+  async interfaceIndex(name: string, opts: { signal?: AbortSignal } = {}): Promise<number> {
+    return (await this.interfaceInfo(name, opts)).index;
+  }
+
+  /** Index, MAC, flags and addresses of an interface (by name). */
+  async interfaceInfo(name: string, opts: { signal?: AbortSignal } = {}): Promise<InterfaceInfo> {
+    const links = await this.#request('RTM_GETLINK', () => this.#rt.getLinks(undefined, undefined, { timeout: this.#timeoutMs }), opts.signal);
+    const link = links.find((l) => l.attrs.ifname === name);
+    const index = link?.data.index;
+    if (link === undefined || index === undefined) throw new VrrpError('ERR_VRRP_INTERFACE', `no interface ${name}`);
+    const addresses = await this.addresses(index, opts);
+    const primaryIpv4 = addresses.find((a) => a.family === 'ipv4' && !a.secondary)?.address;
+    const linkLocalIpv6 = addresses.find((a) => a.family === 'ipv6' && a.linkLocal && !a.tentative)?.address;
+    return {
+      name,
+      index,
+      mac: link.attrs.address === undefined ? '' : formatMac(link.attrs.address),
+      up: link.data.flags?.up === true,
+      running: link.data.flags?.running === true,
+      addresses,
+      primaryIpv4,
+      linkLocalIpv6,
+    };
+  }
+
+  /** Addresses on the interface with this index, in the kernel's order (IPv4 primary first). */
+  async addresses(index: number, opts: { signal?: AbortSignal } = {}): Promise<InterfaceAddress[]> {
+    const msgs = await this.#request('RTM_GETADDR', () => this.#rt.getAddresses(undefined, undefined, { timeout: this.#timeoutMs }), opts.signal);
+    const out: InterfaceAddress[] = [];
+    for (const m of msgs) {
+      if (m.data.index !== index) continue;
+      const fam = m.data.family === AF_INET ? 'ipv4' : m.data.family === AF_INET6 ? 'ipv6' : undefined;
+      // IPv4: IFA_LOCAL is ours (IFA_ADDRESS is the peer on point-to-point); IPv6 has only IFA_ADDRESS.
+      const raw = fam === 'ipv4' ? (m.attrs.local ?? m.attrs.address) : m.attrs.address;
+      if (fam === undefined || raw === undefined) continue;
+      const flags = m.attrs.flags ?? m.data.flags ?? {};
+      out.push({
+        family: fam,
+        address: formatIp(raw),
+        prefixLength: m.data.prefixlen ?? 0,
+        secondary: flags.secondary === true,
+        linkLocal: m.data.scope === RT_SCOPE_LINK,
+        tentative: flags.tentative === true,
+      });
+    }
+    return out;
+  }
+
+  /** Add addresses (IPv6 with nodad); ones already there are left as they are. */
+  async addAddresses(ifindex: number, addresses: readonly string[], opts: VipOptions = {}): Promise<void> {
+    for (const a of addresses) {
+      const { family, bytes, prefixLength } = this.#parse(a, opts);
+      try {
+        await this.#request(
+          `add ${a}/${prefixLength} on ifindex ${ifindex}`,
+          () =>
+            this.#rt.newAddress(
+              {
+                family: family === 'ipv4' ? AF_INET : AF_INET6,
+                prefixlen: prefixLength,
+                index: ifindex,
+                scope: family === 'ipv6' && a.toLowerCase().startsWith('fe80') ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE,
+              },
+              // IFA_F_NODAD as the u32 IFA_FLAGS attribute (RFC 4862 §5.4: a VIP moves, it is not a new address).
+              { local: Buffer.from(bytes), address: Buffer.from(bytes), ...(family === 'ipv6' ? { flags: { nodad: true } } : {}) },
+              { timeout: this.#timeoutMs, flags: 0x400 /* NLM_F_CREATE */ | 0x200 /* NLM_F_EXCL */ },
+            ),
+          opts.signal,
+        );
+      } catch (e) {
+        if (e instanceof VrrpError && errnoOf(e.cause) === 'EEXIST') continue;
+        throw e;
+      }
+    }
+  }
+
+  /** Remove addresses; ones not there are not an error. */
+  async removeAddresses(ifindex: number, addresses: readonly string[], opts: VipOptions = {}): Promise<void> {
+    for (const a of addresses) {
+      const { family, bytes, prefixLength } = this.#parse(a, opts);
+      try {
+        await this.#request(
+          `remove ${a}/${prefixLength} from ifindex ${ifindex}`,
+          () =>
+            this.#rt.delAddress(
+              { family: family === 'ipv4' ? AF_INET : AF_INET6, prefixlen: prefixLength, index: ifindex },
+              { local: Buffer.from(bytes), address: Buffer.from(bytes) },
+              { timeout: this.#timeoutMs },
+            ),
+          opts.signal,
+        );
+      } catch (e) {
+        const errno = e instanceof VrrpError ? errnoOf(e.cause) : undefined;
+        // EADDRNOTAVAIL: not on the interface; ENODEV: the interface went away with it.
+        if (errno === 'EADDRNOTAVAIL' || errno === 'ENODEV') continue;
+        throw e;
+      }
+    }
+  }
+
+  #parse(a: string, opts: VipOptions): { family: AddressFamily; bytes: Uint8Array; prefixLength: number } {
+    const family = addressFamily(a);
+    if (family === undefined) throw new VrrpError('ERR_VRRP_ADDRESS', `'${a}' is not an IPv4 or IPv6 address`);
+    const bytes = parseIp(a, family);
+    const max = family === 'ipv4' ? 32 : 128;
+    const prefixLength = opts.prefixLength?.(a) ?? max;
+    if (!Number.isInteger(prefixLength) || prefixLength < 0 || prefixLength > max) {
+      throw new VrrpError('ERR_VRRP_CONFIG', `prefix length ${prefixLength} for ${a}`);
+    }
+    return { family, bytes, prefixLength };
+  }
+
+  /**
+   * Follow link changes (RTNLGRP_LINK): `fn` gets every RTM_NEWLINK the kernel
+   * announces, with IFF_UP and IFF_RUNNING (an interface that lost carrier or
+   * was set down). Returns the function that stops following.
+   */
+  watchLinks(fn: (e: LinkChange) => void): () => void {
+    this.#check();
+    const onMessage = (msgs: readonly { kind: string }[]): void => {
+      for (const m of msgs) {
+        if (m.kind !== 'link') continue;
+        const l = m as NetlinkPackage.rt.LinkMessage;
+        const index = l.data.index;
+        if (index === undefined) continue;
+        fn({ index, name: l.attrs.ifname ?? '', up: l.data.flags?.up === true, running: l.data.flags?.running === true });
+      }
+    };
+    if (this.#watchers++ === 0) this.#rt.addMembership('LINK');
+    this.#rt.on('message', onMessage);
+    return () => {
+      this.#rt.off('message', onMessage);
+      if (--this.#watchers === 0 && !this.#closed) this.#rt.dropMembership('LINK');
+    };
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#rt.socket.close();
+    } catch {
+      // already closed
+    }
+  }
+}

@@ -1,0 +1,329 @@
+// Shared body of the keepalived interop lab tests: one lab per test file (a router running lvskit, a
+// router running keepalived, a client), and the same scenarios for each VRRP version and family.
+//
+// Each scenario starts both daemons, waits until the elections agree, then walks through the faults
+// and checks after each that the virtual address is configured on exactly one router (`ip -n <ns>
+// addr`) and that the client's neighbour entry for it points at that router's MAC without the client
+// sending anything (the new master's gratuitous ARP / unsolicited NA did it):
+//   clean stop of the master (priority 0: the backup takes over after Skew_Time, RFC 9568 §6.4.2),
+//   the master's return (preemption, RFC 9568 §6.4.2 Preempt_Mode),
+//   the master's link cut (the backup takes over after Master_Down_Interval; the cut router's
+//   instance goes to fault and drops the address), and the link's return (preemption again).
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLab } from '../harness/netlab.js';
+import type { Lab, LabProcess } from '../harness/netlab.js';
+import { TS_REGISTER, ping, waitFor } from '../harness/probes.js';
+import { ipBin } from '../harness/core.mjs';
+
+const ROUTER_FIXTURE = fileURLToPath(new URL('./fixtures/router.ts', import.meta.url));
+
+export type Host = 'lvk' | 'ka' | 'client';
+
+export interface InteropCase {
+  version: 2 | 3;
+  family: 'ipv4' | 'ipv6';
+  vrid: number;
+  /** Advertisement interval in ms (v2: whole seconds). */
+  advertIntervalMs: number;
+  /** Third octet / hextet of the lab subnet, unique per file. */
+  subnet: number;
+}
+
+function addressing(c: InteropCase): Record<Host, { ipv4?: string[]; ipv6?: string[] }> & { vip: string; vipCidr: string } {
+  if (c.family === 'ipv4') {
+    const net = `10.${c.subnet}.0`;
+    return {
+      lvk: { ipv4: [`${net}.1/24`] },
+      ka: { ipv4: [`${net}.2/24`] },
+      client: { ipv4: [`${net}.3/24`] },
+      vip: `${net}.100`,
+      vipCidr: `${net}.100/32`,
+    };
+  }
+  const net = `fd00:${c.subnet}:`;
+  return {
+    lvk: { ipv6: [`${net}:1/64`] },
+    ka: { ipv6: [`${net}:2/64`] },
+    client: { ipv6: [`${net}:3/64`] },
+    vip: `${net}:100`,
+    vipCidr: `${net}:100/128`,
+  };
+}
+
+/** Run `ip` in the root namespace, bounded (only to reach into the lab's bridge namespace). */
+function ipRoot(args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(ipBin(), [...args], { timeout: 10_000 }, (err, _out, stderr) => (err ? reject(new Error(`ip ${args.join(' ')}: ${stderr}`)) : resolve()));
+  });
+}
+
+export function interopSuite(c: InteropCase): void {
+  const label = `VRRPv${c.version} ${c.family === 'ipv4' ? 'IPv4' : 'IPv6'}`;
+  const a = addressing(c);
+  const VIP = a.vip;
+  const dir = mkdtempSync(path.join(os.tmpdir(), `lvskit-vrrp-v${c.version}-${c.family}-`));
+  let lab: Lab<Host>;
+  const procs: LabProcess[] = [];
+  const macs: Partial<Record<Host, string>> = {};
+  let kaRuns = 0;
+  const timings: Record<string, number> = {};
+
+  beforeAll(async () => {
+    lab = await createLab({ hosts: { lvk: a.lvk, ka: a.ka, client: a.client } });
+    // The bridge floods 224.0.0.18 (link-local multicast) but would apply MLD snooping to ff02::12.
+    await ipRoot(['-n', lab.bridgeNs, 'link', 'set', 'br0', 'type', 'bridge', 'mcast_snooping', '0']);
+    for (const h of ['lvk', 'ka', 'client'] as const) {
+      const r = await lab.ip(h, ['-j', 'link', 'show', 'dev', 'eth0'], { check: true });
+      macs[h] = (JSON.parse(r.stdout) as { address: string }[])[0]?.address ?? '';
+    }
+  });
+
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop({ graceMs: 3_000 })));
+    await lab?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+    console.log(`${label} timings (ms): ${JSON.stringify(timings)}`);
+  });
+
+  /** Start lvskit's router in the `lvk` namespace; resolves once it runs. */
+  async function startLvskit(priority: number): Promise<LabProcess> {
+    const instance = {
+      name: 'vi',
+      interface: 'eth0',
+      version: c.version,
+      family: c.family,
+      vrid: c.vrid,
+      priority,
+      advertIntervalMs: c.advertIntervalMs,
+      addresses: [VIP],
+      // keepalived sends a global IPv6 address list without a link-local first entry (it only
+      // logs that outside vrrp_strict); RFC 9568 §5.2.9 strictness would discard its adverts.
+      ...(c.family === 'ipv6' ? { strict: false } : {}),
+    };
+    const p = lab.spawn('lvk', [process.execPath, '--import', TS_REGISTER, ROUTER_FIXTURE, JSON.stringify({ instances: [instance] })]);
+    procs.push(p);
+    await p.waitForOutput(/^(ready|error .*)$/m, { timeoutMs: 60_000 });
+    expect(p.stdout, p.output).not.toMatch(/^error /m);
+    return p;
+  }
+
+  /** Start keepalived (VRRP only, foreground, logging to the console) in the `ka` namespace. */
+  async function startKeepalived(priority: number): Promise<LabProcess> {
+    const n = ++kaRuns;
+    const conf = path.join(dir, `keepalived-${n}.conf`);
+    const interval = c.advertIntervalMs / 1000;
+    writeFileSync(
+      conf,
+      [
+        'global_defs {',
+        `  router_id lvskit_lab_${n}`,
+        '  enable_script_security',
+        '  script_user root',
+        '}',
+        'vrrp_instance VI {',
+        '  state BACKUP',
+        '  interface eth0',
+        `  virtual_router_id ${c.vrid}`,
+        `  priority ${priority}`,
+        `  advert_int ${interval}`,
+        `  version ${c.version}`,
+        '  virtual_ipaddress {',
+        `    ${a.vipCidr}`,
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const p = lab.spawn('ka', [
+      'keepalived', '-n', '-l', '-D', '-P',
+      '-f', conf,
+      '-p', path.join(dir, `keepalived-${n}.pid`),
+      '-r', path.join(dir, `keepalived-${n}-vrrp.pid`),
+      '-c', path.join(dir, `keepalived-${n}-checkers.pid`),
+    ]);
+    procs.push(p);
+    await p.waitForOutput(/\(VI\) Entering BACKUP STATE|\(VI\) Entering MASTER STATE/, { timeoutMs: 30_000 });
+    return p;
+  }
+
+  /** Hosts holding the VIP now. */
+  async function holders(): Promise<Host[]> {
+    const out: Host[] = [];
+    for (const h of ['lvk', 'ka'] as const) {
+      const r = await lab.ip(h, ['-j', 'address', 'show', 'dev', 'eth0'], { check: true });
+      const addrs = (JSON.parse(r.stdout) as { addr_info: { local: string }[] }[]).flatMap((l) => l.addr_info.map((i) => i.local));
+      if (addrs.includes(VIP)) out.push(h);
+    }
+    return out;
+  }
+
+  /** Wait until exactly `host` holds the VIP; returns ms waited. */
+  async function vipOnlyOn(host: Host, what: string, timeoutMs = 15_000): Promise<number> {
+    const t0 = Date.now();
+    await waitFor(async () => {
+      const h = await holders();
+      return h.length === 1 && h[0] === host;
+    }, { timeoutMs, intervalMs: 50, what: `${what}: VIP ${VIP} on ${host} only` });
+    return Date.now() - t0;
+  }
+
+  /** The client's neighbour entry for the VIP. */
+  async function clientNeighbour(): Promise<string | undefined> {
+    const r = await lab.ip('client', ['-j', 'neigh', 'show', VIP, 'dev', 'eth0'], { check: true });
+    const e = (JSON.parse(r.stdout) as { lladdr?: string }[])[0];
+    return e?.lladdr;
+  }
+
+  /** Wait (without client traffic) until the client's entry points at `host`. */
+  async function clientSees(host: Host, what: string, timeoutMs = 10_000): Promise<void> {
+    await waitFor(async () => (await clientNeighbour()) === macs[host], { timeoutMs, intervalMs: 50, what: `${what}: client neighbour -> ${host}` });
+  }
+
+  /** Whether the VIP answers the client's ping (and so the client has an entry for it). */
+  async function clientPings(): Promise<boolean> {
+    return ping(lab, 'client', VIP, 5);
+  }
+
+  function linkDown(host: Host): Promise<unknown> {
+    return lab.ip(host, ['link', 'set', 'dev', 'eth0', 'down'], { check: true });
+  }
+
+  async function linkUp(host: Host): Promise<void> {
+    await lab.ip(host, ['link', 'set', 'dev', 'eth0', 'up'], { check: true });
+    if (c.family === 'ipv6') {
+      // The link-local address comes back (the same one, from the MAC) once the link is up.
+      await waitFor(async () => {
+        const r = await lab.ip(host, ['-j', 'address', 'show', 'dev', 'eth0'], { check: true });
+        const info = (JSON.parse(r.stdout) as { addr_info: { local: string; scope: string; tentative?: boolean }[] }[]).flatMap((l) => l.addr_info);
+        return info.some((i) => i.scope === 'link' && i.tentative !== true);
+      }, { timeoutMs: 10_000, what: `${host} link-local address back` });
+    }
+  }
+
+  function lines(p: LabProcess, prefix: string): string[] {
+    return p.stdout.split('\n').filter((l) => l.startsWith(`${prefix} `));
+  }
+
+  /** Nothing either side discarded as invalid (checksum, TTL, version: keepalived would restart its timer on them). */
+  function noInvalid(lvk: LabProcess, ka: LabProcess): void {
+    expect(lines(lvk, 'invalid'), lvk.output).toEqual([]);
+    // An advert sent between a link cut and the fault it causes fails (ENETUNREACH / ENETDOWN); nothing else may.
+    expect(lines(lvk, 'transport-error').filter((l) => !(l.includes('"sendAdvert"') && /unreachable|down/i.test(l))), lvk.output).toEqual([]);
+    expect(ka.output, ka.output).not.toMatch(/invalid checksum|bad checksum|ttl|wrong version|received an invalid|vrrp_check_packet|ip payload too short/i);
+  }
+
+  const lvkMaster = 150;
+  const backup = 100;
+
+  describe(`${label} against keepalived ${'(lvskit master, keepalived backup)'}`, () => {
+    it('elections agree; clean stop, preemption, link cut and return each leave the VIP on exactly one router, and the client follows', async () => {
+      let lvk = await startLvskit(lvkMaster);
+      const ka = await startKeepalived(backup);
+      await vipOnlyOn('lvk', 'startup', 20_000);
+      await lvk.waitForOutput(/"to":"master"/, { timeoutMs: 10_000 });
+      expect(await clientPings()).toBe(true);
+      expect(await clientNeighbour()).toBe(macs.lvk);
+      // Stable: keepalived stays backup for a few intervals (it accepts our adverts).
+      const settle = Date.now() + Math.max(2_000, 4 * c.advertIntervalMs);
+      await waitFor(async () => Date.now() >= settle && (await holders()).join() === 'lvk', { timeoutMs: settle - Date.now() + 10_000, what: 'stable mastership' });
+      expect(ka.output).not.toMatch(/\(VI\) Entering MASTER STATE/);
+      noInvalid(lvk, ka);
+
+      // Clean stop: priority 0, keepalived takes over after Skew_Time; we removed the VIP.
+      const t0 = Date.now();
+      await lvk.stop({ signal: 'SIGTERM', graceMs: 10_000 });
+      expect(lvk.stdout).toMatch(/^stopped /m);
+      await vipOnlyOn('ka', 'after clean stop');
+      timings['lvskit clean stop -> keepalived holds VIP'] = Date.now() - t0;
+      await clientSees('ka', 'after clean stop');
+      expect(timings['lvskit clean stop -> keepalived holds VIP']).toBeLessThan(3 * c.advertIntervalMs + 2_500);
+
+      // Return: lvskit preempts (its Master_Down_Interval, then adverts at 150); keepalived steps down.
+      lvk = await startLvskit(lvkMaster);
+      const t1 = Date.now();
+      await vipOnlyOn('lvk', 'preemption back', 20_000);
+      timings['lvskit restart -> preempted'] = Date.now() - t1;
+      await clientSees('lvk', 'preemption back');
+      await ka.waitForOutput(/\(VI\) Entering BACKUP STATE[\s\S]*\(VI\) Entering MASTER STATE[\s\S]*\(VI\) Entering BACKUP STATE/, { timeoutMs: 10_000 });
+
+      // Link cut on lvskit's router: keepalived takes over after Master_Down_Interval; lvskit's
+      // instance goes to fault (it tracks its link) and drops the VIP.
+      const t2 = Date.now();
+      await linkDown('lvk');
+      await vipOnlyOn('ka', 'after link cut');
+      timings['lvskit link cut -> keepalived holds VIP'] = Date.now() - t2;
+      await clientSees('ka', 'after link cut');
+      await lvk.waitForOutput(/"reason":"fault"/, { timeoutMs: 10_000 });
+
+      // Link back: lvskit preempts again.
+      const t3 = Date.now();
+      await linkUp('lvk');
+      await vipOnlyOn('lvk', 'after link return', 20_000);
+      timings['lvskit link return -> preempted'] = Date.now() - t3;
+      await clientSees('lvk', 'after link return');
+      expect(await clientPings()).toBe(true);
+      noInvalid(lvk, ka);
+
+      await Promise.all([lvk.stop({ graceMs: 10_000 }), ka.stop({ graceMs: 10_000 })]);
+      expect(await holders()).toEqual([]);
+    });
+  });
+
+  describe(`${label} against keepalived (keepalived master, lvskit backup)`, () => {
+    it('elections agree; clean stop, preemption, link cut and return each leave the VIP on exactly one router, and the client follows', async () => {
+      let ka = await startKeepalived(lvkMaster);
+      const lvk = await startLvskit(backup);
+      await vipOnlyOn('ka', 'startup', 20_000);
+      await lvk.waitForOutput(/"to":"backup"/, { timeoutMs: 10_000 });
+      expect(await clientPings()).toBe(true);
+      expect(await clientNeighbour()).toBe(macs.ka);
+      const settle = Date.now() + Math.max(2_000, 4 * c.advertIntervalMs);
+      await waitFor(async () => Date.now() >= settle && (await holders()).join() === 'ka', { timeoutMs: settle - Date.now() + 10_000, what: 'stable mastership' });
+      expect(lvk.stdout).not.toMatch(/"to":"master"/);
+      noInvalid(lvk, ka);
+
+      // Clean stop of keepalived: its priority 0 advert; lvskit takes over after Skew_Time.
+      const t0 = Date.now();
+      await ka.stop({ signal: 'SIGTERM', graceMs: 10_000 });
+      await vipOnlyOn('lvk', 'after clean stop');
+      timings['keepalived clean stop -> lvskit holds VIP'] = Date.now() - t0;
+      await lvk.waitForOutput(/"reason":"master-stopped"/, { timeoutMs: 5_000 });
+      await clientSees('lvk', 'after clean stop');
+      expect(timings['keepalived clean stop -> lvskit holds VIP']).toBeLessThan(3 * c.advertIntervalMs + 2_500);
+
+      // keepalived returns and preempts; lvskit steps down and removes the VIP.
+      const t1 = Date.now();
+      ka = await startKeepalived(lvkMaster);
+      await vipOnlyOn('ka', 'preemption back', 20_000);
+      timings['keepalived restart -> preempted'] = Date.now() - t1;
+      await clientSees('ka', 'preemption back');
+      await lvk.waitForOutput(/"reason":"higher-priority"/, { timeoutMs: 5_000 });
+
+      // Link cut on keepalived's router: lvskit takes over after Master_Down_Interval.
+      const t2 = Date.now();
+      await linkDown('ka');
+      await vipOnlyOn('lvk', 'after link cut');
+      timings['keepalived link cut -> lvskit holds VIP'] = Date.now() - t2;
+      await lvk.waitForOutput(/"reason":"master-down"/, { timeoutMs: 5_000 });
+      await clientSees('lvk', 'after link cut');
+
+      // Link back: keepalived preempts.
+      const t3 = Date.now();
+      await linkUp('ka');
+      await vipOnlyOn('ka', 'after link return', 20_000);
+      timings['keepalived link return -> preempted'] = Date.now() - t3;
+      await clientSees('ka', 'after link return');
+      expect(await clientPings()).toBe(true);
+      noInvalid(lvk, ka);
+
+      await Promise.all([lvk.stop({ graceMs: 10_000 }), ka.stop({ graceMs: 10_000 })]);
+      expect(await holders()).toEqual([]);
+    });
+  });
+}
