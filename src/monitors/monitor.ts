@@ -69,6 +69,11 @@ export interface ServerSpec {
 }
 
 export interface MonitorOptions {
+  /**
+   * Clock for scheduling (default: the shared real clock, whose timers are
+   * unref'd: a running monitor alone does not keep the process alive; pass
+   * `new RealClock({ ref: true })` when nothing else does).
+   */
   clock?: Clock;
   /** Random source in [0, 1) for spreading and jitter (default Math.random). */
   random?: () => number;
