@@ -389,6 +389,8 @@ function buildInputTar(tmp: string, tarPath: string, opts: VmRunOptions, nonce: 
   };
   addTree('package.json');
   addTree('dist');
+  // lvskit's own native addon (raw sockets, TCP MD5), as the published package ships it.
+  addTree(`prebuilds/${process.platform}-${process.arch}`);
   addTree(VM_DIR);
   for (const f of [...opts.files, ...(opts.include ?? [])]) addTree(f);
   for (const pkgDir of runtimePackages()) {
