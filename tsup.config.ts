@@ -19,4 +19,6 @@ export default defineConfig({
   treeshake: false,
   // Error classes are matched by name across the ESM and CJS builds (src/util/errors.ts).
   keepNames: true,
+  // import.meta.url in the CJS build (src/util/native.ts locates the addon from it).
+  shims: true,
 });
