@@ -314,6 +314,10 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
     const afi = familyOf(prefix);
     const families = peer.config.families ?? ['ipv4', 'ipv6'];
     if (!families.includes(afi === Afi.IPV4 ? 'ipv4' : 'ipv6')) return undefined;
+    // RFC 4760 §7: never send a family the session did not negotiate (a router without an IPv6
+    // channel would reset the session). Re-exported when the next session comes up.
+    const n = peer.session.negotiated;
+    if (n !== undefined && !n.families.some((f) => f.afi === afi && f.safi === Safi.UNICAST)) return undefined;
     const ebgp = peer.config.remoteAs !== this.#opts.localAs;
     const asns = [...new Array<number>(ebgp ? 1 + (a.prepend ?? 0) : (a.prepend ?? 0)).fill(this.#opts.localAs), ...(a.asPath ?? [])];
     const asPath: AsPathSegment[] = asns.length === 0 ? [] : [{ type: 'sequence', asns }];

@@ -247,6 +247,37 @@ describe('BgpSpeaker over loopback', () => {
     expect(director.peers().map((p) => p.address).sort()).toEqual(['127.0.0.1', '127.0.0.3']);
   });
 
+  it('sends no routes of a family the session did not negotiate (RFC 4760 §7)', async () => {
+    const router = new BgpSpeaker({
+      localAs: 65000,
+      routerId: '10.0.0.254',
+      listen: { address: '127.0.0.1', port: 0 },
+      peers: [{ address: '127.0.0.2', remoteAs: 65010, passive: true, families: ['ipv4'], ...fast }],
+    });
+    speakers.push(router);
+    await router.start();
+    const errors: Error[] = [];
+    router.on('update-error', (_p, e) => errors.push(e));
+    const director = new BgpSpeaker({
+      localAs: 65010,
+      routerId: '10.0.0.1',
+      listen: false,
+      peers: [{ address: '127.0.0.1', port: router.port as number, localAddress: '127.0.0.2', remoteAs: 65000, nextHop: { ipv4: '192.0.2.10', ipv6: '2001:db8::10' }, ...fast }],
+    });
+    speakers.push(director);
+    const up = waitFor(director, 'peer-up');
+    director.announce('198.51.100.90/32');
+    director.announce('2001:db8:90::/48');
+    await director.start();
+    const [, n] = await up;
+    expect(n.families).toEqual([{ afi: 1, safi: 1 }]);
+    await until(() => router.routesReceived().length === 1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(router.routesReceived().map((r) => r.prefix)).toEqual(['198.51.100.90/32']);
+    expect(errors).toEqual([]);
+    expect(director.peers()[0]?.state).toBe('Established');
+  });
+
   it('drops a peer that sends more prefixes than allowed (RFC 4486) and keeps running', async () => {
     const { router, director } = await pair();
     // Reconfigure: the router accepts at most 2 prefixes from the director.
