@@ -45,6 +45,8 @@ export interface RibInChange {
   announced: InRoute[];
   /** Routes that were present and are now gone. */
   withdrawn: InRoute[];
+  /** Routes of families not accepted (see `acceptFamilies`), ignored. */
+  ignored: number;
   /** The UPDATE was an End-of-RIB marker for this family (RFC 4724 §2). */
   endOfRib?: { afi: number; safi: number };
   /** The limit was passed by this UPDATE (RFC 4486). */
@@ -72,6 +74,7 @@ export class AdjRibIn {
   readonly #keys = new Map<PathAttributes, string>();
   readonly #maxPrefixes: number;
   readonly #localAs: number | undefined;
+  #families: Set<AddressFamily> | undefined;
 
   /**
    * `maxPrefixes`: the limit for `maxPrefixesExceeded`. `localAs`: routes whose
@@ -87,6 +90,14 @@ export class AdjRibIn {
     return this.#routes.size;
   }
 
+  /**
+   * Accept announcements of these families only (those the session negotiated):
+   * others are ignored and counted in `ignored` (RFC 4760 §7). Undefined: all.
+   */
+  acceptFamilies(families: AddressFamily[] | undefined): void {
+    this.#families = families === undefined ? undefined : new Set(families);
+  }
+
   get(prefix: string, pathId?: number): InRoute | undefined {
     return this.#routes.get(routeKey(prefix, pathId));
   }
@@ -98,7 +109,7 @@ export class AdjRibIn {
 
   /** Apply one decoded UPDATE. */
   apply(verdict: UpdateVerdict): RibInChange {
-    const change: RibInChange = { announced: [], withdrawn: [], maxPrefixesExceeded: false };
+    const change: RibInChange = { announced: [], withdrawn: [], ignored: 0, maxPrefixesExceeded: false };
     if (verdict.kind === 'treat-as-withdraw') {
       // RFC 7606 §2: as if every prefix of the UPDATE had been withdrawn.
       for (const n of verdict.withdrawn) this.#remove(n, change);
@@ -122,12 +133,17 @@ export class AdjRibIn {
       this.#unused(attrs);
       return change;
     }
+    const fam = this.#families;
     if (u.nlri.length > 0 && nextHop !== undefined) {
-      const nh = [nextHop]; // shared by the UPDATE's routes, like the attributes
-      for (const n of u.nlri) this.#add(n, Afi.IPV4, nh, attrs, change);
+      if (fam !== undefined && !fam.has(Afi.IPV4)) change.ignored += u.nlri.length;
+      else {
+        const nh = [nextHop]; // shared by the UPDATE's routes, like the attributes
+        for (const n of u.nlri) this.#add(n, Afi.IPV4, nh, attrs, change);
+      }
     }
     if (mpReach !== undefined) {
-      for (const n of mpReach.nlri) this.#add(n, mpReach.afi, mpReach.nextHop, attrs, change);
+      if (fam !== undefined && !fam.has(mpReach.afi)) change.ignored += mpReach.nlri.length;
+      else for (const n of mpReach.nlri) this.#add(n, mpReach.afi, mpReach.nextHop, attrs, change);
     }
     this.#unused(attrs);
     change.maxPrefixesExceeded = change.announced.length > 0 && this.#routes.size > this.#maxPrefixes;

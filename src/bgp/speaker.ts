@@ -19,6 +19,7 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 import { realClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { noopLogger } from '../util/logger.js';
+import { LvskitError } from '../util/errors.js';
 import { Afi, Safi } from './constants.js';
 import type { AddressFamily } from './codec-address.js';
 import { canonicalAddress, canonicalPrefix, familyOf } from './codec-address.js';
@@ -199,6 +200,7 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
       if (v.kind === 'treat-as-withdraw') for (const e of v.errors) this.emit('update-error', address, e);
       else for (const e of v.discarded) this.emit('update-error', address, e);
       const ch = peer.in.apply(v);
+      if (ch.ignored > 0) this.emit('update-error', address, new LvskitError('ERR_BGP_FAMILY_NOT_NEGOTIATED', `${ch.ignored} route(s) of a family not negotiated ignored (RFC 4760 §7)`));
       if (ch.endOfRib !== undefined) {
         // RFC 4724 §4.2: End-of-RIB ends the wait for that family's refreshed routes.
         const gone = peer.in.sweepStale(ch.endOfRib.afi as AddressFamily);
@@ -378,6 +380,7 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
   }
 
   #onEstablished(peer: Peer, n: NegotiatedSession): void {
+    peer.in.acceptFamilies(n.families.filter((f) => f.safi === Safi.UNICAST).map((f) => f.afi as AddressFamily));
     this.emit('peer-up', peer.address, n);
     // Next hops may depend on the session's local address: rebuild, then send everything and End-of-RIB.
     for (const [prefix, attrs] of this.#local) this.#export(peer, prefix, attrs);

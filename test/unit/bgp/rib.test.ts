@@ -238,6 +238,17 @@ describe('AdjRibIn', () => {
     expect(rib.attributeSets).toBe(0);
   });
 
+  it('ignores announcements of families not negotiated, and counts them (RFC 4760 §7)', () => {
+    const rib = new AdjRibIn();
+    rib.acceptFamilies([1]);
+    const ch = rib.apply(ok({ withdrawn: [], attributes: { ...attrsA, nextHop: '192.0.2.1', mpReach: { afi: 2, safi: 1, nextHop: ['2001:db8::1'], nlri: [{ prefix: '2001:db8::/32' }] } }, nlri: [{ prefix: '10.0.0.0/8' }] }));
+    expect(ch.ignored).toBe(1);
+    expect([...rib.routes()].map((r) => r.prefix)).toEqual(['10.0.0.0/8']);
+    rib.acceptFamilies(undefined);
+    expect(rib.apply(ok({ withdrawn: [], attributes: { ...attrsA, mpReach: { afi: 2, safi: 1, nextHop: ['2001:db8::1'], nlri: [{ prefix: '2001:db8::/32' }] } }, nlri: [] })).ignored).toBe(0);
+    expect(rib.size).toBe(2);
+  });
+
   it('withdraws every prefix of a treat-as-withdraw verdict (RFC 7606 §2)', () => {
     const rib = new AdjRibIn();
     rib.apply(ok(ann(['10.0.0.0/8', '10.1.0.0/16'])));
