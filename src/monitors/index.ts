@@ -40,6 +40,7 @@
  * | --- | --- | --- |
  * | `lvskit_monitor_check_results_total` | counter | service, server, check, kind, result (`up`/`down`) |
  * | `lvskit_monitor_check_timeouts_total` | counter | service, server, check, kind |
+ * | `lvskit_monitor_check_last_ok` | gauge | service, server, check, kind |
  * | `lvskit_monitor_check_duration_seconds` | histogram (1 ms .. 10 s) | service, server, check, kind |
  * | `lvskit_monitor_server_up` | gauge | service, server |
  * | `lvskit_monitor_server_enabled` | gauge | service, server |

@@ -8,6 +8,7 @@
  * | --- | --- | --- | --- |
  * | `lvskit_monitor_check_results_total` | counter | service, server, check, kind, result=`up`\|`down` | check results |
  * | `lvskit_monitor_check_timeouts_total` | counter | service, server, check, kind | results that were timeouts (also counted as `down`) |
+ * | `lvskit_monitor_check_last_ok` | gauge | service, server, check, kind | 1 when the last result was up |
  * | `lvskit_monitor_check_duration_seconds` | histogram | service, server, check, kind | check latency |
  * | `lvskit_monitor_server_up` | gauge | service, server | 1 when enabled, healthy and not damped |
  * | `lvskit_monitor_server_enabled` | gauge | service, server | administrative state |
@@ -161,6 +162,10 @@ export function renderPrometheus(snap: MetricsSnapshot): string {
   }
   family('lvskit_monitor_check_timeouts_total', 'counter', 'Health check results that were timeouts.');
   for (const s of snap.checks) out.push(`lvskit_monitor_check_timeouts_total${labels({ service: s.service, server: s.server, check: s.check, kind: s.kind })} ${s.timeouts}`);
+  family('lvskit_monitor_check_last_ok', 'gauge', 'Whether the last result of the check was up (1) or down (0).');
+  for (const s of snap.checks) {
+    if (s.lastOk !== undefined) out.push(`lvskit_monitor_check_last_ok${labels({ service: s.service, server: s.server, check: s.check, kind: s.kind })} ${s.lastOk ? 1 : 0}`);
+  }
   family('lvskit_monitor_check_duration_seconds', 'histogram', 'Health check latency.');
   for (const s of snap.checks) {
     const l = { service: s.service, server: s.server, check: s.check, kind: s.kind };

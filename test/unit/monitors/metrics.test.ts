@@ -45,6 +45,7 @@ describe('monitor metrics', () => {
     expect(text).toContain(`lvskit_monitor_check_results_total{${L},result="up"} 1\n`);
     expect(text).toContain(`lvskit_monitor_check_results_total{${L},result="down"} 1\n`);
     expect(text).toContain(`lvskit_monitor_check_timeouts_total{${L}} 1\n`);
+    expect(text).toContain(`lvskit_monitor_check_last_ok{${L}} 0\n`);
     expect(text).toContain(`lvskit_monitor_check_duration_seconds_bucket{${L},le="0.001"} 0\n`);
     expect(text).toContain(`lvskit_monitor_check_duration_seconds_bucket{${L},le="0.005"} 1\n`);
     expect(text).toContain(`lvskit_monitor_check_duration_seconds_bucket{${L},le="0.5"} 2\n`);
