@@ -20,7 +20,7 @@ import { realClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { noopLogger } from '../util/logger.js';
 import { LvskitError } from '../util/errors.js';
-import { Afi, Safi } from './constants.js';
+import { Afi, CeaseSubcode, ErrorCode, Safi } from './constants.js';
 import type { AddressFamily } from './codec-address.js';
 import { canonicalAddress, canonicalPrefix, familyOf } from './codec-address.js';
 import type { AsPathSegment, Origin, PathAttributes } from './codec-attributes.js';
@@ -230,6 +230,23 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
       this.#refreshOut(peer, afi);
     });
     if (this.#started && !this.#closed) session.start();
+  }
+
+  /**
+   * Remove a peer: its session ends with Cease / Peer De-configured (RFC 4486
+   * §4) and its routes are withdrawn from `routesReceived()`. False when unknown.
+   */
+  removePeer(address: string): boolean {
+    const a = canonicalAddress(address);
+    const peer = this.#peers.get(a);
+    if (peer === undefined) return false;
+    this.#peers.delete(a);
+    peer.staleTimer?.cancel();
+    peer.session.stop({ code: ErrorCode.CEASE, subcode: CeaseSubcode.PEER_DECONFIGURED, data: new Uint8Array(0) });
+    peer.session.removeAllListeners();
+    const gone = peer.in.clear();
+    if (gone.length > 0) this.emit('routes', a, { announced: [], withdrawn: gone });
+    return true;
   }
 
   /** Announce `prefix` (IPv4 or IPv6, any length) to every peer, or change its attributes. */

@@ -278,6 +278,22 @@ describe('BgpSpeaker over loopback', () => {
     expect(director.peers()[0]?.state).toBe('Established');
   });
 
+  it('removes a peer with Cease / Peer De-configured and forgets its routes', async () => {
+    const { router, director } = await pair();
+    director.announce('198.51.100.95/32');
+    await director.start();
+    await until(() => router.routesReceived().length === 1);
+    const down = waitFor(director, 'peer-down');
+    const gone = waitFor(router, 'routes', (_p, ch) => ch.withdrawn.length > 0);
+    expect(router.removePeer('127.0.0.2')).toBe(true);
+    expect(router.removePeer('127.0.0.2')).toBe(false);
+    const [, reason] = await down;
+    expect(reason.kind === 'notification-received' && [reason.notification.code, reason.notification.subcode]).toEqual([6, 3]);
+    expect((await gone)[1].withdrawn.map((r) => r.prefix)).toEqual(['198.51.100.95/32']);
+    expect(router.routesReceived()).toEqual([]);
+    expect(router.peers()).toEqual([]);
+  });
+
   it('drops a peer that sends more prefixes than allowed (RFC 4486) and keeps running', async () => {
     const { router, director } = await pair();
     // Reconfigure: the router accepts at most 2 prefixes from the director.
