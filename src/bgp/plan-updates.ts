@@ -19,7 +19,10 @@ export interface OutRoute {
   /** Canonical prefix text. */
   prefix: string;
   pathId?: number;
-  /** Everything but NEXT_HOP, MP_REACH_NLRI and MP_UNREACH_NLRI, which the planner fills in. */
+  /**
+   * Everything but NEXT_HOP, MP_REACH_NLRI and MP_UNREACH_NLRI, which the planner fills in.
+   * Treated as immutable: its key is cached per object, so build a new object to change it.
+   */
   attributes: PathAttributes;
   /** IPv4 routes: one IPv4 address. IPv6 routes: a global address and optionally a link-local one (RFC 2545 §3). */
   nextHop: string[];
