@@ -33,6 +33,8 @@ export interface InteropCase {
   advertIntervalMs: number;
   /** Third octet / hextet of the lab subnet, unique per file. */
   subnet: number;
+  /** Also run: equal priorities (the higher primary address wins, RFC 9568 §6.4.3) and unicast peers. */
+  extras?: boolean;
 }
 
 type HostAddrs = { ipv4?: string[]; ipv6?: string[]; sysctls?: Record<string, number> };
@@ -98,16 +100,21 @@ export function interopSuite(c: InteropCase): void {
   });
 
   // A failed scenario must not leave its daemons, a cut link or a VIP to the next one.
-  afterEach(async () => {
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === 'fail') {
+      for (const p of procs) console.log(`--- ${p.host}: ${p.argv.slice(0, 4).join(' ')}\n${p.output}`);
+      console.log(`holders: ${(await holders()).join(',')}`);
+    }
     await Promise.all(procs.filter((p) => p.running).map((p) => p.stop({ graceMs: 5_000 })));
     for (const h of ['lvk', 'ka'] as const) {
       await lab.ip(h, ['link', 'set', 'dev', 'eth0', 'up']);
       if ((await holders()).includes(h)) await lab.ip(h, ['address', 'del', a.vipCidr, 'dev', 'eth0']);
     }
+    procs.length = 0;
   });
 
   /** Start lvskit's router in the `lvk` namespace; resolves once it runs. */
-  async function startLvskit(priority: number): Promise<LabProcess> {
+  async function startLvskit(priority: number, opts: { unicast?: boolean } = {}): Promise<LabProcess> {
     const instance = {
       name: 'vi',
       interface: 'eth0',
@@ -117,6 +124,7 @@ export function interopSuite(c: InteropCase): void {
       priority,
       advertIntervalMs: c.advertIntervalMs,
       addresses: [VIP],
+      ...(opts.unicast === true ? { unicastPeers: [lab.hosts.ka.ipv4[0] ?? lab.hosts.ka.ipv6[0]] } : {}),
       // keepalived sends a global IPv6 address list without a link-local first entry (it only
       // logs that outside vrrp_strict); RFC 9568 §5.2.9 strictness would discard its adverts.
       ...(c.family === 'ipv6' ? { strict: false } : {}),
@@ -129,7 +137,7 @@ export function interopSuite(c: InteropCase): void {
   }
 
   /** Start keepalived (VRRP only, foreground, logging to the console) in the `ka` namespace. */
-  async function startKeepalived(priority: number): Promise<LabProcess> {
+  async function startKeepalived(priority: number, opts: { unicast?: boolean } = {}): Promise<LabProcess> {
     const n = ++kaRuns;
     const conf = path.join(dir, `keepalived-${n}.conf`);
     const interval = c.advertIntervalMs / 1000;
@@ -148,6 +156,9 @@ export function interopSuite(c: InteropCase): void {
         `  priority ${priority}`,
         `  advert_int ${interval}`,
         `  version ${c.version}`,
+        ...(opts.unicast === true
+          ? [`  unicast_src_ip ${lab.hosts.ka.ipv4[0] ?? lab.hosts.ka.ipv6[0]}`, `  unicast_peer {`, `    ${lab.hosts.lvk.ipv4[0] ?? lab.hosts.lvk.ipv6[0]}`, '  }']
+          : []),
         '  virtual_ipaddress {',
         `    ${a.vipCidr}`,
         '  }',
@@ -349,4 +360,64 @@ export function interopSuite(c: InteropCase): void {
       expect(await holders()).toEqual([]);
     });
   });
+
+  if (c.extras === true) {
+    describe(`${label} against keepalived: equal priorities, unicast peers`, () => {
+      it('equal priorities after a split brain: the higher primary address stays master, the other yields (RFC 9568 §6.4.3)', async () => {
+        // A Backup never preempts an equal-priority master (RFC 9568 §6.4.2), so the tie break only
+        // shows when both are master: cut keepalived off the segment at the bridge (its port taken out, the
+        // carrier stays up), let both take the VIP, then heal.
+        const port = (attached: boolean): Promise<void> => ipRoot(['-n', lab.bridgeNs, 'link', 'set', 'dev', 'v-ka', ...(attached ? ['master', 'br0'] : ['nomaster'])]);
+        await port(false); // out of the bridge: keepalived's veth keeps its carrier, its frames go nowhere
+        try {
+          const lvk = await startLvskit(backup);
+          const ka = await startKeepalived(backup);
+          await waitFor(async () => (await holders()).join() === 'lvk,ka', { timeoutMs: 20_000, what: 'split brain: both hold the VIP' });
+          await lvk.waitForOutput(/"to":"master"/, { timeoutMs: 5_000 });
+          const t0 = Date.now();
+          await port(true);
+          // keepalived's address (.2) is higher than lvskit's (.1): lvskit yields and drops the VIP.
+          await vipOnlyOn('ka', 'split brain healed', 15_000);
+          timings['split brain heal -> one master'] = Date.now() - t0;
+          await lvk.waitForOutput(/"reason":"higher-priority"/, { timeoutMs: 5_000 });
+          expect(await clientPings()).toBe(true);
+          await clientSees('ka', 'split brain healed');
+          // Stable afterwards: lvskit stays backup.
+          const settle = Date.now() + Math.max(2_000, 4 * c.advertIntervalMs);
+          await waitFor(async () => Date.now() >= settle && (await holders()).join() === 'ka', { timeoutMs: settle - Date.now() + 10_000, what: 'stable mastership' });
+          expect(lines(lvk, 'transition').filter((l) => l.includes('"to":"master"')), lvk.output).toHaveLength(1);
+          noInvalid(lvk, ka);
+          await Promise.all([lvk.stop({ graceMs: 10_000 }), ka.stop({ graceMs: 10_000 })]);
+          expect(await holders()).toEqual([]);
+        } finally {
+          await port(true).catch(() => {});
+        }
+      });
+
+      it('unicast peers (no multicast): elections agree, clean stop hands over, the client follows', async () => {
+        const lvk = await startLvskit(lvkMaster, { unicast: true });
+        const ka = await startKeepalived(backup, { unicast: true });
+        await vipOnlyOn('lvk', 'unicast startup', 20_000);
+        const settle = Date.now() + Math.max(2_000, 4 * c.advertIntervalMs);
+        await waitFor(async () => Date.now() >= settle && (await holders()).join() === 'lvk', { timeoutMs: settle - Date.now() + 10_000, what: 'stable mastership' });
+        expect(ka.output).not.toMatch(/\(VI\) Entering MASTER STATE/);
+        expect(await clientPings()).toBe(true);
+        expect(await clientNeighbour()).toBe(macs.lvk);
+        noInvalid(lvk, ka);
+        const t0 = Date.now();
+        await lvk.stop({ signal: 'SIGTERM', graceMs: 10_000 });
+        await vipOnlyOn('ka', 'unicast clean stop');
+        timings['unicast: lvskit clean stop -> keepalived holds VIP'] = Date.now() - t0;
+        await clientSees('ka', 'unicast clean stop');
+        // keepalived's adverts now reach a host with nothing listening on protocol 112 (ICMP
+        // protocol unreachable comes back); its restart must still work.
+        const lvk2 = await startLvskit(lvkMaster, { unicast: true });
+        await vipOnlyOn('lvk', 'unicast preemption back', 20_000);
+        await clientSees('lvk', 'unicast preemption back');
+        noInvalid(lvk2, ka);
+        await Promise.all([lvk2.stop({ graceMs: 10_000 }), ka.stop({ graceMs: 10_000 })]);
+        expect(await holders()).toEqual([]);
+      });
+    });
+  }
 }
