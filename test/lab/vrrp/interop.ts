@@ -20,8 +20,11 @@ import { createLab } from '../harness/netlab.js';
 import type { Lab, LabProcess } from '../harness/netlab.js';
 import { TS_REGISTER, ping, waitFor } from '../harness/probes.js';
 import { ipBin } from '../harness/core.mjs';
+import { encodeAdvert } from '../../../src/vrrp/codec.js';
+import type { Advert } from '../../../src/vrrp/codec.js';
 
 const ROUTER_FIXTURE = fileURLToPath(new URL('./fixtures/router.ts', import.meta.url));
+const SEND_FIXTURE = fileURLToPath(new URL('./fixtures/send.ts', import.meta.url));
 
 export type Host = 'lvk' | 'ka' | 'client';
 
@@ -362,7 +365,7 @@ export function interopSuite(c: InteropCase): void {
   });
 
   if (c.extras === true) {
-    describe(`${label} against keepalived: equal priorities, unicast peers`, () => {
+    describe(`${label} against keepalived: equal priorities, forged adverts, unicast peers`, () => {
       it('equal priorities after a split brain: the higher primary address stays master, the other yields (RFC 9568 §6.4.3)', async () => {
         // A Backup never preempts an equal-priority master (RFC 9568 §6.4.2), so the tie break only
         // shows when both are master: cut keepalived off the segment at the bridge (its port taken out, the
@@ -392,6 +395,43 @@ export function interopSuite(c: InteropCase): void {
         } finally {
           await port(true).catch(() => {});
         }
+      });
+
+      it('forged and malformed adverts from another host are counted and never acted on, by lvskit or keepalived', async () => {
+        const ka = await startKeepalived(lvkMaster);
+        const lvk = await startLvskit(backup);
+        await vipOnlyOn('ka', 'startup', 20_000);
+        await lvk.waitForOutput(/"to":"backup"/, { timeoutMs: 10_000 });
+        const group = c.family === 'ipv4' ? '224.0.0.18' : 'ff02::12';
+        const src = lab.hosts.client.ipv4[0] as string;
+        const stop: Advert = { version: 3, family: 'ipv4', vrid: c.vrid, priority: 0, maxAdvertIntervalCs: c.advertIntervalMs / 10, addresses: [VIP] };
+        const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+        const good = encodeAdvert(stop, { src, dst: group });
+        const badChecksum = Uint8Array.from(good);
+        badChecksum[6] = (badChecksum[6] ?? 0) ^ 0xff; // RFC 9568 §5.2.8: the checksum field
+        const v2 = encodeAdvert({ version: 2, family: 'ipv4', vrid: c.vrid, priority: 254, advertIntervalS: 1, addresses: [VIP] });
+        const send = async (packets: string[], ttl: number): Promise<void> => {
+          const r = await lab.exec('client', [process.execPath, '--import', TS_REGISTER, SEND_FIXTURE, JSON.stringify({ iface: 'eth0', family: 4, dst: group, ttl, packets, count: 3 })], { timeoutMs: 60_000 });
+          expect(r.stdout, r.stderr).toMatch(/^sent \d+$/m);
+        };
+        // A priority 0 "master stopping" advert with a wrong checksum, one with TTL 1 (RFC 9568
+        // §7.1: must be 255), a v2 advert to a v3 router, and valid priority 0 adverts for
+        // another VRID: each would hand over mastership if it were believed.
+        const other = encodeAdvert({ ...stop, vrid: c.vrid + 1 }, { src, dst: group });
+        await send([hex(badChecksum), hex(v2), hex(other)], 255);
+        await send([hex(good)], 1);
+        // Several Master_Down_Intervals later nothing has moved.
+        const settle = Date.now() + 4 * c.advertIntervalMs + 1_000;
+        await waitFor(async () => Date.now() >= settle && (await holders()).join() === 'ka', { timeoutMs: settle - Date.now() + 10_000, what: 'nothing moved' });
+        expect(lines(lvk, 'transition').filter((l) => l.includes('"to":"master"')), lvk.output).toEqual([]);
+        expect(ka.output).not.toMatch(/\(VI\) Entering BACKUP STATE[\s\S]*\(VI\) Entering MASTER STATE[\s\S]*\(VI\) Entering BACKUP STATE/);
+        // lvskit counted each kind: the wrong checksum, the version, the TTL.
+        const reasons = new Set(lines(lvk, 'invalid').map((l) => (JSON.parse(l.slice('invalid '.length)) as { reason: string }).reason));
+        expect([...reasons].sort(), lvk.output).toEqual(['checksum', 'ttl', 'version']);
+        await Promise.all([lvk.stop({ graceMs: 10_000 }), ka.stop({ graceMs: 10_000 })]);
+        const stopped = JSON.parse(/^stopped (.*)$/m.exec(lvk.stdout)?.[1] ?? '[]') as { counters: Record<string, number> }[];
+        expect(stopped[0]?.counters, lvk.output).toBeDefined();
+        console.log(`${label} lvskit counters after forged adverts: ${JSON.stringify(stopped[0]?.counters)}`);
       });
 
       it('unicast peers (no multicast): elections agree, clean stop hands over, the client follows', async () => {
