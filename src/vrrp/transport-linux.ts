@@ -231,7 +231,8 @@ export class LinuxVrrpTransport extends EventEmitter<LinuxTransportEvents> imple
 
   sendAdvert(instance: string, packet: { family: AddressFamily; src: string; dst: string; payload: Uint8Array }): void {
     const i = this.#instance(instance);
-    i.channel.socket.send(packet.payload, packet.dst, { src: packet.src, interface: i.ifname });
+    // By index: no if_nametoindex per advert.
+    i.channel.socket.send(packet.payload, packet.dst, { src: packet.src, interface: i.ifindex });
   }
 
   sendFrame(instance: string, frame: Uint8Array): void {

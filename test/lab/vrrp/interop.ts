@@ -273,11 +273,13 @@ export function interopSuite(c: InteropCase): void {
       noInvalid(lvk, ka);
 
       // Clean stop: priority 0, keepalived takes over after Skew_Time; we removed the VIP.
+      // Timed from the signal, not from the process's exit.
       const t0 = Date.now();
-      await lvk.stop({ signal: 'SIGTERM', graceMs: 10_000 });
-      expect(lvk.stdout).toMatch(/^stopped /m);
+      const lvkExit = lvk.stop({ signal: 'SIGTERM', graceMs: 10_000 });
       await vipOnlyOn('ka', 'after clean stop');
       timings['lvskit clean stop -> keepalived holds VIP'] = Date.now() - t0;
+      await lvkExit;
+      expect(lvk.stdout).toMatch(/^stopped /m);
       await clientSees('ka', 'after clean stop');
       expect(timings['lvskit clean stop -> keepalived holds VIP']).toBeLessThan(3 * c.advertIntervalMs + 2_500);
 
@@ -327,9 +329,10 @@ export function interopSuite(c: InteropCase): void {
 
       // Clean stop of keepalived: its priority 0 advert; lvskit takes over after Skew_Time.
       const t0 = Date.now();
-      await ka.stop({ signal: 'SIGTERM', graceMs: 10_000 });
+      const kaExit = ka.stop({ signal: 'SIGTERM', graceMs: 10_000 });
       await vipOnlyOn('lvk', 'after clean stop');
       timings['keepalived clean stop -> lvskit holds VIP'] = Date.now() - t0;
+      await kaExit;
       await lvk.waitForOutput(/"reason":"master-stopped"/, { timeoutMs: 5_000 });
       await clientSees('lvk', 'after clean stop');
       expect(timings['keepalived clean stop -> lvskit holds VIP']).toBeLessThan(3 * c.advertIntervalMs + 2_500);
