@@ -104,6 +104,7 @@ export class VipManager {
   readonly #timeoutMs: number;
   #closed = false;
   #watchers = 0;
+  #tail: Promise<unknown> = Promise.resolve();
 
   private constructor(rt: RtSocket, timeoutMs: number) {
     this.#rt = rt;
@@ -128,18 +129,28 @@ export class VipManager {
     if (this.#closed) throw new VrrpError('ERR_VRRP_CLOSED', 'VipManager is closed');
   }
 
+  /**
+   * One request at a time: the netlink package reassembles multipart (dump) replies per socket, not
+   * per request, so two dumps in flight would mix. Each request is bounded by `timeoutMs`.
+   */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(fn, fn);
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
   async #request<T>(what: string, fn: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     this.#check();
     signal?.throwIfAborted();
     try {
-      if (signal === undefined) return await fn();
+      if (signal === undefined) return await this.#serial(fn);
       let onAbort: (() => void) | undefined;
       const aborted = new Promise<never>((_, reject) => {
         onAbort = () => reject(signal.reason as Error);
         signal.addEventListener('abort', onAbort, { once: true });
       });
       try {
-        return await Promise.race([fn(), aborted]);
+        return await Promise.race([this.#serial(fn), aborted]);
       } finally {
         if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
       }
