@@ -219,6 +219,12 @@ export class NetlinkChannel {
         continue;
       }
       if (m.type === NLMSG_ERROR) {
+        // Fast path for the common case, a success ack (error 0): no decoding beyond the int.
+        const d = m.payload;
+        if (d.length >= 20 && (d[0] as number) === 0 && (d[1] as number) === 0 && (d[2] as number) === 0 && (d[3] as number) === 0) {
+          this.#settle(p, undefined);
+          continue;
+        }
         let errno: number;
         let message: string | undefined;
         try {
@@ -260,7 +266,20 @@ export class NetlinkChannel {
   }
 
   #register(spec: RequestSpec, seq: number, signal: AbortSignal | undefined, timeoutMs: number | undefined, onDone?: () => void): Promise<Reply> {
-    return new Promise<Reply>((resolve, reject) => {
+    return new Promise<Reply>((resolve, reject) => this.#track(spec, seq, signal, timeoutMs, onDone, resolve, reject));
+  }
+
+  /** Register a request in flight; exactly one of `resolve` / `reject` is called (for a live caller). */
+  #track(
+    spec: RequestSpec,
+    seq: number,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    onDone: (() => void) | undefined,
+    resolve: (r: Reply) => void,
+    reject: (e: Error) => void,
+  ): void {
+    {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const arm = (ms: number, fn: () => void): void => {
         if (timer !== undefined) clearTimeout(timer);
@@ -311,7 +330,7 @@ export class NetlinkChannel {
       if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
         arm(timeoutMs, () => fail(new TimeoutError(timeoutMs, `${ipvsCmdName(spec.cmd)}${spec.what === undefined ? '' : ` (${spec.what})`}`)));
       }
-    });
+    }
   }
 
   #frame(spec: RequestSpec, seq: number, out: Uint8Array, at: number): number {
@@ -398,14 +417,32 @@ export class NetlinkChannel {
       const buf = new Uint8Array(size);
       let at = 0;
       const seqs: number[] = [];
-      const promises: Promise<Reply>[] = [];
-      for (const s of part) {
+      // Callbacks and a countdown rather than a promise per request (a batch may be 50,000 requests).
+      const out: ({ ok: true; reply: Reply } | { ok: false; error: IpvsError | Error })[] = new Array(part.length);
+      let left = part.length;
+      let finish!: () => void;
+      const allDone = new Promise<void>((r) => (finish = r));
+      part.forEach((s, i) => {
         const seq = this.#nextSeq();
         at = this.#frame(s, seq, buf, at);
         seqs.push(seq);
         // One abort listener for the whole chunk, not one per request.
-        promises.push(this.#register(s, seq, undefined, options.timeoutMs));
-      }
+        this.#track(
+          s,
+          seq,
+          undefined,
+          options.timeoutMs,
+          undefined,
+          (reply) => {
+            out[i] = { ok: true, reply };
+            if (--left === 0) finish();
+          },
+          (error) => {
+            out[i] = { ok: false, error };
+            if (--left === 0) finish();
+          },
+        );
+      });
       const signal = options.signal;
       const onAbort = (): void => {
         const e = abortReason(signal as AbortSignal);
@@ -419,9 +456,9 @@ export class NetlinkChannel {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#send(buf, seqs);
-      const settled = await Promise.allSettled(promises);
+      await allDone;
       signal?.removeEventListener('abort', onAbort);
-      for (const r of settled) results.push(r.status === 'fulfilled' ? { ok: true, reply: r.value } : { ok: false, error: r.reason as Error });
+      for (const r of out) results.push(r);
     }
     return results;
   }
