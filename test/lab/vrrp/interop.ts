@@ -42,7 +42,7 @@ export interface InteropCase {
 
 type HostAddrs = { ipv4?: string[]; ipv6?: string[]; sysctls?: Record<string, number> };
 
-function addressing(c: InteropCase): Record<Host, HostAddrs> & { vip: string; vipCidr: string } {
+function addressing(c: InteropCase): Record<Host, HostAddrs> & { vip: string; vipCidr: string; linkLocalVip?: string } {
   if (c.family === 'ipv4') {
     const net = `10.${c.subnet}.0`;
     return {
@@ -64,6 +64,8 @@ function addressing(c: InteropCase): Record<Host, HostAddrs> & { vip: string; vi
     client: { ipv6: [`${net}:3/64`] },
     vip: `${net}:100`,
     vipCidr: `${net}:100/128`,
+    // RFC 9568 §5.2.9: an IPv6 virtual router's first address is link-local.
+    linkLocalVip: `fe80::${c.subnet}:100`,
   };
 }
 
@@ -111,7 +113,10 @@ export function interopSuite(c: InteropCase): void {
     await Promise.all(procs.filter((p) => p.running).map((p) => p.stop({ graceMs: 5_000 })));
     for (const h of ['lvk', 'ka'] as const) {
       await lab.ip(h, ['link', 'set', 'dev', 'eth0', 'up']);
-      if ((await holders()).includes(h)) await lab.ip(h, ['address', 'del', a.vipCidr, 'dev', 'eth0']);
+      if ((await holders()).includes(h)) {
+        await lab.ip(h, ['address', 'del', a.vipCidr, 'dev', 'eth0']);
+        if (a.linkLocalVip !== undefined) await lab.ip(h, ['address', 'del', `${a.linkLocalVip}/64`, 'dev', 'eth0']);
+      }
     }
     procs.length = 0;
   });
@@ -126,11 +131,8 @@ export function interopSuite(c: InteropCase): void {
       vrid: c.vrid,
       priority,
       advertIntervalMs: c.advertIntervalMs,
-      addresses: [VIP],
+      addresses: a.linkLocalVip === undefined ? [VIP] : [a.linkLocalVip, VIP],
       ...(opts.unicast === true ? { unicastPeers: [lab.hosts.ka.ipv4[0] ?? lab.hosts.ka.ipv6[0]] } : {}),
-      // keepalived sends a global IPv6 address list without a link-local first entry (it only
-      // logs that outside vrrp_strict); RFC 9568 §5.2.9 strictness would discard its adverts.
-      ...(c.family === 'ipv6' ? { strict: false } : {}),
     };
     const p = lab.spawn('lvk', [process.execPath, '--import', TS_REGISTER, ROUTER_FIXTURE, JSON.stringify({ instances: [instance] })]);
     procs.push(p);
@@ -163,6 +165,7 @@ export function interopSuite(c: InteropCase): void {
           ? [`  unicast_src_ip ${lab.hosts.ka.ipv4[0] ?? lab.hosts.ka.ipv6[0]}`, `  unicast_peer {`, `    ${lab.hosts.lvk.ipv4[0] ?? lab.hosts.lvk.ipv6[0]}`, '  }']
           : []),
         '  virtual_ipaddress {',
+        ...(a.linkLocalVip === undefined ? [] : [`    ${a.linkLocalVip}/64`]),
         `    ${a.vipCidr}`,
         '  }',
         '}',
@@ -182,23 +185,32 @@ export function interopSuite(c: InteropCase): void {
   }
 
   /** Hosts holding the VIP now. */
-  async function holders(): Promise<Host[]> {
-    const out: Host[] = [];
+  const allVips = a.linkLocalVip === undefined ? [VIP] : [a.linkLocalVip, VIP];
+
+  /** Hosts holding any of the virtual addresses now, and whether each holds all of them. */
+  async function holding(): Promise<{ host: Host; all: boolean }[]> {
+    const out: { host: Host; all: boolean }[] = [];
     for (const h of ['lvk', 'ka'] as const) {
       const r = await lab.ip(h, ['-j', 'address', 'show', 'dev', 'eth0'], { check: true });
       const addrs = (JSON.parse(r.stdout) as { addr_info: { local: string }[] }[]).flatMap((l) => l.addr_info.map((i) => i.local));
-      if (addrs.includes(VIP)) out.push(h);
+      const n = allVips.filter((v) => addrs.includes(v)).length;
+      if (n > 0) out.push({ host: h, all: n === allVips.length });
     }
     return out;
   }
 
-  /** Wait until exactly `host` holds the VIP; returns ms waited. */
+  /** Hosts holding any virtual address now. */
+  async function holders(): Promise<Host[]> {
+    return (await holding()).map((x) => x.host);
+  }
+
+  /** Wait until exactly `host` holds the virtual addresses, all of them; returns ms waited. */
   async function vipOnlyOn(host: Host, what: string, timeoutMs = 15_000): Promise<number> {
     const t0 = Date.now();
     await waitFor(async () => {
-      const h = await holders();
-      return h.length === 1 && h[0] === host;
-    }, { timeoutMs, intervalMs: 50, what: `${what}: VIP ${VIP} on ${host} only` });
+      const h = await holding();
+      return h.length === 1 && h[0]?.host === host && h[0].all;
+    }, { timeoutMs, intervalMs: 50, what: `${what}: ${allVips.join(', ')} on ${host} only` });
     return Date.now() - t0;
   }
 
