@@ -231,6 +231,18 @@ export function interopSuite(c: InteropCase): void {
     return ping(lab, 'client', VIP, 5);
   }
 
+  /** ICMP destination-unreachable messages a host has sent (IPv4 /proc/net/snmp, IPv6 /proc/net/snmp6 parameter problems). */
+  async function icmpUnreachSent(host: Host): Promise<number> {
+    if (c.family === 'ipv6') {
+      const snmp6 = (await lab.exec(host, ['cat', '/proc/net/snmp6'], { check: true })).stdout;
+      return Number(/^Icmp6OutParmProblems\s+(\d+)$/m.exec(snmp6)?.[1]);
+    }
+    const snmp = (await lab.exec(host, ['cat', '/proc/net/snmp'], { check: true })).stdout.split('\n');
+    const heads = snmp.find((l) => l.startsWith('Icmp: ') && l.includes('OutDestUnreachs'))?.split(/\s+/) ?? [];
+    const values = snmp.find((l) => l.startsWith('Icmp: ') && !l.includes('OutDestUnreachs'))?.split(/\s+/) ?? [];
+    return Number(values[heads.indexOf('OutDestUnreachs')]);
+  }
+
   function linkDown(host: Host): Promise<unknown> {
     return lab.ip(host, ['link', 'set', 'dev', 'eth0', 'down'], { check: true });
   }
@@ -449,7 +461,7 @@ export function interopSuite(c: InteropCase): void {
         console.log(`${label} lvskit counters after forged adverts: ${JSON.stringify(stopped[0]?.counters)}`);
       });
 
-      it('unicast peers (no multicast): elections agree, clean stop hands over, the client follows', async () => {
+      it('unicast peers (no multicast): elections agree, clean stop hands over, the client follows, ICMP from a peer without its daemon is harmless', async () => {
         const lvk = await startLvskit(lvkMaster, { unicast: true });
         const ka = await startKeepalived(backup, { unicast: true });
         await vipOnlyOn('lvk', 'unicast startup', 20_000);
@@ -470,7 +482,22 @@ export function interopSuite(c: InteropCase): void {
         await vipOnlyOn('lvk', 'unicast preemption back', 20_000);
         await clientSees('lvk', 'unicast preemption back');
         noInvalid(lvk2, ka);
-        await Promise.all([lvk2.stop({ graceMs: 10_000 }), ka.stop({ graceMs: 10_000 })]);
+        // Now keepalived goes away: lvskit's unicast adverts draw ICMP protocol unreachable from
+        // its host, and lvskit must keep sending (no failed sends, still master, VIP kept).
+        await ka.stop({ graceMs: 10_000 });
+        const unreachBefore = await icmpUnreachSent('ka');
+        const quiet = Date.now() + 4 * c.advertIntervalMs + 500;
+        await waitFor(async () => Date.now() >= quiet && (await holders()).join() === 'lvk', { timeoutMs: quiet - Date.now() + 10_000, what: 'lvskit alone' });
+        // The ICMP errors really went back to lvskit's host.
+        expect(await icmpUnreachSent('ka')).toBeGreaterThan(unreachBefore);
+        const ka2 = await startKeepalived(backup, { unicast: true });
+        // keepalived hears lvskit at once and stays backup.
+        const settle2 = Date.now() + Math.max(2_000, 4 * c.advertIntervalMs);
+        await waitFor(async () => Date.now() >= settle2 && (await holders()).join() === 'lvk', { timeoutMs: settle2 - Date.now() + 10_000, what: 'stable mastership' });
+        expect(ka2.output).not.toMatch(/\(VI\) Entering MASTER STATE/);
+        noInvalid(lvk2, ka2);
+        expect(lines(lvk2, 'transport-error'), lvk2.output).toEqual([]);
+        await Promise.all([lvk2.stop({ graceMs: 10_000 }), ka2.stop({ graceMs: 10_000 })]);
         expect(await holders()).toEqual([]);
       });
     });
