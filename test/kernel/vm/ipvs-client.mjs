@@ -42,7 +42,7 @@ async function expectCode(code, fn) {
     await fn();
   } catch (e) {
     if (isLvskitError(e, code)) return e;
-    throw new Error(`expected ${code}, got ${e?.code ?? ''} ${e?.message ?? e}`);
+    throw new Error(`expected ${code}, got ${e?.code ?? ''} ${e?.message ?? e}`, { cause: e });
   }
   throw new Error(`expected ${code}, got success`);
 }
