@@ -9,6 +9,10 @@
 //   the master's return (preemption, RFC 9568 §6.4.2 Preempt_Mode),
 //   the master's link cut (the backup takes over after Master_Down_Interval; the cut router's
 //   instance goes to fault and drops the address), and the link's return (preemption again).
+// With `extras` (the v3 IPv4 file): equal priorities after a split brain (the higher primary address
+// wins), forged and malformed adverts from the client (counted, never acted on), unicast peers.
+// keepalived runs VRRP only (-P), in the foreground, with its pid files and config in a temp dir of
+// its own (the namespaces share /run and /tmp).
 
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
