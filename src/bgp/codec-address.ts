@@ -271,7 +271,7 @@ export function readNlri(r: ByteReader, afi: AddressFamily, addPath: boolean): N
     const n = (length + 7) >> 3;
     if (n > r.remaining) return `prefix /${length} needs ${n} byte(s), ${r.remaining} left in the field`;
     const at = r.offset;
-    r.skip(n);
+    r.skipBytes(n);
     // Hot path (a full table is a million of these): no per-prefix allocation but the string.
     const lastMask = (length & 7) === 0 ? 0xff : (0xff << (8 - (length & 7))) & 0xff;
     let prefix: string;

@@ -324,7 +324,7 @@ export function readAttributes(r: ByteReader, opts: AttributeCodecOptions, nlriF
       withdrawErrors.push(err(SUB.MALFORMED_ATTRIBUTE_LIST, `${what} overruns the path attributes at byte ${start}`, 'treat-as-withdraw'));
       break;
     }
-    r.skip(hdr);
+    r.skipBytes(hdr);
     const value = r.bytes(len);
     const end = r.offset;
     const buf = r.buf;

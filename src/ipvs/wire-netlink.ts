@@ -119,7 +119,7 @@ export function decodeNlmsgs(buf: Uint8Array, offset = 0, end = buf.length): Nlm
     const payload = r.bytes(len - NLMSG_HDRLEN, 'netlink payload');
     out.push({ type, flags, seq, port, payload });
     // The last message of a datagram may go without its padding.
-    r.skip(Math.min(align4(len) - len, r.remaining));
+    r.skipBytes(Math.min(align4(len) - len, r.remaining));
   }
   if (r.remaining !== 0) {
     throw new DecodeError('ERR_NETLINK_BAD_LENGTH', `${r.remaining} stray byte(s) after the last netlink message`, r.offset);
@@ -233,7 +233,7 @@ export function decodeNlError(payload: Uint8Array, flags: number): NlError {
   // The request's payload follows unless the ack is capped (always capped for success acks).
   if ((flags & NLM_F_CAPPED) === 0 && error !== 0) {
     if (len < NLMSG_HDRLEN) throw new DecodeError('ERR_NETLINK_BAD_LENGTH', `echoed nlmsg_len ${len} too small`, at);
-    r.skip(Math.min(align4(len) - NLMSG_HDRLEN, r.remaining));
+    r.skipBytes(Math.min(align4(len) - NLMSG_HDRLEN, r.remaining));
   }
   if ((flags & NLM_F_ACK_TLVS) !== 0 && r.remaining > 0) {
     for (const a of decodeAttrs(payload, r.offset)) {

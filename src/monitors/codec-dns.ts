@@ -149,13 +149,13 @@ function readName(r: ByteReader, msg: Uint8Array): string {
     if (pos >= msg.length) throw new DecodeError('ERR_DNS_NAME', 'name runs past the end of the message', pos);
     const len = msg[pos] as number;
     if (len === 0) {
-      if (!jumped) r.skip(pos + 1 - r.offset, 'name');
+      if (!jumped) r.skipBytes(pos + 1 - r.offset, 'name');
       return labelsToName(labels);
     }
     if ((len & 0xc0) === 0xc0) {
       if (pos + 1 >= msg.length) throw new DecodeError('ERR_DNS_NAME', 'compression pointer cut short', pos);
       const target = ((len & 0x3f) << 8) | (msg[pos + 1] as number);
-      if (!jumped) r.skip(pos + 2 - r.offset, 'name');
+      if (!jumped) r.skipBytes(pos + 2 - r.offset, 'name');
       if (target >= limit) throw new DecodeError('ERR_DNS_POINTER', `compression pointer to ${target} does not point backwards`, pos);
       jumped = true;
       limit = target;

@@ -109,7 +109,7 @@ export class ByteReader {
     return this.bytes(this.remaining);
   }
 
-  skip(n: number, what?: string): void {
+  skipBytes(n: number, what?: string): void {
     this.need(n, what);
     this.#pos += n;
   }

@@ -70,7 +70,7 @@ describe('ByteReader', () => {
         const r = new ByteReader(buf);
         for (const op of ops) {
           try {
-            [() => r.u8(), () => r.u16(), () => r.u32(), () => r.u64(), () => r.bytes(3), () => r.sub(2), () => r.skip(5)][op]?.();
+            [() => r.u8(), () => r.u16(), () => r.u32(), () => r.u64(), () => r.bytes(3), () => r.sub(2), () => r.skipBytes(5)][op]?.();
           } catch (e) {
             if (!(e instanceof DecodeError)) throw e;
           }
