@@ -11,6 +11,7 @@
  * trailing bits of the last octet "are irrelevant": the decoder clears them.
  */
 import type { ByteReader, ByteWriter } from '../util/bytes.js';
+import { formatIPv4, formatIPv6 } from '../util/address.js';
 import { LvskitError } from '../util/errors.js';
 import { Afi } from './constants.js';
 
@@ -63,9 +64,7 @@ export function parseIPv4(text: string): Uint8Array | undefined {
   return part === 4 ? out : undefined;
 }
 
-export function formatIPv4(b: Uint8Array, offset = 0): string {
-  return `${b[offset]}.${b[offset + 1]}.${b[offset + 2]}.${b[offset + 3]}`;
-}
+export { formatIPv4, formatIPv6 };
 
 /** Parse IPv6 text (RFC 4291 §2.2, incl. `::` and a trailing dotted quad) into 16 bytes. */
 export function parseIPv6(text: string): Uint8Array | undefined {
@@ -113,31 +112,6 @@ export function parseIPv6(text: string): Uint8Array | undefined {
     out[i * 2 + 1] = w & 0xff;
   }
   return out;
-}
-
-/** Format 16 bytes as RFC 5952 §4 text: lower case, no leading zeros, longest run (>= 2) of zero groups as `::`. */
-export function formatIPv6(b: Uint8Array, offset = 0): string {
-  const w: number[] = [];
-  for (let i = 0; i < 8; i++) w.push(((b[offset + i * 2] as number) << 8) | (b[offset + i * 2 + 1] as number));
-  let bestAt = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (w[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestAt = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (ws: number[]): string => ws.map((x) => x.toString(16)).join(':');
-  // RFC 5952 §4.2.2: a single zero group is not shortened.
-  if (bestLen < 2) return hex(w);
-  return `${hex(w.slice(0, bestAt))}::${hex(w.slice(bestAt + bestLen))}`;
 }
 
 /** Parse an address of either family. */

@@ -4,6 +4,7 @@
  * dotted quad), formatted back in the RFC 5952 canonical form so that two
  * spellings of one address give one key.
  */
+import { formatIPv4, formatIPv6 } from '../util/address.js';
 import { IpvsError } from './errors.js';
 
 export type AddressFamily = 'ipv4' | 'ipv6';
@@ -100,33 +101,9 @@ function parseUncached(text: string): ParsedAddress {
 
 /** Format 4 bytes as dotted quad, 16 bytes as RFC 5952 IPv6 text. */
 export function formatAddress(bytes: Uint8Array): string {
-  if (bytes.length === 4) return Array.from(bytes).join('.');
+  if (bytes.length === 4) return formatIPv4(bytes);
   if (bytes.length !== 16) throw new RangeError(`formatAddress: ${bytes.length} bytes`);
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push(((bytes[i * 2] as number) << 8) | (bytes[i * 2 + 1] as number));
-  // IPv4-mapped addresses in mixed notation (RFC 5952 §5).
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) {
-    return `::ffff:${Array.from(bytes.subarray(12)).join('.')}`;
-  }
-  // Longest run of two or more zero groups, the first on a tie (RFC 5952 §4.2).
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
-  if (best === -1) return hex(g);
-  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
+  return formatIPv6(bytes);
 }
 
 /** The canonical text of an address (throws `ERR_IPVS_INVALID_ADDRESS`). */

@@ -8,6 +8,7 @@
  *
  * Three functions per message: `encodeDnsMessage`, `decodeDnsMessage`, `dnsMessageLength`.
  */
+import { formatIPv6 } from '../util/address.js';
 import { ByteReader, ByteWriter } from '../util/bytes.js';
 import { DecodeError } from '../util/errors.js';
 
@@ -220,29 +221,7 @@ export function parseIPv6(s: string): Uint8Array {
   return out;
 }
 
-/** RFC 5952 text of 16 bytes: lower case, longest run (>= 2) of zero groups as `::`. */
-export function formatIPv6(b: Uint8Array): string {
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push(((b[i * 2] as number) << 8) | (b[i * 2 + 1] as number));
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
-  if (bestLen < 2) return hex(g);
-  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
-}
+export { formatIPv6 };
 
 // ---- messages --------------------------------------------------------------
 

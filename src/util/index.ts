@@ -9,3 +9,4 @@ export * from './bytes.js';
 export * from './checksum.js';
 export * from './logger.js';
 export * from './abort.js';
+export * from './address.js';

@@ -4,6 +4,7 @@
  * network order. IPv6 text is written in the RFC 5952 canonical form so a decode
  * gives one spelling per address; any RFC 4291 §2.2 form is accepted.
  */
+import { formatIPv4, formatIPv6 } from '../util/address.js';
 import { VrrpError } from './errors.js';
 
 export type AddressFamily = 'ipv4' | 'ipv6';
@@ -31,33 +32,9 @@ export function parseIp(text: string, family?: AddressFamily): Uint8Array {
 
 /** Format 4 or 16 bytes as an address (IPv6 in RFC 5952 form). */
 export function formatIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  if (bytes.length === 4) return formatIPv4(bytes);
   if (bytes.length !== 16) throw new VrrpError('ERR_VRRP_ADDRESS', `an address is 4 or 16 bytes, not ${bytes.length}`);
-  const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push(((bytes[i] as number) << 8) | (bytes[i + 1] as number));
-  // RFC 5952 §5: IPv4-mapped addresses keep the dotted quad.
-  if (words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff) {
-    return `::ffff:${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
-  }
-  // RFC 5952 §4.2: the longest run of two or more zero words becomes "::", the first on a tie.
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestAt = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (ws: number[]): string => ws.map((w) => w.toString(16)).join(':');
-  if (bestAt < 0) return hex(words);
-  return `${hex(words.slice(0, bestAt))}::${hex(words.slice(bestAt + bestLen))}`;
+  return formatIPv6(bytes);
 }
 
 /** Canonical text of an address (`'2001:DB8:0::1'` -> `'2001:db8::1'`). */
