@@ -334,21 +334,9 @@ function utf8Length(s: string): number {
 }
 
 function payloadLength(enc: FieldKind, v: unknown, name: string): number {
+  const fixed = fixedLength(enc);
+  if (fixed !== undefined) return fixed;
   switch (enc.kind) {
-    case 'u8':
-      return 1;
-    case 'u16':
-    case 'be16':
-      return 2;
-    case 'u32':
-    case 'raw4':
-    case 'in_addr':
-      return 4;
-    case 'u64':
-    case 'flags':
-      return 8;
-    case 'in6_addr':
-      return 16;
     case 'addr': {
       const b = v as Uint8Array;
       if (b.length > 16) throw new RangeError(`${name}: address of ${b.length} bytes (union nf_inet_addr holds 16)`);
@@ -362,6 +350,8 @@ function payloadLength(enc: FieldKind, v: unknown, name: string): number {
     }
     case 'nested':
       return attrsLength(enc.schema, v as object);
+    default:
+      throw new RangeError(`${name}: no length for field kind ${enc.kind}`);
   }
 }
 
