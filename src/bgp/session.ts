@@ -205,7 +205,16 @@ export class BgpSession extends EventEmitter<BgpSessionEvents> {
       case 'connect': {
         const o = this.#opts;
         const target = { host: o.remoteAddress, port: o.remotePort ?? BGP_PORT, ...(o.localAddress === undefined ? {} : { localAddress: o.localAddress }) };
-        const s = (o.connect ?? netConnect)(target);
+        let s: Socket;
+        try {
+          s = (o.connect ?? netConnect)(target);
+        } catch (e) {
+          // A connect hook that fails at once (a socket option the kernel refuses): a failed attempt,
+          // retried after ConnectRetry like a refused connection, never an exception out of a timer.
+          this.#log.warn({ err: e }, `cannot open a connection to the peer: ${e instanceof Error ? e.message : String(e)}`);
+          this.#dispatch({ type: 'tcp-connect-failed' });
+          return;
+        }
         this.#pendingConnect = s;
         const onError = (): void => {
           if (this.#pendingConnect !== s) return;

@@ -11,8 +11,15 @@
  * `announce()` / `withdraw()` calls made in the same tick are batched: the
  * flush runs in a microtask and groups routes by attribute set into few
  * UPDATEs (plan-updates.ts).
+ *
+ * Session security (needs lvskit's native addon, src/util/native.ts): a
+ * per-peer TCP MD5 password (RFC 2385) is set on each outbound socket before
+ * its SYN and on the listening socket for the peer's address (so accepted
+ * connections inherit it); GTSM (RFC 5082) sends with TTL 255 and sets the
+ * minimum TTL on the outbound socket before its SYN and on the accepted socket
+ * as soon as it is matched to the peer; `multihop` sets the TTL we send with.
  */
-import { createServer } from 'node:net';
+import { createServer, isIPv4 } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { EventEmitter } from 'eventemitter3';
 import type { Clock, TimerHandle } from '../util/clock.js';
@@ -20,6 +27,7 @@ import { realClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { noopLogger } from '../util/logger.js';
 import { LvskitError } from '../util/errors.js';
+import { createTcpConnection, listenTcp, native, setMinTtl, setTcpMd5Sig, setTtl, socketFd } from '../util/native.js';
 import { Afi, CeaseSubcode, ErrorCode, Safi } from './constants.js';
 import type { AddressFamily } from './codec-address.js';
 import { canonicalAddress, canonicalPrefix, familyOf } from './codec-address.js';
@@ -70,6 +78,18 @@ export interface PeerConfig {
   exportOverrides?: RouteAttributes;
   /** Drop the session (Cease / Maximum Number of Prefixes Reached) past this many routes received. */
   maxPrefixes?: number;
+  /**
+   * TCP MD5 signature password (RFC 2385), 1-80 bytes; the router must use the same. A connection
+   * with a wrong or missing signature never gets past the SYN. Needs the native addon.
+   */
+  password?: string;
+  /**
+   * GTSM (RFC 5082): send with TTL 255 and drop segments that arrive with a TTL below 256 - hops.
+   * `true` is 1 hop (a directly connected router). Needs the native addon. Not with `multihop`.
+   */
+  ttlSecurity?: boolean | number;
+  /** TTL of what we send (eBGP multihop, 1-255); default the system's (usually 64). Needs the native addon. */
+  multihop?: number;
   /** Per-peer FSM timing (tests, tuning). */
   connectRetry?: { initialMs?: number; maxMs?: number };
   idleHold?: { initialMs?: number; maxMs?: number; stableMs?: number };
@@ -109,10 +129,45 @@ export interface BgpSpeakerEvents {
 interface Peer {
   config: PeerConfig;
   address: string;
+  ttls: { ttl?: number; minTtl?: number };
   session: BgpSession;
   out: AdjRibOut;
   in: AdjRibIn;
   staleTimer?: TimerHandle;
+}
+
+/** TTLs a peer's sockets get: from `ttlSecurity` / `multihop`, checked. */
+function socketTtls(config: PeerConfig): { ttl?: number; minTtl?: number } {
+  const { ttlSecurity, multihop } = config;
+  if (ttlSecurity !== undefined && ttlSecurity !== false) {
+    if (multihop !== undefined) throw new LvskitError('ERR_BGP_PEER_CONFIG', `peer ${config.address}: ttlSecurity and multihop exclude each other (GTSM always sends TTL 255)`);
+    const hops = ttlSecurity === true ? 1 : ttlSecurity;
+    if (!Number.isInteger(hops) || hops < 1 || hops > 254) throw new LvskitError('ERR_BGP_PEER_CONFIG', `peer ${config.address}: ttlSecurity hops must be an integer from 1 to 254, got ${String(hops)}`);
+    return { ttl: 255, minTtl: 256 - hops }; // RFC 5082 §3: TTL 255 out, at least 255 - (hops - 1) in
+  }
+  if (multihop !== undefined) {
+    if (!Number.isInteger(multihop) || multihop < 1 || multihop > 255) throw new LvskitError('ERR_BGP_PEER_CONFIG', `peer ${config.address}: multihop must be an integer from 1 to 255, got ${String(multihop)}`);
+    return { ttl: multihop };
+  }
+  return {};
+}
+
+function checkPassword(config: PeerConfig): void {
+  const p = config.password;
+  if (p === undefined) return;
+  const n = typeof p === 'string' ? Buffer.byteLength(p) : -1;
+  if (n < 1 || n > 80) throw new LvskitError('ERR_BGP_PEER_CONFIG', `peer ${config.address}: password must be a string of 1 to 80 bytes (RFC 2385, TCP_MD5SIG_MAXKEYLEN)`);
+}
+
+/** The addon, or a typed error that says which peer option needs it. */
+function requireNative(config: PeerConfig, what: string): void {
+  try {
+    native();
+  } catch (e) {
+    throw new LvskitError('ERR_BGP_NATIVE_UNAVAILABLE', `peer ${config.address}: ${what} needs lvskit's native addon, which is not available: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+    });
+  }
 }
 
 function normalizeRemote(a: string | undefined): string {
@@ -151,14 +206,22 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
     const l = this.#opts.listen;
     if (l !== false && this.#server === undefined) {
       const server = createServer((sock) => this.#onInbound(sock));
-      this.#server = server;
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(l?.port ?? 179, l?.address, () => {
-          server.off('error', reject);
-          resolve();
+      const keyed = [...this.#peers.values()].filter((p) => p.config.password !== undefined);
+      if (keyed.length > 0) {
+        // RFC 2385: the keys are on the socket before it listens; accepted connections inherit them.
+        const host = l?.address ?? '::';
+        const md5 = keyed.filter((p) => this.#keyFits(host, p.address)).map((p) => ({ address: p.address, key: p.config.password as string }));
+        await listenTcp({ host, port: l?.port ?? 179, md5, server, ...(host === '::' ? { ipv6Only: false } : {}) });
+      } else {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(l?.port ?? 179, l?.address, () => {
+            server.off('error', reject);
+            resolve();
+          });
         });
-      });
+      }
+      this.#server = server;
     }
     this.#started = true;
     for (const p of this.#peers.values()) p.session.start();
@@ -167,6 +230,11 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
   addPeer(config: PeerConfig): void {
     const address = canonicalAddress(config.address);
     if (this.#peers.has(address)) throw new RangeError(`peer ${address} is already configured`);
+    checkPassword(config);
+    const ttls = socketTtls(config);
+    if (config.password !== undefined) requireNative(config, 'a TCP MD5 password');
+    else if (ttls.ttl !== undefined) requireNative(config, config.multihop === undefined ? 'ttlSecurity (GTSM)' : 'multihop');
+    const secure = config.password !== undefined || ttls.ttl !== undefined;
     const families = (config.families ?? ['ipv4', 'ipv6']).map((f) => ({ afi: f === 'ipv4' ? Afi.IPV4 : Afi.IPV6, safi: Safi.UNICAST }));
     const gr = this.#opts.gracefulRestart;
     const session = new BgpSession({
@@ -187,10 +255,19 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
       remoteAddress: address,
       ...(config.port === undefined ? {} : { remotePort: config.port }),
       ...(config.localAddress === undefined ? {} : { localAddress: config.localAddress }),
+      ...(secure
+        ? {
+            // Options on the descriptor before the SYN (the key must sign it); failures reach the
+            // session as a failed connection attempt.
+            connect: (o: { host: string; port: number; localAddress?: string }) =>
+              createTcpConnection({ ...o, ...ttls, ...(config.password === undefined ? {} : { md5Key: config.password }) }),
+          }
+        : {}),
       clock: this.#clock,
       logger: this.#log,
     });
-    const peer: Peer = { config, address, session, out: new AdjRibOut(), in: new AdjRibIn({ maxPrefixes: config.maxPrefixes ?? Infinity, localAs: this.#opts.localAs }) };
+    if (config.password !== undefined && this.#server !== undefined) this.#setListenerKey(address, config.password);
+    const peer: Peer = { config, address, ttls, session, out: new AdjRibOut(), in: new AdjRibIn({ maxPrefixes: config.maxPrefixes ?? Infinity, localAs: this.#opts.localAs }) };
     this.#peers.set(address, peer);
     for (const [prefix, attrs] of this.#local) this.#export(peer, prefix, attrs);
     session.on('state', (to, from) => this.emit('peer-state', address, to, from));
@@ -241,6 +318,7 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
     const peer = this.#peers.get(a);
     if (peer === undefined) return false;
     this.#peers.delete(a);
+    if (peer.config.password !== undefined && this.#server !== undefined) this.#setListenerKey(a, '');
     peer.staleTimer?.cancel();
     peer.session.stop({ code: ErrorCode.CEASE, subcode: CeaseSubcode.PEER_DECONFIGURED, data: new Uint8Array(0) });
     peer.session.removeAllListeners();
@@ -424,12 +502,41 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
     if (gone.length > 0) this.emit('routes', peer.address, { announced: [], withdrawn: gone });
   }
 
+  /** Can a key for `peer` go on a socket listening on `host`? (An IPv4 peer fits a dual-stack '::' socket.) */
+  #keyFits(host: string, peer: string): boolean {
+    return isIPv4(host) === isIPv4(peer) || host === '::';
+  }
+
+  /** Add (or with '' remove) a peer's MD5 key on the listening socket, for a peer added or removed after start(). */
+  #setListenerKey(address: string, key: string): void {
+    const server = this.#server;
+    const a = server?.address();
+    if (server === undefined || a === null || typeof a !== 'object' || !this.#keyFits(a.address, address)) return;
+    // The addon maps an IPv4 peer onto an IPv6 socket (::ffff:a.b.c.d) itself.
+    setTcpMd5Sig(socketFd(server), { address, key });
+  }
+
   #onInbound(sock: Socket): void {
     const peer = this.#peers.get(normalizeRemote(sock.remoteAddress));
     if (peer === undefined || this.#closed) {
       this.#log.info({ remote: sock.remoteAddress }, 'connection from an unknown address refused');
       sock.destroy();
       return;
+    }
+    const { ttl, minTtl } = peer.ttls;
+    if (ttl !== undefined) {
+      try {
+        // RFC 5082 §3: from the first segment we send; the minimum TTL drops anything later from too far.
+        // On an IPv6 socket an IPv4 peer is mapped: its packets follow the IPv4 options.
+        const fd = socketFd(sock);
+        const family = isIPv4(peer.address) ? 4 : 6;
+        setTtl(fd, family, ttl);
+        if (minTtl !== undefined) setMinTtl(fd, family, minTtl);
+      } catch (e) {
+        this.#log.warn({ peer: peer.address, err: e }, 'cannot set the TTL options on an inbound connection; closed');
+        sock.destroy();
+        return;
+      }
     }
     peer.session.acceptConnection(sock);
   }
