@@ -1,0 +1,32 @@
+/**
+ * Pool sources of the director (issue 7, "Config: pool sources").
+ *
+ * Files:
+ * - types.ts   spec shapes (`PoolSourceSpec`), the `PoolSource` interface and its events
+ * - errors.ts  `PoolSourceError` (typed codes, line/column), branded like lvskit's errors
+ * - parse.ts   PyBal dict-per-line, YAML/JSON and conftool value parsers (pure)
+ * - base.ts    last-good-state bookkeeping, change detection, backoff
+ * - inline.ts, file.ts, http.ts, etcd.ts   the four sources
+ * - etcd-client.ts   etcd v3 over its JSON gRPC gateway (range, put, watch)
+ */
+import { PoolSourceError } from './errors.js';
+import { InlineSource } from './inline.js';
+import type { PoolSource, PoolSourceContext, PoolSourceSpec } from './types.js';
+
+export * from './types.js';
+export * from './errors.js';
+export { parsePool, parsePybalPool, parseYamlPool, parseConftoolValue, conftoolPrefix, normalizeEntry } from './parse.js';
+
+/** Build the source a spec describes. Throws `PoolSourceError` ERR_POOL_SPEC for an invalid spec. */
+export function createPoolSource(spec: PoolSourceSpec, ctx: PoolSourceContext): PoolSource {
+  switch (spec.type) {
+    case 'inline':
+      return new InlineSource(spec, ctx);
+    case 'file':
+    case 'http':
+    case 'etcd':
+      throw new PoolSourceError('ERR_POOL_SPEC', `pool source type ${spec.type} is not implemented yet`);
+    default:
+      throw new PoolSourceError('ERR_POOL_SPEC', `unknown pool source type ${JSON.stringify((spec as { type?: unknown }).type)}`);
+  }
+}
