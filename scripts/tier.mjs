@@ -38,7 +38,10 @@ async function missing() {
     case 'loopback': {
       const bad = [];
       for (const h of ['127.0.0.1', '::1']) if (!(await canListen(h))) bad.push(h);
-      return bad.length ? `cannot listen on ${bad.join(' and ')}` : null;
+      if (bad.length) return `cannot listen on ${bad.join(' and ')}`;
+      // The director's etcd pool source is tested against a real etcd.
+      if (!have('etcd')) return `'etcd' not installed (run scripts/setup.sh)`;
+      return null;
     }
     case 'lab': {
       if (process.getuid?.() !== 0) return 'needs root (network namespaces)';
