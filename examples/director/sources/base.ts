@@ -131,20 +131,28 @@ export abstract class BaseSource extends EventEmitter<PoolSourceEvents> implemen
     this.timers.add(t);
   }
 
-  /** A good, well-formed read. Emits `pool` when it differs from the last one. */
-  protected good(entries: PoolEntry[], version?: string): void {
+  /**
+   * A good, well-formed read. Emits `pool` when it differs from the last one.
+   * `problem`: the read applied but part of it was bad (an etcd key with a
+   * malformed value): the source stays `stale` and reports it instead of recovering.
+   */
+  protected good(entries: PoolEntry[], version?: string, problem?: PoolSourceError): void {
     if (this.stopped) return;
     const sorted = sortEntries(entries);
     const wasStale = this.state === 'stale';
     this.state = 'fresh';
     this.lastGoodAt = Date.now();
     this.lastError = undefined;
-    if (wasStale) {
+    if (problem !== undefined) {
+      this.state = 'stale';
+      this.lastError = problem;
+    } else if (wasStale) {
       this.log.info({ service: this.service, origin: this.origin }, 'pool source recovered');
       this.emit('recovered', { service: this.service, origin: this.origin });
     }
     if (this.last !== undefined && sameEntries(this.last.entries, sorted)) {
       if (version !== undefined) this.last = { ...this.last, version };
+      if (problem !== undefined) this.bad(problem);
       return;
     }
     const update: PoolUpdate = { service: this.service, entries: sorted, origin: this.origin };
@@ -152,6 +160,7 @@ export abstract class BaseSource extends EventEmitter<PoolSourceEvents> implemen
     this.last = update;
     this.log.info({ service: this.service, origin: this.origin, servers: sorted.length, version }, 'pool updated');
     this.emit('pool', update);
+    if (problem !== undefined) this.bad(problem);
   }
 
   /** A failed read: keep the last good state, report it. */

@@ -10,11 +10,17 @@
  * - etcd-client.ts   etcd v3 over its JSON gRPC gateway (range, put, watch)
  */
 import { PoolSourceError } from './errors.js';
+import { EtcdSource } from './etcd.js';
+import { FileSource } from './file.js';
+import { HttpSource } from './http.js';
 import { InlineSource } from './inline.js';
 import type { PoolSource, PoolSourceContext, PoolSourceSpec } from './types.js';
 
 export * from './types.js';
 export * from './errors.js';
+export { InlineSource, FileSource, HttpSource, EtcdSource };
+export { EtcdClient, type EtcdClientOptions, type EtcdKv } from './etcd-client.js';
+export { etcdPrefixOf } from './etcd.js';
 export { parsePool, parsePybalPool, parseYamlPool, parseConftoolValue, conftoolPrefix, normalizeEntry } from './parse.js';
 
 /** Build the source a spec describes. Throws `PoolSourceError` ERR_POOL_SPEC for an invalid spec. */
@@ -23,9 +29,11 @@ export function createPoolSource(spec: PoolSourceSpec, ctx: PoolSourceContext): 
     case 'inline':
       return new InlineSource(spec, ctx);
     case 'file':
+      return new FileSource(spec, ctx);
     case 'http':
+      return new HttpSource(spec, ctx);
     case 'etcd':
-      throw new PoolSourceError('ERR_POOL_SPEC', `pool source type ${spec.type} is not implemented yet`);
+      return new EtcdSource(spec, ctx);
     default:
       throw new PoolSourceError('ERR_POOL_SPEC', `unknown pool source type ${JSON.stringify((spec as { type?: unknown }).type)}`);
   }

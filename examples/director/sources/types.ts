@@ -112,6 +112,8 @@ export interface EtcdPoolSpec {
   auth?: { username: string; password: string };
   /** Per-request deadline for range/auth calls, ms (default 5 000). */
   timeoutMs?: number;
+  /** While watching, check etcd answers every this many ms (default 10 000, 0 = off). */
+  probeMs?: number;
   backoff?: BackoffSpec;
 }
 
