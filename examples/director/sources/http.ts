@@ -7,6 +7,8 @@
  * error) and the next try comes sooner (backoff from `backoff.initialMs`, never
  * slower than the regular interval).
  */
+import http from 'node:http';
+import https from 'node:https';
 import { BaseSource, Backoff } from './base.js';
 import { PoolParseError, PoolSourceError } from './errors.js';
 import { parsePool } from './parse.js';
@@ -54,35 +56,27 @@ export class HttpSource extends BaseSource {
     const timeoutMs = this.spec.timeoutMs ?? 5_000;
     const ac = new AbortController();
     this.inflight = ac;
-    const timer = setTimeout(() => ac.abort(new PoolSourceError('ERR_POOL_TIMEOUT', `no complete answer within ${timeoutMs} ms`, { where: this.origin })), timeoutMs);
     try {
       const headers: Record<string, string> = { accept: 'application/yaml, application/json, text/plain;q=0.9', ...(this.spec.headers ?? {}) };
-      if (this.etag !== undefined) headers['if-none-match'] = this.etag;
-      let res: Response;
-      try {
-        res = await fetch(this.url, { headers, signal: ac.signal, redirect: 'follow' });
-      } catch (err) {
-        throw this.networkError(err, ac);
-      }
+      if (this.etag !== undefined && this.last !== undefined) headers['if-none-match'] = this.etag;
+      const res = await httpGet(this.url, headers, timeoutMs, MAX_POOL_BODY_BYTES, ac.signal);
       if (res.status === 304 && this.last !== undefined) {
-        await res.body?.cancel();
         this.good(this.last.entries, this.etag);
         this.backoff.reset();
         return true;
       }
       if (res.status < 200 || res.status > 299) {
-        await res.body?.cancel().catch(() => undefined);
         throw new PoolSourceError('ERR_POOL_HTTP_STATUS', `pool URL answered HTTP ${res.status}`, { where: this.origin, status: res.status });
       }
       let text: string;
       try {
-        text = await readCapped(res, MAX_POOL_BODY_BYTES, this.origin);
-      } catch (err) {
-        throw err instanceof PoolSourceError ? err : this.networkError(err, ac);
+        text = new TextDecoder('utf-8', { fatal: true }).decode(res.body);
+      } catch (e) {
+        throw new PoolParseError('pool body is not valid UTF-8', { where: this.origin, cause: e });
       }
       if (text.trim() === '') throw new PoolParseError('pool URL returned an empty body (serve [] for an intentionally empty pool)', { where: this.origin, line: 1 });
       const entries = parsePool(text, this.spec.format ?? 'auto', this.origin);
-      this.etag = res.headers.get('etag') ?? undefined;
+      this.etag = res.etag;
       this.good(entries, this.etag);
       this.backoff.reset();
       return true;
@@ -91,16 +85,8 @@ export class HttpSource extends BaseSource {
       this.bad(err instanceof PoolSourceError ? err : new PoolSourceError('ERR_POOL_HTTP_UNREACHABLE', String(err), { where: this.origin, cause: err }));
       return false;
     } finally {
-      clearTimeout(timer);
       if (this.inflight === ac) this.inflight = undefined;
     }
-  }
-
-  private networkError(err: unknown, ac: AbortController): PoolSourceError {
-    if (ac.signal.aborted && ac.signal.reason instanceof PoolSourceError) return ac.signal.reason;
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const detail = cause?.code ?? cause?.message ?? (err as Error).message;
-    return new PoolSourceError('ERR_POOL_HTTP_UNREACHABLE', `cannot fetch pool URL: ${detail}`, { where: this.origin, cause: err });
   }
 
   protected close(): void {
@@ -108,30 +94,73 @@ export class HttpSource extends BaseSource {
   }
 }
 
-async function readCapped(res: Response, max: number, where: string): Promise<string> {
-  const len = Number(res.headers.get('content-length') ?? NaN);
-  if (Number.isFinite(len) && len > max) {
-    await res.body?.cancel();
-    throw new PoolSourceError('ERR_POOL_HTTP_STATUS', `pool body of ${len} bytes is larger than ${max}`, { where, status: res.status });
-  }
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel();
-      throw new PoolSourceError('ERR_POOL_HTTP_STATUS', `pool body larger than ${max} bytes`, { where, status: res.status });
-    }
-    chunks.push(value);
-  }
-  const dec = new TextDecoder('utf-8', { fatal: true });
-  try {
-    return dec.decode(Buffer.concat(chunks));
-  } catch (e) {
-    throw new PoolParseError('pool body is not valid UTF-8', { where, cause: e });
-  }
+interface HttpAnswer {
+  status: number;
+  etag: string | undefined;
+  body: Buffer;
+}
+
+/**
+ * GET with a deadline over the whole exchange, a body cap, and up to 3 redirects.
+ * node:http rather than fetch: fetch refuses some ports outright ("bad port":
+ * 6000, 6665-6669, 10080, ...), which a pool server may well use.
+ */
+function httpGet(url: URL, headers: Record<string, string>, timeoutMs: number, max: number, signal: AbortSignal, redirects = 3): Promise<HttpAnswer> {
+  const where = url.href;
+  return new Promise<HttpAnswer>((resolve, reject) => {
+    let done = false;
+    const finish = (err: PoolSourceError | undefined, value?: HttpAnswer): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      if (err) {
+        req.destroy();
+        reject(err);
+      } else resolve(value!);
+    };
+    const onAbort = (): void => finish(new PoolSourceError('ERR_POOL_HTTP_UNREACHABLE', 'request aborted (source stopped)', { where }));
+    const timer = setTimeout(() => finish(new PoolSourceError('ERR_POOL_TIMEOUT', `no complete answer within ${timeoutMs} ms`, { where })), timeoutMs);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const get = url.protocol === 'https:' ? https.get : http.get;
+    const req = get(url, { headers }, (res) => {
+      const status = res.statusCode ?? 0;
+      const loc = res.headers.location;
+      if (status >= 300 && status < 400 && status !== 304 && loc !== undefined) {
+        res.resume();
+        if (redirects <= 0) return finish(new PoolSourceError('ERR_POOL_HTTP_STATUS', `too many redirects (last HTTP ${status})`, { where, status }));
+        let next: URL;
+        try {
+          next = new URL(loc, url);
+        } catch {
+          return finish(new PoolSourceError('ERR_POOL_HTTP_STATUS', `redirect to an invalid URL ${JSON.stringify(loc)}`, { where, status }));
+        }
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        done = true;
+        httpGet(next, headers, timeoutMs, max, signal, redirects - 1).then(resolve, reject);
+        return;
+      }
+      const len = Number(res.headers['content-length'] ?? NaN);
+      if (Number.isFinite(len) && len > max) {
+        return finish(new PoolSourceError('ERR_POOL_HTTP_STATUS', `pool body of ${len} bytes is larger than ${max}`, { where, status }));
+      }
+      const chunks: Buffer[] = [];
+      let total = 0;
+      res.on('data', (c: Buffer) => {
+        total += c.length;
+        if (total > max) finish(new PoolSourceError('ERR_POOL_HTTP_STATUS', `pool body larger than ${max} bytes`, { where, status }));
+        else chunks.push(c);
+      });
+      res.on('error', (err) => finish(new PoolSourceError('ERR_POOL_HTTP_UNREACHABLE', `answer cut short: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { where, cause: err })));
+      res.on('aborted', () => finish(new PoolSourceError('ERR_POOL_HTTP_UNREACHABLE', 'answer cut short (connection closed)', { where })));
+      res.on('end', () => {
+        const etag = res.headers.etag;
+        finish(undefined, { status, etag: typeof etag === 'string' ? etag : undefined, body: Buffer.concat(chunks) });
+      });
+    });
+    req.on('error', (err) =>
+      finish(new PoolSourceError('ERR_POOL_HTTP_UNREACHABLE', `cannot fetch pool URL: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { where, cause: err })),
+    );
+  });
 }

@@ -217,7 +217,7 @@ export function parseYamlPool(text: string, where?: string): PoolEntry[] {
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const err = doc.errors[0];
   if (err) {
-    const p = err.linePos?.[0];
+    const p = err.linePos?.[0] ?? lc.linePos(err.pos[0]);
     throw new PoolParseError(`not valid YAML/JSON: ${err.message.split('\n')[0]}`, { where, line: p?.line, column: p?.col });
   }
   const root = doc.contents as YamlNode | null;
@@ -271,8 +271,20 @@ export function parsePool(text: string, format: PoolFormat = 'auto', where?: str
     case 'yaml':
     case 'json':
       return parseYamlPool(text, where);
-    case 'auto':
-      return looksLikePybal(text) ? parsePybalPool(text, where) : parseYamlPool(text, where);
+    case 'auto': {
+      if (!looksLikePybal(text)) return parseYamlPool(text, where);
+      // `{"servers": [...]}` on one line also looks like PyBal; when PyBal's reading
+      // fails and YAML/JSON's succeeds, that was it. Otherwise PyBal's error is the useful one.
+      try {
+        return parsePybalPool(text, where);
+      } catch (err) {
+        try {
+          return parseYamlPool(text, where);
+        } catch {
+          throw err;
+        }
+      }
+    }
   }
 }
 
