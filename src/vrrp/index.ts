@@ -6,8 +6,8 @@
  * tracking and sync groups, GARP/NA frames) and the driver that runs it on a
  * clock through a `VrrpTransport` interface, and the Linux transport (raw sockets
  * for protocol 112, AF_PACKET for GARP/NA, VIPs and link state through
- * rtnetlink), tested against keepalived in the lab tier. Macvlan virtual MACs
- * are not wired up yet.
+ * rtnetlink), tested against keepalived in the lab tier, with optional virtual
+ * MACs (macvlan over rtnetlink) and Accept_Mode off (nftables over nfnetlink).
  *
  * Files:
  * - constants.ts      protocol number, groups, TTL, versions, priorities, field limits, keepalived's GARP defaults
@@ -30,9 +30,14 @@
  *                     over a `VrrpTransport`
  * - vips.ts           `VipManager`: interface facts (index, MAC, primary IPv4, link-local IPv6), virtual
  *                     addresses (IPv6 nodad) and link changes over rtnetlink (the `netlink` package)
+ * - netlink-attrs.ts  netlink attributes the `netlink` package has no schema for: macvlan IFLA_LINKINFO,
+ *                     nftables batches (pure)
+ * - accept.ts         `AcceptFilter`: Accept_Mode off (RFC 9568 §6.1) as nftables rules over NETLINK_NETFILTER
+ * - sysctl.ts         per-interface sysctls through /proc/sys/net (arp_ignore, arp_announce for a virtual MAC)
  * - transport-linux.ts `LinuxVrrpTransport`: the `VrrpTransport` on Linux (raw sockets for protocol 112
  *                     joined to 224.0.0.18 / ff02::12, TTL / hop limit 255, AF_PACKET for GARP/NA,
- *                     rtnetlink for addresses, link state as a tracked object); tested against keepalived
+ *                     rtnetlink for addresses, link state as a tracked object, virtual MAC macvlans,
+ *                     accept mode); tested against keepalived
  *
  * RFCs: RFC 9568 (VRRPv3), RFC 5798 (its IPv4 checksum, still what keepalived
  * sends), RFC 3768 (VRRPv2), RFC 2338 §5.3.6 (simple text password, keepalived's
@@ -70,3 +75,4 @@ export * from './fsm-group.js';
 export * from './router.js';
 export * from './vips.js';
 export * from './transport-linux.js';
+export * from './accept.js';

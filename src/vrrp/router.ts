@@ -99,6 +99,18 @@ export interface VrrpInstanceOptions extends RouterInstanceConfig {
   receive?: Pick<ReceiveConfig, 'checkTtl' | 'acceptChecksum' | 'v2AddressMismatch'>;
   /** Set the Router flag in unsolicited NAs (RFC 9568 §6.4.2 asks for it; keepalived sets it when forwarding). Default false. */
   naRouterFlag?: boolean;
+  /**
+   * Virtual MAC (RFC 9568 §7.3; keepalived `use_vmac`), carried out by the transport: `true` for a
+   * macvlan `vrrp.<VRID>` / `vrrp6.<VRID>`, or its name. `mac` must then be `virtualMac(vrid, family)`
+   * (`LinuxVrrpTransport.macOf(name)` gives it). Default: none, the interface's MAC.
+   */
+  vmac?: boolean | string;
+  /**
+   * RFC 9568 §6.1 Accept_Mode, carried out by the transport: `false` keeps a master that is not the
+   * address owner from accepting packets to the virtual addresses (keepalived `no_accept`). Default
+   * true (keepalived's default without `vrrp_strict`).
+   */
+  accept?: boolean;
   /** Gap between two GARP / NA frames (keepalived `garp_interval` / `gna_interval`), for switches that drop bursts. Default 0. */
   frameIntervalMs?: number;
 }

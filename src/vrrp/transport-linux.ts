@@ -22,6 +22,24 @@
  * - Frames (gratuitous ARP, unsolicited NA): an AF_PACKET socket per interface,
  *   frames sent as built (codec-link.ts).
  * - Addresses: rtnetlink through `VipManager` (vips.ts), IPv6 with nodad.
+ * - Virtual MAC (an instance's `vmac`, keepalived's `use_vmac`): a macvlan
+ *   (private mode) on the instance's interface, named `vrrp.<VRID>` (IPv6:
+ *   `vrrp6.<VRID>`) unless named, with MAC 00:00:5e:00:01:VRID / 00:00:5e:00:02:VRID
+ *   (RFC 9568 §7.3), made over rtnetlink and deleted by `close()`. Adverts,
+ *   GARP / NA and the virtual addresses all use it, so the switch learns the
+ *   virtual MAC where the master is. The interface gets arp_ignore 1 (it must not
+ *   answer ARP for addresses that now live on the macvlan with its own MAC) and
+ *   arp_announce 2 (its ARP requests must not name a virtual address as sender,
+ *   or neighbours learn the interface's MAC for it), both put back on close; the macvlan arp_ignore 1, rp_filter 0, no
+ *   IPv6 address of its own (addr_gen_mode none: both routers' macvlans share a
+ *   MAC, an EUI-64 link-local would collide); an IPv6 instance's macvlan gets a
+ *   copy of the interface's link-local address, the advert source (RFC 9568
+ *   §5.1.2.1). The router's `mac` must be `virtualMac(vrid, family)`:
+ *   `macOf(instance)` says which MAC an instance uses.
+ * - Accept_Mode (RFC 9568 §6.1): an instance with `accept: false` that is not
+ *   the address owner (priority 255) gets nftables rules (accept.ts) dropping
+ *   packets to its virtual addresses; default true, as keepalived without
+ *   `vrrp_strict`.
  * - Links: with `watchLinks`, RTM_NEWLINK changes become `link` events
  *   (`{ interface, up }`, up meaning IFF_UP and IFF_RUNNING); `attach()` feeds
  *   them to the router as the tracked object `linkObject(interface)`, so an
@@ -37,6 +55,10 @@ import { IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TTL } from './constant
 import { VrrpError } from './errors.js';
 import type { VrrpTransport } from './router.js';
 import { type InterfaceInfo, VipManager } from './vips.js';
+import { AcceptFilter } from './accept.js';
+import { virtualMac } from './codec-link.js';
+import { PRIORITY_OWNER } from './constants.js';
+import { readSysctl, writeSysctl } from './sysctl.js';
 
 /** What the transport needs of each instance (`VrrpInstanceOptions` has all of it). */
 export interface LinuxTransportInstance {
@@ -44,6 +66,26 @@ export interface LinuxTransportInstance {
   interface?: string;
   family: AddressFamily;
   unicastPeers?: readonly string[];
+  /** Needed with `vmac`: the virtual MAC's last byte and the macvlan's default name. */
+  vrid?: number;
+  /** Use a virtual MAC through a macvlan: `true` for `vrrp.<VRID>` / `vrrp6.<VRID>`, or the macvlan's name. */
+  vmac?: boolean | string;
+  /** RFC 9568 §6.1 Accept_Mode; `false` drops packets to `addresses` (nftables) unless `priority` is 255. Default true. */
+  accept?: boolean;
+  priority?: number;
+  addresses?: readonly string[];
+}
+
+/** Name of the macvlan an instance with `vmac: true` gets (keepalived's `vrrp.<VRID>`; IPv6 `vrrp6.<VRID>`). */
+export function vmacName(vrid: number, family: AddressFamily): string {
+  return family === 'ipv4' ? `vrrp.${vrid}` : `vrrp6.${vrid}`;
+}
+
+interface VmacLink {
+  name: string;
+  index: number;
+  lower: string;
+  created: boolean;
 }
 
 export interface LinuxTransportOptions {
@@ -87,7 +129,11 @@ export class LinuxVrrpTransport extends EventEmitter<LinuxTransportEvents> imple
   readonly #vips: VipManager;
   readonly #ownVips: boolean;
   readonly #log: Logger;
-  readonly #byInstance = new Map<string, { ifname: string; ifindex: number; family: AddressFamily; channel: Channel }>();
+  readonly #byInstance = new Map<string, { ifname: string; ifindex: number; family: AddressFamily; channel: Channel; mac: string }>();
+  readonly #vmacs: VmacLink[] = [];
+  /** arp_ignore / arp_announce of interfaces before a macvlan went on them, put back on close. */
+  readonly #arpSaved = new Map<string, { ignore: number; announce: number }>();
+  #accept: AcceptFilter | undefined;
   readonly #channels: Channel[] = [];
   readonly #frames = new Map<string, PacketSocket>();
   readonly #linkUp = new Map<string, boolean>();
@@ -117,7 +163,7 @@ export class LinuxVrrpTransport extends EventEmitter<LinuxTransportEvents> imple
     try {
       await t.#setup(opts);
     } catch (e) {
-      t.close();
+      await t.close();
       throw e;
     }
     return t;
@@ -134,29 +180,40 @@ export class LinuxVrrpTransport extends EventEmitter<LinuxTransportEvents> imple
         infos.set(ifname, info);
         this.#linkUp.set(ifname, info.up && info.running);
       }
-      let channel = this.#channels.find((c) => c.ifname === ifname && c.family === i.family);
+      // With a virtual MAC, everything but link tracking happens on the macvlan.
+      let io = { ifname, index: info.index, mac: info.mac };
+      if (i.vmac !== undefined && i.vmac !== false) io = await this.#vmac(i, info);
+      const ioName = io.ifname;
+      let channel = this.#channels.find((c) => c.ifname === ioName && c.family === i.family);
       if (channel === undefined) {
-        channel = this.#openChannel(ifname, i.family);
+        channel = this.#openChannel(ioName, i.family, ifname);
         this.#channels.push(channel);
       }
       const group = i.family === 'ipv4' ? VRRP_GROUP_V4 : VRRP_GROUP_V6;
       const joined = this.#joined.get(channel.socket) ?? false;
       if (i.unicastPeers === undefined && !joined) {
         try {
-          channel.socket.joinGroup(group, ifname);
+          channel.socket.joinGroup(group, ioName);
         } catch (e) {
-          throw new VrrpError('ERR_VRRP_SOCKET', `join ${group} on ${ifname}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+          throw new VrrpError('ERR_VRRP_SOCKET', `join ${group} on ${ioName}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
         }
         this.#joined.set(channel.socket, true);
       }
-      if (!this.#frames.has(ifname)) {
+      if (!this.#frames.has(ioName)) {
         try {
-          this.#frames.set(ifname, new PacketSocket({ interface: ifname }));
+          this.#frames.set(ioName, new PacketSocket({ interface: ioName }));
         } catch (e) {
-          throw new VrrpError('ERR_VRRP_SOCKET', `packet socket on ${ifname}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+          throw new VrrpError('ERR_VRRP_SOCKET', `packet socket on ${ioName}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
         }
       }
-      this.#byInstance.set(i.name, { ifname, ifindex: info.index, family: i.family, channel });
+      this.#byInstance.set(i.name, { ifname: ioName, ifindex: io.index, family: i.family, channel, mac: io.mac });
+    }
+    // RFC 9568 §6.1: Accept_Mode false, and not the owner: drop what is addressed to the virtual addresses.
+    const blocked = opts.instances.filter((i) => i.accept === false && i.priority !== PRIORITY_OWNER).flatMap((i) => i.addresses ?? []);
+    if (blocked.length > 0) {
+      this.#accept = await AcceptFilter.open();
+      await this.#accept.set(blocked);
+      this.#log.info({ addresses: blocked }, 'accept mode off: packets to the virtual addresses are dropped (nftables)');
     }
     if (opts.watchLinks !== false) {
       const names = new Map([...infos.values()].map((i) => [i.index, i.name]));
@@ -172,7 +229,43 @@ export class LinuxVrrpTransport extends EventEmitter<LinuxTransportEvents> imple
     }
   }
 
-  #openChannel(ifname: string, family: AddressFamily): Channel {
+  /** Make (or take over) an instance's macvlan and set it up; returns where its I/O goes. */
+  async #vmac(i: LinuxTransportInstance, base: InterfaceInfo): Promise<{ ifname: string; index: number; mac: string }> {
+    if (i.vrid === undefined) throw new VrrpError('ERR_VRRP_CONFIG', `instance ${i.name}: vmac needs vrid`);
+    const mac = virtualMac(i.vrid, i.family);
+    const name = typeof i.vmac === 'string' ? i.vmac : vmacName(i.vrid, i.family);
+    const { index, created } = await this.#vips.createMacvlan(base.index, name, mac);
+    this.#vmacs.push({ name, index, lower: base.name, created });
+    // The interface must not answer ARP for addresses on the macvlan (with its own MAC), nor the
+    // macvlan for the interface's (arp_ignore 1: only for addresses on the receiving interface).
+    // And its own ARP requests must not name a virtual address as sender (arp_announce 2): a
+    // neighbour that hears one (the master resolving a client it answers) would point its entry for
+    // the virtual address at the interface's MAC.
+    if (!this.#arpSaved.has(base.name)) {
+      const saved = { ignore: await readSysctl(`ipv4/conf/${base.name}/arp_ignore`), announce: await readSysctl(`ipv4/conf/${base.name}/arp_announce`) };
+      this.#arpSaved.set(base.name, saved);
+      await writeSysctl(`ipv4/conf/${base.name}/arp_ignore`, 1);
+      await writeSysctl(`ipv4/conf/${base.name}/arp_announce`, 2);
+    }
+    await writeSysctl(`ipv4/conf/${name}/arp_ignore`, 1);
+    // Replies to the virtual addresses leave by the interface's routes, not the macvlan's.
+    await writeSysctl(`ipv4/conf/${name}/rp_filter`, 0);
+    // Both routers' macvlans share the MAC: no EUI-64 link-local (it would collide), no DAD.
+    await writeSysctl(`ipv6/conf/${name}/addr_gen_mode`, 1);
+    await writeSysctl(`ipv6/conf/${name}/accept_dad`, 0);
+    if (i.family === 'ipv6') {
+      // RFC 9568 §5.1.2.1: adverts come from the link-local address; the kernel only sends from
+      // a link-local address configured on the outgoing interface.
+      if (base.linkLocalIpv6 === undefined) throw new VrrpError('ERR_VRRP_INTERFACE', `${base.name} has no link-local IPv6 address for ${name}`);
+      await this.#vips.addAddresses(index, [base.linkLocalIpv6], { prefixLength: () => 64 });
+    }
+    await this.#vips.setLinkUp(index, true);
+    this.#log.info({ interface: base.name, vmac: name, mac, created }, `virtual MAC ${mac} on ${name}`);
+    return { ifname: name, index, mac };
+  }
+
+  /** A raw socket on `ifname`; what it receives is reported as arriving on `reportAs` (the instance's interface, under its macvlan). */
+  #openChannel(ifname: string, family: AddressFamily, reportAs: string): Channel {
     let socket: RawSocket;
     try {
       socket = new RawSocket({
@@ -191,9 +284,9 @@ export class LinuxVrrpTransport extends EventEmitter<LinuxTransportEvents> imple
     socket.on('message', (m: RawMessage) => {
       if (m.truncated === true) return;
       const packet: ReceivedPacket = { family, src: m.src, dst: m.dst, ttl: m.ttl, protocol: IPPROTO_VRRP, payload: m.data };
-      this.emit('packet', packet, { interface: ifname });
+      this.emit('packet', packet, { interface: reportAs });
     });
-    socket.on('error', (error) => this.emit('error', { interface: ifname, error }));
+    socket.on('error', (error) => this.emit('error', { interface: reportAs, error }));
     return { ifname, family, socket };
   }
 
@@ -222,7 +315,17 @@ export class LinuxVrrpTransport extends EventEmitter<LinuxTransportEvents> imple
     return this.#vips.interfaceInfo(ifname, opts);
   }
 
-  #instance(name: string): { ifname: string; ifindex: number; family: AddressFamily; channel: Channel } {
+  /** The MAC an instance's GARP / NA must come from: the virtual MAC with `vmac`, else the interface's. */
+  macOf(instance: string): string {
+    return this.#instance(instance).mac;
+  }
+
+  /** The interface an instance's adverts, frames and addresses use (its macvlan with `vmac`). */
+  ioInterface(instance: string): string {
+    return this.#instance(instance).ifname;
+  }
+
+  #instance(name: string): { ifname: string; ifindex: number; family: AddressFamily; channel: Channel; mac: string } {
     if (this.#closed) throw new VrrpError('ERR_VRRP_CLOSED', 'transport is closed');
     const i = this.#byInstance.get(name);
     if (i === undefined) throw new VrrpError('ERR_VRRP_CONFIG', `transport has no instance ${name}`);
@@ -257,14 +360,38 @@ export class LinuxVrrpTransport extends EventEmitter<LinuxTransportEvents> imple
     return f === undefined ? {} : { prefixLength: (a) => f(instance, a) };
   }
 
-  /** Close every socket (idempotent). */
-  close(): void {
+  /**
+   * Close every socket, delete the macvlans this transport made (and put the
+   * interfaces' arp_ignore back), remove accept-mode rules (idempotent). Await
+   * it before closing a `VipManager` handed in: the cleanup uses it. Cleanup
+   * failures are logged, never thrown.
+   */
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#unwatch?.();
     for (const c of this.#channels) c.socket.close();
     for (const s of this.#frames.values()) s.close();
-    if (this.#ownVips) this.#vips.close();
     this.removeAllListeners();
+    const attempt = async (what: string, fn: () => Promise<void>): Promise<void> => {
+      try {
+        await fn();
+      } catch (e) {
+        this.#log.warn({ err: e }, `cleanup: ${what} failed`);
+      }
+    };
+    if (this.#accept !== undefined) {
+      const accept = this.#accept;
+      await attempt('remove accept-mode rules', () => accept.clear());
+      accept.close();
+    }
+    for (const v of this.#vmacs) if (v.created) await attempt(`delete ${v.name}`, () => this.#vips.deleteLink(v.index, { signal: AbortSignal.timeout(5_000) }));
+    for (const [ifname, saved] of this.#arpSaved) {
+      await attempt(`restore arp_ignore / arp_announce of ${ifname}`, async () => {
+        await writeSysctl(`ipv4/conf/${ifname}/arp_ignore`, saved.ignore);
+        await writeSysctl(`ipv4/conf/${ifname}/arp_announce`, saved.announce);
+      });
+    }
+    if (this.#ownVips) this.#vips.close();
   }
 }

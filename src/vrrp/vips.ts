@@ -14,6 +14,9 @@
  *   addresses right away; DAD would hold them tentative for a second). Adding an
  *   address that is there and removing one that is not are no-ops, so the driver
  *   can repeat them.
+ * - `createMacvlan` / `setLinkUp` / `deleteLink`: a virtual MAC's macvlan
+ *   (IFLA_LINKINFO from netlink-attrs.ts), taken over when a killed earlier run
+ *   left the same one behind.
  *
  * Errors are `VrrpError`s: `ERR_VRRP_INTERFACE` (no such interface),
  * `ERR_VRRP_NETLINK` (the kernel refused, with `errno` name in the message and
@@ -21,11 +24,12 @@
  * `ERR_VRRP_CLOSED` (used after `close()`).
  */
 import type * as NetlinkPackage from 'netlink';
-import { type AddressFamily, addressFamily, formatIp, formatMac, parseIp } from './address.js';
+import { type AddressFamily, addressFamily, formatIp, formatMac, parseIp, parseMac } from './address.js';
 import { VrrpError } from './errors.js';
+import { type MacvlanMode, macvlanLinkInfo, parseLinkInfo, u32le } from './netlink-attrs.js';
 
 /** Codes this file raises (besides `ERR_VRRP_ADDRESS`). */
-export type VrrpLinuxErrorCode = 'ERR_VRRP_INTERFACE' | 'ERR_VRRP_NETLINK' | 'ERR_VRRP_CLOSED' | 'ERR_VRRP_SOCKET';
+export type VrrpLinuxErrorCode = 'ERR_VRRP_INTERFACE' | 'ERR_VRRP_NETLINK' | 'ERR_VRRP_CLOSED' | 'ERR_VRRP_SOCKET' | 'ERR_VRRP_SYSCTL';
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -272,6 +276,69 @@ export class VipManager {
       throw new VrrpError('ERR_VRRP_CONFIG', `prefix length ${prefixLength} for ${a}`);
     }
     return { family, bytes, prefixLength };
+  }
+
+  /**
+   * Create a macvlan `name` on the interface with index `lower`, with MAC
+   * `mac`, in `mode` (default private, as keepalived's VMACs), left down.
+   * An interface of that name that is already a macvlan on `lower` with that
+   * MAC (left by a killed earlier run) is taken over: `created` is false.
+   * Any other interface of that name is `ERR_VRRP_CONFIG`.
+   */
+  async createMacvlan(
+    lower: number,
+    name: string,
+    mac: string,
+    opts: { mode?: MacvlanMode; signal?: AbortSignal } = {},
+  ): Promise<{ index: number; created: boolean }> {
+    if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) throw new VrrpError('ERR_VRRP_CONFIG', `'${name}' is not a usable interface name`);
+    const macBuf = Buffer.from(parseMac(mac));
+    const find = async (): Promise<NetlinkPackage.rt.LinkMessage | undefined> =>
+      (await this.#request('RTM_GETLINK', () => this.#rt.getLinks(undefined, undefined, { timeout: this.#timeoutMs }), opts.signal)).find(
+        (l) => l.attrs.ifname === name,
+      );
+    const existing = await find();
+    if (existing !== undefined) {
+      const info = existing.attrs.linkinfo === undefined ? undefined : parseLinkInfo(existing.attrs.linkinfo);
+      const linkIndex = existing.attrs.link === undefined || existing.attrs.link.length < 4 ? undefined : existing.attrs.link.readUInt32LE(0);
+      const sameMac = existing.attrs.address !== undefined && Buffer.compare(existing.attrs.address, macBuf) === 0;
+      if (info?.kind !== 'macvlan' || linkIndex !== lower || !sameMac || existing.data.index === undefined) {
+        throw new VrrpError('ERR_VRRP_CONFIG', `interface ${name} exists and is not a macvlan with MAC ${mac} on ifindex ${lower}`);
+      }
+      return { index: existing.data.index, created: false };
+    }
+    await this.#request(
+      `create macvlan ${name} on ifindex ${lower}`,
+      () =>
+        this.#rt.newLink(
+          { index: 0 },
+          { ifname: name, address: macBuf, link: Buffer.from(u32le(lower)), linkinfo: Buffer.from(macvlanLinkInfo(opts.mode ?? 'private')) },
+          { timeout: this.#timeoutMs, flags: 0x400 /* NLM_F_CREATE */ | 0x200 /* NLM_F_EXCL */ },
+        ),
+      opts.signal,
+    );
+    const made = await find();
+    if (made?.data.index === undefined) throw new VrrpError('ERR_VRRP_NETLINK', `macvlan ${name} not found after creating it`);
+    return { index: made.data.index, created: true };
+  }
+
+  /** Set an interface administratively up or down (IFF_UP). */
+  async setLinkUp(index: number, up: boolean, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.#request(
+      `set ifindex ${index} ${up ? 'up' : 'down'}`,
+      () => this.#rt.setLink({ index, flags: up ? { up: true } : {}, change: { up: true } }, {}, { timeout: this.#timeoutMs }),
+      opts.signal,
+    );
+  }
+
+  /** Delete an interface (a macvlan this process made); one already gone is not an error. */
+  async deleteLink(index: number, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    try {
+      await this.#request(`delete ifindex ${index}`, () => this.#rt.delLink({ index }, {}, { timeout: this.#timeoutMs }), opts.signal);
+    } catch (e) {
+      if (e instanceof VrrpError && errnoOf(e.cause) === 'ENODEV') return;
+      throw e;
+    }
   }
 
   /**
