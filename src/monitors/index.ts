@@ -12,6 +12,7 @@
  * - errors.ts        `MonitorError` (configuration errors only: "unhealthy" is a result, never an exception)
  * - result.ts        the check runner (caller's signal + clearable deadline, latency, errors as results), `defineCheck`
  * - check-http.ts    HTTP/HTTPS: real address + service Host header and SNI, expected codes, no redirects followed, body match, body cap, TLS verification
+ * - http-client.ts   the HTTP/1.1 client under it (internal): request written once, head parsed as it arrives (RFC 9112), Content-Length / chunked / close framing, body cap
  * - check-tcp.ts     TCP connect, optionally a send/expect exchange (HAProxy tcp-check style)
  * - check-idle.ts    idle connection (stateful: pushes changes; reconnect and backoff; TCP keepalive)
  * - check-command.ts command: argv with `{address}` substitution and `LVSKIT_*` env; the process group is killed at the deadline

@@ -1,9 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HttpCheck } from '../../../src/monitors/check-http.js';
 import { TcpCheck } from '../../../src/monitors/check-tcp.js';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { MonitorError } from '../../../src/monitors/errors.js';
 import { AbortError } from '../../../src/util/errors.js';
 import { closedPort, startTcpServer, type LoopbackHost } from '../harness/servers.js';
-import { makeCerts, startHttp, startResetMidResponse, type Closable, type TestCerts } from './harness.js';
+import { makeCerts, startHttp, startResetMidResponse, until, type Closable, type TestCerts } from './harness.js';
 
 const open: Closable[] = [];
 afterEach(async () => {
@@ -114,7 +116,7 @@ describe.each<LoopbackHost>(['127.0.0.1', '::1'])('HTTP check against %s', (host
     const ssh = keep(await startTcpServer(host, { kind: 'delayed', delayMs: 0, data: 'SSH-2.0-OpenSSH_9.2\r\n' }));
     const wrong = await new HttpCheck().check({ address: host, port: ssh.port });
     expect(wrong.ok).toBe(false);
-    expect(wrong.reason).toMatch(/HPE_/);
+    expect(wrong.reason).toMatch(/^not an HTTP response: "SSH-2\.0-OpenSSH_9\.2/);
   });
 
   it('is down when the server resets right after accepting', async () => {
@@ -251,5 +253,99 @@ describe.each<LoopbackHost>(['127.0.0.1', '::1'])('TCP check against %s', (host)
     const r = await new TcpCheck().check({ address: host, port });
     expect(r.ok).toBe(false);
     expect(r.reason).toBe('connection refused (ECONNREFUSED)');
+  });
+});
+
+/** A raw server that answers the first request with `pieces`, written one by one (10 ms apart), then ends; records how each client closed. */
+async function startRaw(pieces: string[], endAfter = true): Promise<Closable & { closes: string[]; requests: string[] }> {
+  const closes: string[] = [];
+  const requests: string[] = [];
+  const sockets = new Set<Socket>();
+  const server = createNetServer((s) => {
+    sockets.add(s);
+    let req = '';
+    let how = 'fin';
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      how = e.code ?? 'error';
+    });
+    s.on('close', () => {
+      sockets.delete(s);
+      closes.push(how);
+    });
+    s.on('data', (d) => {
+      req += d.toString('latin1');
+      if (!req.includes('\r\n\r\n') || requests.length > 0 && requests[requests.length - 1] === req) return;
+      requests.push(req);
+      let i = 0;
+      const next = (): void => {
+        if (s.destroyed) return;
+        if (i < pieces.length) {
+          s.write(pieces[i++] as string);
+          setTimeout(next, 10);
+        } else if (endAfter) s.end();
+      };
+      next();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
+  return {
+    port: (server.address() as AddressInfo).port,
+    closes,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('HTTP check framing and connection handling (own HTTP/1.1 client)', () => {
+  const at = (port: number): { address: string; port: number } => ({ address: '127.0.0.1', port });
+
+  it('reads a chunked body split across reads, with extensions and trailers, and matches in it', async () => {
+    const s = keep(await startRaw(['HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;x=y\r\nhel', 'lo\r\n6\r\n world\r\n', '0\r\nx-trailer: 1\r\n\r\n'], false));
+    const r = await new HttpCheck({ bodyMatch: 'hello world' }).check(at(s.port));
+    expect(r).toMatchObject({ ok: true, reason: 'HTTP 200', details: { bodyBytes: 11 } });
+    expect(r.details?.bodyCapped).toBeUndefined();
+  });
+
+  it('is down on a broken chunked body and on a body shorter than its Content-Length', async () => {
+    const bad = keep(await startRaw(['HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n']));
+    expect((await new HttpCheck().check(at(bad.port))).reason).toMatch(/^HTTP 200, response broken mid-body: bad chunk size "zz"/);
+    const short = keep(await startRaw(['HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nonly this']));
+    expect(await new HttpCheck().check(at(short.port))).toMatchObject({ ok: false, reason: 'HTTP 200, response broken mid-body' });
+    const twoLengths = keep(await startRaw(['HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello!']));
+    expect(await new HttpCheck().check(at(twoLengths.port))).toMatchObject({ ok: false, reason: 'HTTP 200, invalid content-length' });
+  });
+
+  it('reads a body delimited by the connection closing, and skips an interim 100 Continue', async () => {
+    const s = keep(await startRaw(['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\n', 'server: old\r\n\r\nall', ' of it']));
+    const r = await new HttpCheck({ bodyMatch: /all of it$/ }).check(at(s.port));
+    expect(r).toMatchObject({ ok: true, reason: 'HTTP 200', details: { bodyBytes: 9 } });
+  });
+
+  it('is down on a response head that never ends within the limit, or a bad status line', async () => {
+    const huge = keep(await startRaw([`HTTP/1.1 200 OK\r\nx: ${'a'.repeat(40_000)}`], false));
+    expect(await new HttpCheck({ timeoutMs: 2000 }).check(at(huge.port))).toMatchObject({ ok: false, reason: 'response head longer than 32768 bytes' });
+    const weird = keep(await startRaw(['HTTP/2 200\r\n\r\n']));
+    expect((await new HttpCheck().check(at(weird.port))).reason).toMatch(/^not an HTTP\/1.x status line: "HTTP\/2 200"/);
+  });
+
+  it('sends one request with the Host, extra headers and Connection: close, and closes with a RST by default or a FIN if asked', async () => {
+    const s = keep(await startRaw(['HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'], false));
+    expect((await new HttpCheck({ host: 'svc.example', headers: { 'X-Probe': 'lvskit', 'user-agent': 'probe/1' } }).check(at(s.port))).ok).toBe(true);
+    expect((await new HttpCheck({ close: 'fin' }).check(at(s.port))).ok).toBe(true);
+    expect(s.requests[0]).toBe('GET / HTTP/1.1\r\nhost: svc.example\r\nX-Probe: lvskit\r\nuser-agent: probe/1\r\nconnection: close\r\n\r\n');
+    expect(await until(() => s.closes.length === 2, 2000)).toBe(true);
+    expect(s.closes).toEqual(['ECONNRESET', 'fin']);
+  });
+
+  it('refuses header injection and bad options at construction', () => {
+    expect(() => new HttpCheck({ headers: { 'x-a': 'b\r\nhost: evil' } })).toThrow(MonitorError);
+    expect(() => new HttpCheck({ headers: { 'bad name': 'x' } })).toThrow(/not a token/);
+    expect(() => new HttpCheck({ path: '/a b' })).toThrow(/no spaces or control characters/);
+    expect(() => new HttpCheck({ host: 'a\r\nb' })).toThrow(MonitorError);
+    expect(() => new HttpCheck({ close: 'rst' as 'reset' })).toThrow(/close must be/);
   });
 });

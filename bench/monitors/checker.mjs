@@ -1,0 +1,89 @@
+// The lvskit side of the monitors benchmark, in its own process so its CPU
+// time is its own: a Monitor running one HttpCheck per server every interval,
+// or (mode 'naive') the same checks one at a time (keepalived-style baseline).
+//
+// IPC: parent sends { cmd: 'start', servers: [[id, address, port], ...], mode, intervalMs, timeoutMs, fall, rise, concurrency }
+//   -> { cmd: 'up', n, ms } once every server is up (or { cmd: 'not-up', up, n } after 30 s)
+// { cmd: 'window' }   -> starts a measurement window (checks, CPU ticks, event-loop delay)
+// { cmd: 'report' }   -> { cmd: 'report', checks, ok, cpuTicks, elapsedMs, eldP99Ms, eldMaxMs, rssMiB }
+// { cmd: 'watch', ids } -> from now on sends { cmd: 'state', id, up, at } for these servers
+// Loopback addresses only (the parent picks them).
+import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { HttpCheck, Monitor } from 'lvskit/monitors';
+
+function cpuTicks() {
+  const f = readFileSync('/proc/self/stat', 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(rest[11]) + Number(rest[12]);
+}
+const now = () => performance.timeOrigin + performance.now();
+
+let monitor;
+let checks = 0;
+let ok = 0;
+let win;
+const watched = new Set();
+const eld = monitorEventLoopDelay({ resolution: 10 });
+
+process.on('message', (m) => {
+  if (m.cmd === 'start') start(m);
+  else if (m.cmd === 'window') {
+    eld.reset();
+    eld.enable();
+    win = { checks, ok, cpu: cpuTicks(), t: performance.now() };
+  } else if (m.cmd === 'report') {
+    eld.disable();
+    process.send({
+      cmd: 'report',
+      checks: checks - win.checks,
+      ok: ok - win.ok,
+      cpuTicks: cpuTicks() - win.cpu,
+      elapsedMs: performance.now() - win.t,
+      eldP99Ms: eld.percentile(99) / 1e6,
+      eldMaxMs: eld.max / 1e6,
+      rssMiB: process.memoryUsage().rss / 2 ** 20,
+      waiting: monitor.waiting,
+    });
+  } else if (m.cmd === 'watch') {
+    for (const id of m.ids) watched.add(id);
+  } else if (m.cmd === 'stop') {
+    void monitor.stop().then(() => process.exit(0));
+  }
+});
+process.on('disconnect', () => process.exit(0));
+
+function start(m) {
+  const naive = m.mode === 'naive';
+  const http = new HttpCheck({ path: '/health', host: 'svc.bench', timeoutMs: m.timeoutMs });
+  monitor = new Monitor({ concurrency: naive ? 1 : m.concurrency });
+  for (const [id, address, port] of m.servers) {
+    monitor.add({
+      id,
+      target: { address, port, service: 'bench' },
+      checks: [{ name: 'http', check: http, intervalMs: m.intervalMs }],
+      rise: m.rise,
+      fall: m.fall,
+      initial: 'first-result',
+    });
+  }
+  let up = 0;
+  monitor.on('result', (_id, _c, r) => {
+    checks++;
+    if (r.ok) ok++;
+  });
+  monitor.on('state', (id, isUp) => {
+    up += isUp ? 1 : -1;
+    if (watched.has(id)) process.send({ cmd: 'state', id, up: isUp, at: now() });
+  });
+  const t0 = performance.now();
+  monitor.start();
+  // Naive mode may never see every server within a few seconds: report after the first full pass instead.
+  const poll = setInterval(() => {
+    const all = up === m.servers.length;
+    if (all || (naive && monitor.settled) || performance.now() - t0 > 30_000) {
+      clearInterval(poll);
+      process.send({ cmd: all || naive ? 'up' : 'not-up', up, n: m.servers.length, ms: performance.now() - t0 });
+    }
+  }, 50);
+}
