@@ -15,8 +15,8 @@ import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 
 import { PoolParseError } from './errors.js';
 import type { PoolEntry, PoolEntryInput, PoolFormat, Pooled } from './types.js';
 
-/** Largest weight we accept (IPVS keeps weights as a signed 32-bit int). */
-export const MAX_WEIGHT = 2_147_483_647;
+/** Largest weight we accept: ipvsadm's range (0..65535), the same the director's config takes. */
+export const MAX_WEIGHT = 65_535;
 const POOLED: readonly Pooled[] = ['yes', 'no', 'inactive'];
 
 interface Where {
