@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 // One entry per public module; each becomes dist/<name>/index.{js,cjs,d.ts,d.cts}.
-export default defineConfig({
+export default defineConfig([{
   entry: {
     index: 'src/index.ts',
     'bgp/index': 'src/bgp/index.ts',
@@ -12,7 +12,8 @@ export default defineConfig({
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
-  clean: true,
+  // dist/director is the second build's (below): not cleaned here, so the two builds never race.
+  clean: ['!director/**'],
   target: 'node20',
   platform: 'node',
   splitting: false,
@@ -21,4 +22,18 @@ export default defineConfig({
   keepNames: true,
   // import.meta.url in the CJS build (src/util/native.ts locates the addon from it).
   shims: true,
-});
+},
+{
+  // The example director (bin `lvskit-director`). It imports lvskit by package name, resolved at
+  // run time through the exports map (self-reference in the repo, node_modules once installed).
+  entry: { 'director/cli': 'examples/director/cli.ts', 'director/index': 'examples/director/index.ts' },
+  external: ['lvskit'],
+  format: ['esm'],
+  dts: false,
+  sourcemap: true,
+  clean: false,
+  target: 'node20',
+  platform: 'node',
+  splitting: false,
+  keepNames: true,
+}]);

@@ -1,4 +1,15 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+
+// Examples import lvskit by package name; in tests that name means the sources (no build needed).
+// The built bin and the packed package are checked against dist (test/unit/package.test.ts).
+const src = fileURLToPath(new URL('./src/', import.meta.url));
+const resolve = {
+  alias: [
+    { find: /^lvskit$/, replacement: `${src}index.ts` },
+    { find: /^lvskit\/(bgp|vrrp|ipvs|monitors)$/, replacement: `${src}$1/index.ts` },
+  ],
+};
 
 // Four tiers, one vitest project each (see ../shared/DESIGN.md "Testing tiers").
 // Run one with `npm run test:<tier>`; scripts/tier.mjs checks the tier's prerequisites first.
@@ -6,6 +17,7 @@ export default defineConfig({
   test: {
     projects: [
       {
+        resolve,
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
@@ -13,6 +25,7 @@ export default defineConfig({
         },
       },
       {
+        resolve,
         test: {
           name: 'loopback',
           include: ['test/loopback/**/*.test.ts'],
@@ -21,6 +34,7 @@ export default defineConfig({
         },
       },
       {
+        resolve,
         test: {
           name: 'lab',
           include: ['test/lab/**/*.test.ts'],
@@ -34,6 +48,7 @@ export default defineConfig({
         },
       },
       {
+        resolve,
         test: {
           name: 'kernel',
           include: ['test/kernel/**/*.test.ts'],

@@ -1,0 +1,347 @@
+/**
+ * One service at run time: its servers (from the file or a pool source), a
+ * Monitor running its checks, a Pool turning server states into weighted
+ * destinations, and what that means for IPVS (one virtual service per VIP)
+ * and for the announcement of its VIPs.
+ *
+ * Servers leave gently: a server removed from the pool source, or set
+ * `pooled: no` / `enabled: false`, is disabled first, so the Pool drains it at
+ * weight 0 for `drainMs` before IPVS forgets it.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { EventEmitter } from 'eventemitter3';
+import type { Logger } from 'lvskit';
+import type { Destination as IpvsDestination, TableService } from 'lvskit/ipvs';
+import { Monitor, Pool, type MonitorMetrics, type MonitoredCheck, type PoolEvent, type PoolServer, type ServerState } from 'lvskit/monitors';
+import { buildChecks } from './checks.js';
+import type { ServiceConfig } from './config.js';
+import { DirectorError } from './errors.js';
+import type { PoolEntry, PoolSource, PoolSourceSpec, PoolStale } from './sources/types.js';
+
+/** A pool member as the director holds it. */
+export interface Member {
+  host: string;
+  address: string;
+  port: number;
+  weight: number;
+  enabled: boolean;
+}
+
+/** A server's state in the status API (PyBal's enabled/up/pooled, plus detail). */
+export interface ServerView {
+  host: string;
+  address: string;
+  port: number;
+  weight: number;
+  enabled: boolean;
+  up: boolean;
+  pooled: boolean;
+  /** Pool status: pooled, held (failing, kept by the depool threshold), draining (weight 0), out. */
+  status: 'pooled' | 'held' | 'draining' | 'out';
+  /** Leaving the configuration (draining before removal). */
+  leaving: boolean;
+  checks: { name: string; up: boolean; last?: string; latencyMs?: number }[];
+}
+
+export interface ServiceEvents {
+  /** The destinations changed (IPVS must be reconciled). */
+  change: [];
+  /** A member changed pool status. */
+  member: [ev: Extract<PoolEvent, { kind: 'member' }> & { service: string }];
+  /** Whether the service wants its VIPs announced changed. */
+  announce: [wanted: boolean];
+  alert: [alert: boolean, reason: string];
+}
+
+export interface ServiceRuntimeOptions {
+  logger: Logger;
+  metrics: MonitorMetrics;
+  baseDir: string;
+  /** Builds the pool source for `config.pool` (examples/director/sources). */
+  createSource?: (spec: PoolSourceSpec, service: string) => PoolSource;
+  /** Hosts that were up before a reload: they start up (fall failures to go down) instead of down. */
+  carryUp?: ReadonlySet<string>;
+  resolve?: (host: string) => Promise<string[]>;
+}
+
+async function defaultResolve(host: string): Promise<string[]> {
+  const r = await lookup(host, { all: true, verbatim: true });
+  return r.map((x) => x.address);
+}
+
+export class ServiceRuntime extends EventEmitter<ServiceEvents> {
+  readonly config: ServiceConfig;
+  readonly monitor: Monitor;
+  readonly pool: Pool;
+  readonly #log: Logger;
+  readonly #checks: MonitoredCheck[];
+  readonly #members = new Map<string, Member>();
+  readonly #leaving = new Set<string>();
+  readonly #carryUp: ReadonlySet<string>;
+  readonly #resolve: (host: string) => Promise<string[]>;
+  readonly #source: PoolSource | undefined;
+  #stale: PoolStale | undefined;
+  #announce = false;
+  #stopped = false;
+  #applyChain: Promise<void> = Promise.resolve();
+  #unfollow: () => void;
+
+  constructor(config: ServiceConfig, options: ServiceRuntimeOptions) {
+    super();
+    this.config = config;
+    this.#log = options.logger.child({ service: config.name });
+    this.#carryUp = options.carryUp ?? new Set();
+    this.#resolve = options.resolve ?? defaultResolve;
+    try {
+      this.#checks = buildChecks(config.checks, options.baseDir);
+    } catch (e) {
+      throw new DirectorError('ERR_DIRECTOR_START', `service ${config.name}: ${(e as Error).message}`, { cause: e });
+    }
+    this.monitor = new Monitor({ logger: this.#log, metrics: options.metrics });
+    this.pool = new Pool([], { service: config.name, depoolThreshold: config.depoolThreshold, drainMs: config.drainMs, logger: this.#log, metrics: options.metrics });
+    this.#unfollow = this.pool.follow(this.monitor);
+    this.pool.on('change', () => {
+      this.emit('change');
+      this.#updateAnnounce();
+    });
+    this.pool.on('alert', (a, why) => this.emit('alert', a, why));
+    this.pool.on('event', (ev) => {
+      if (ev.kind !== 'member') return;
+      this.emit('member', { ...ev, service: config.name });
+      if (ev.to === 'out' && this.#leaving.has(ev.id)) this.#forget(ev.id);
+    });
+    if (config.pool !== undefined) {
+      if (options.createSource === undefined) throw new DirectorError('ERR_DIRECTOR_START', `service ${config.name}: pool sources are not available`);
+      try {
+        this.#source = options.createSource(config.pool as unknown as PoolSourceSpec, config.name);
+      } catch (e) {
+        throw new DirectorError('ERR_DIRECTOR_START', `service ${config.name}: pool source: ${(e as Error).message}`, { cause: e });
+      }
+      this.#source.on('pool', (u) => void this.setEntries(u.entries));
+      this.#source.on('stale', (s) => {
+        this.#stale = s;
+        this.#log.warn({ origin: s.origin, reason: s.reason.message }, 'pool source unreachable or bad: keeping the last good pool');
+      });
+      this.#source.on('recovered', () => {
+        this.#stale = undefined;
+        this.#log.info('pool source is back');
+      });
+      this.#source.on('error', () => undefined);
+    }
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+  /** The pool source's trouble, when it has any (last good pool kept meanwhile). */
+  get stale(): PoolStale | undefined {
+    return this.#stale;
+  }
+  get source(): PoolSource | undefined {
+    return this.#source;
+  }
+  /** True when the VIPs should be announced now. */
+  get announceWanted(): boolean {
+    return this.#announce;
+  }
+
+  /** Start checks and the pool source; resolves once the servers listed in the file (or the source's first answer) are in. */
+  async start(signal?: AbortSignal): Promise<void> {
+    this.monitor.start();
+    if (this.config.servers !== undefined) {
+      await this.setEntries(this.config.servers.map((s) => ({ host: s.host, ...(s.address === undefined ? {} : { address: s.address }), weight: s.weight, enabled: s.enabled, pooled: 'yes', port: s.port })));
+    }
+    if (this.#source !== undefined) {
+      try {
+        await this.#source.start(signal === undefined ? {} : { signal });
+      } catch (e) {
+        throw new DirectorError('ERR_DIRECTOR_START', `service ${this.name}: pool source: ${(e as Error).message}`, { cause: e });
+      }
+      const cur = this.#source.current();
+      if (cur !== undefined) await this.setEntries(cur.entries);
+    }
+    this.#updateAnnounce();
+  }
+
+  /** Resolves when every check has reported once (or at once when there are no servers). */
+  whenSettled(signal?: AbortSignal): Promise<void> {
+    return this.monitor.whenSettled(signal === undefined ? {} : { signal });
+  }
+
+  /**
+   * Replace the pool with the source's full state. Serialised: entries that
+   * need DNS are resolved before the pool changes.
+   */
+  setEntries(entries: readonly (PoolEntry & { port?: number | undefined })[]): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (this.#stopped) return;
+      const next = new Map<string, Member>();
+      for (const e of entries) {
+        if (e.pooled === 'inactive') continue;
+        const address = await this.#addressOf(e);
+        if (address === undefined) continue;
+        next.set(e.host, { host: e.host, address, port: e.port ?? this.config.port ?? 0, weight: e.weight, enabled: e.enabled && e.pooled !== 'no' });
+      }
+      if (this.#stopped) return;
+      this.#apply(next);
+    };
+    this.#applyChain = this.#applyChain.then(run, run);
+    return this.#applyChain;
+  }
+
+  async #addressOf(e: PoolEntry): Promise<string | undefined> {
+    if (e.address !== undefined) return e.address;
+    if (isIP(e.host) !== 0) return e.host;
+    const known = this.#members.get(e.host);
+    try {
+      const all = await this.#resolve(e.host);
+      const fams = new Set(this.config.vips.map((v) => isIP(v)));
+      const a = all.find((x) => fams.has(isIP(x))) ?? all[0];
+      if (a === undefined) throw new Error('no address');
+      return a;
+    } catch (err) {
+      // Keep what we had rather than dropping a server on a DNS hiccup.
+      this.#log.warn({ host: e.host, err }, known === undefined ? 'cannot resolve server: left out' : 'cannot resolve server: keeping its last address');
+      return known?.address;
+    }
+  }
+
+  #spec(m: Member, initial: 'down' | 'up' | 'first-result' | undefined): Parameters<Monitor['add']>[0] {
+    const spec: Parameters<Monitor['add']>[0] = {
+      id: m.host,
+      target: { address: m.address, port: m.port, host: m.host, service: this.name },
+      checks: this.#checks,
+      enabled: m.enabled,
+    };
+    if (this.config.rise !== undefined) spec.rise = this.config.rise;
+    if (this.config.fall !== undefined) spec.fall = this.config.fall;
+    if (initial !== undefined) spec.initial = initial;
+    return spec;
+  }
+
+  #apply(next: Map<string, Member>): void {
+    // Servers gone from the source: disable (drain) first, forget once out.
+    for (const [host, m] of this.#members) {
+      if (next.has(host)) continue;
+      if (!this.#leaving.has(host)) {
+        this.#leaving.add(host);
+        this.#log.info({ host }, 'server left the pool configuration: draining');
+        if (m.enabled) this.monitor.setEnabled(host, false, 'removed from the pool configuration');
+        m.enabled = false;
+        const st = this.pool.plan.state.members[host]?.status;
+        if (st === undefined || st === 'out') this.#forget(host);
+      }
+    }
+    let serversChanged = false;
+    for (const [host, m] of next) {
+      const old = this.#members.get(host);
+      // Back before its drain ended: it stays (enabled again below, re-pooled when healthy).
+      this.#leaving.delete(host);
+      if (old === undefined || old.address !== m.address || old.port !== m.port) {
+        if (old !== undefined) this.monitor.remove(host);
+        const initial = this.#carryUp.has(host) ? 'up' : this.config.initial;
+        this.monitor.add(this.#spec(m, initial));
+        this.#members.set(host, m);
+        serversChanged = true;
+        continue;
+      }
+      if (old.weight !== m.weight) serversChanged = true;
+      if (old.enabled !== m.enabled) this.monitor.setEnabled(host, m.enabled, m.enabled ? 'pooled by the operator' : 'depooled by the operator');
+      this.#members.set(host, m);
+    }
+    if (serversChanged) this.pool.setServers(this.#poolServers());
+  }
+
+  #poolServers(): PoolServer[] {
+    return [...this.#members.values()].map((m) => ({ id: m.host, address: m.address, port: m.port, weight: m.weight }));
+  }
+
+  #forget(host: string): void {
+    this.#leaving.delete(host);
+    this.#members.delete(host);
+    this.monitor.remove(host);
+    this.pool.setServers(this.#poolServers());
+    this.#log.info({ host }, 'server removed');
+  }
+
+  #updateAnnounce(): void {
+    const when = this.config.announce.when;
+    const want = when === 'always' || (when === 'pooled' && this.pool.plan.pooledCount > 0);
+    if (want === this.#announce) return;
+    this.#announce = want;
+    this.emit('announce', want);
+  }
+
+  /** Servers pooled (at full weight, held included). */
+  get pooledCount(): number {
+    return this.pool.plan.pooledCount;
+  }
+
+  /** The IPVS virtual services of this service (one per VIP, or one per family for a fwmark). */
+  table(): TableService[] {
+    const c = this.config;
+    const dests = this.pool.destinations;
+    const out: TableService[] = [];
+    const seenMark = new Set<number>();
+    for (const vip of c.vips) {
+      const fam = isIP(vip);
+      const family = fam === 6 ? 'ipv6' : 'ipv4';
+      const ds: IpvsDestination[] = dests
+        .filter((d) => c.forwarding === 'tunnel' || isIP(d.address) === fam)
+        .map((d) => ({ address: d.address, port: c.fwmark !== undefined ? d.port : d.port || (c.port ?? 0), weight: d.weight, forwarding: c.forwarding }));
+      const opts = {
+        scheduler: c.scheduler,
+        ...(c.schedFlags.length > 0 ? { schedFlags: [...c.schedFlags] } : {}),
+        ...(c.persistence === undefined ? {} : { persistence: { ...c.persistence } }),
+      };
+      if (c.fwmark !== undefined) {
+        if (seenMark.has(fam)) continue;
+        seenMark.add(fam);
+        out.push({ fwmark: c.fwmark, family, ...opts, destinations: ds });
+      } else out.push({ protocol: c.protocol, address: vip, port: c.port ?? 0, ...opts, destinations: ds });
+    }
+    return out;
+  }
+
+  /** Each server as the status API shows it. */
+  servers(): ServerView[] {
+    const plan = this.pool.plan;
+    return [...this.#members.values()]
+      .map((m): ServerView => {
+        const st: ServerState | undefined = this.monitor.state(m.host);
+        const status = plan.state.members[m.host]?.status ?? 'out';
+        return {
+          host: m.host,
+          address: m.address,
+          port: m.port,
+          weight: m.weight,
+          enabled: m.enabled && !this.#leaving.has(m.host),
+          up: st !== undefined && st.healthy && !st.damped,
+          pooled: status === 'pooled' || status === 'held',
+          status,
+          leaving: this.#leaving.has(m.host),
+          checks: (st?.checks ?? []).map((c) => ({
+            name: c.name,
+            up: c.up,
+            ...(c.last === undefined ? {} : { last: c.last.reason, latencyMs: Math.round(c.last.latencyMs * 10) / 10 }),
+          })),
+        };
+      })
+      .sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0));
+  }
+
+  /** Hosts up now (a reload carries them over as up). */
+  upHosts(): Set<string> {
+    return new Set(this.servers().filter((s) => s.up).map((s) => s.host));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#unfollow();
+    await this.#source?.stop();
+    await this.monitor.stop();
+    this.pool.close();
+    for (const host of this.monitor.ids()) this.monitor.remove(host);
+  }
+}
