@@ -43,8 +43,8 @@ async function main() {
     router
       .stop({ signal: AbortSignal.timeout(5_000) })
       .catch((e) => console.log(`stop-error ${String(e)}`))
-      .finally(() => {
-        transport.close();
+      .finally(async () => {
+        await transport.close();
         vips.close();
         console.log('stopped');
         setTimeout(() => process.exit(0), 20);
