@@ -13,7 +13,7 @@ import { isIP } from 'node:net';
 import { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'lvskit';
 import type { Destination as IpvsDestination, TableService } from 'lvskit/ipvs';
-import { Monitor, Pool, type MonitorMetrics, type MonitoredCheck, type PoolEvent, type PoolServer, type ServerState } from 'lvskit/monitors';
+import { Monitor, Pool, fromServerState, type MonitorMetrics, type MonitoredCheck, type PoolEvent, type PoolServer, type ServerState } from 'lvskit/monitors';
 import { buildChecks } from './checks.js';
 import type { ServiceConfig } from './config.js';
 import { DirectorError } from './errors.js';
@@ -234,6 +234,7 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
       }
     }
     let serversChanged = false;
+    const added: string[] = [];
     for (const [host, m] of next) {
       const old = this.#members.get(host);
       // Back before its drain ended: it stays (enabled again below, re-pooled when healthy).
@@ -243,6 +244,7 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
         const initial = this.#carryUp.has(host) ? 'up' : this.config.initial;
         this.monitor.add(this.#spec(m, initial));
         this.#members.set(host, m);
+        added.push(host);
         serversChanged = true;
         continue;
       }
@@ -251,6 +253,12 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
       this.#members.set(host, m);
     }
     if (serversChanged) this.pool.setServers(this.#poolServers());
+    // A new pool member starts unhealthy; a server that starts up (carried over a reload) is healthy
+    // already, and the monitor only reports changes: tell the pool now.
+    for (const host of added) {
+      const st = this.monitor.state(host);
+      if (st !== undefined && st.healthy) this.pool.update(host, fromServerState(st));
+    }
   }
 
   #poolServers(): PoolServer[] {
