@@ -241,7 +241,9 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
       this.#leaving.delete(host);
       if (old === undefined || old.address !== m.address || old.port !== m.port) {
         if (old !== undefined) this.monitor.remove(host);
-        const initial = this.#carryUp.has(host) ? 'up' : this.config.initial;
+        // Default 'first-result': the first round of checks decides, so the first IPVS write (made once
+        // every check has reported) already holds the healthy servers, and a restart publishes no empty pool.
+        const initial = this.#carryUp.has(host) ? 'up' : (this.config.initial ?? 'first-result');
         this.monitor.add(this.#spec(m, initial));
         this.#members.set(host, m);
         added.push(host);
