@@ -4,7 +4,7 @@
  * and a CJS program, and check that errors are recognised across the builds.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -95,6 +95,20 @@ console.log(JSON.stringify({
       esmTimeoutIsBgp: false,
       name: 'BgpError',
     });
+  });
+
+  it('the lvskit-director bin runs from the packed package', () => {
+    const pkg = JSON.parse(readFileSync(join(consumer, 'node_modules', 'lvskit', 'package.json'), 'utf8')) as { bin?: Record<string, string> };
+    expect(pkg.bin?.['lvskit-director']).toBe('./dist/director/cli.js');
+    const bin = join(consumer, 'node_modules', 'lvskit', 'dist', 'director', 'cli.js');
+    const help = spawnSync(process.execPath, [bin, '--help'], { cwd: consumer, encoding: 'utf8', timeout: 30_000 });
+    expect(help.status, help.stderr).toBe(0);
+    expect(help.stdout).toMatch(/^usage: lvskit-director --config FILE/);
+    // A bad configuration: exit 78 with the file, line and key.
+    writeFileSync(join(consumer, 'bad.yaml'), 'services:\n  web:\n    vips: [192.0.2.1]\n    port: eighty\n');
+    const bad = spawnSync(process.execPath, [bin, '--config', 'bad.yaml', '--check'], { cwd: consumer, encoding: 'utf8', timeout: 30_000 });
+    expect(bad.status).toBe(78);
+    expect(bad.stderr).toContain('bad.yaml:4:11: services.web.port: must be an integer from 0 to 65535, got string "eighty"');
   });
 
   it('the README examples run against the packed package', () => {
