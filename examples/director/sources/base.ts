@@ -29,7 +29,7 @@ export function sameEntries(a: readonly PoolEntry[], b: readonly PoolEntry[]): b
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!;
     const y = b[i]!;
-    if (x.host !== y.host || x.address !== y.address || x.weight !== y.weight || x.enabled !== y.enabled || x.pooled !== y.pooled) return false;
+    if (x.host !== y.host || x.address !== y.address || x.port !== y.port || x.weight !== y.weight || x.enabled !== y.enabled || x.pooled !== y.pooled) return false;
   }
   return true;
 }

@@ -31,11 +31,14 @@ export function normalizeEntry(raw: unknown, at: Where = {}): PoolEntry {
     throw new PoolParseError('a server must be a mapping with at least a host', at);
   }
   const r = raw as Record<string, unknown>;
-  const { host, address, weight, enabled, pooled } = r;
+  const { host, address, port, weight, enabled, pooled } = r;
   if (typeof host !== 'string' || host.trim() === '') throw new PoolParseError(`server without a host (got ${show(host)})`, at);
   if (/\s|\//.test(host)) throw new PoolParseError(`host ${show(host)} contains whitespace or '/'`, at);
   if (address !== undefined && (typeof address !== 'string' || address === '')) {
     throw new PoolParseError(`server ${host}: address must be a string (got ${show(address)})`, at);
+  }
+  if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535)) {
+    throw new PoolParseError(`server ${host}: port must be an integer 1..65535 (got ${show(port)})`, at);
   }
   if (weight !== undefined && (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 0 || weight > MAX_WEIGHT)) {
     throw new PoolParseError(`server ${host}: weight must be an integer 0..${MAX_WEIGHT} (got ${show(weight)})`, at);
@@ -54,6 +57,7 @@ export function normalizeEntry(raw: unknown, at: Where = {}): PoolEntry {
     pooled: p,
   };
   if (typeof address === 'string') entry.address = address;
+  if (typeof port === 'number') entry.port = port;
   return entry;
 }
 
@@ -178,6 +182,7 @@ export function parsePybalPool(text: string, where?: string): PoolEntry[] {
     const input: Record<string, unknown> = { host, weight, enabled };
     if (d['address'] !== undefined) input['address'] = d['address'];
     if (d['pooled'] !== undefined) input['pooled'] = d['pooled'];
+    if (d['port'] !== undefined) input['port'] = d['port'];
     // PyBal requires these three; defaults would hide a typo in a production pool.
     for (const k of ['host', 'weight', 'enabled'] as const) {
       if (d[k] === undefined) throw new PoolParseError(`missing '${k}'`, { where, line: lineNo });

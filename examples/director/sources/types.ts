@@ -27,6 +27,8 @@ export interface PoolEntry {
   host: string;
   /** Address to use instead of resolving `host`, when the source gives one. */
   address?: string;
+  /** Port on the server, when it differs from the service's (YAML/JSON pool files may give one). */
+  port?: number;
   /** IPVS weight (>= 0). */
   weight: number;
   /**
@@ -42,6 +44,7 @@ export interface PoolEntry {
 export interface PoolEntryInput {
   host: string;
   address?: string;
+  port?: number;
   weight?: number;
   enabled?: boolean;
   pooled?: Pooled;
