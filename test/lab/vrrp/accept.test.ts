@@ -3,7 +3,8 @@
 // neighbour table points at it), yet drops what is addressed to them (nftables rules made over
 // nfnetlink): the client's pings to the VIPs go unanswered while its pings to the router's own
 // address are answered. With `accept: true` (the default) the same pings are answered, which also
-// shows the rules went away with the first run. IPv4 and IPv6 in one router.
+// shows the rules went away with the first run; so are they for the address owner (priority 255)
+// with `accept: false`. IPv4 and IPv6 in one router.
 
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -35,8 +36,8 @@ afterAll(async () => {
   await lab?.destroy();
 });
 
-async function start(accept: boolean): Promise<LabProcess> {
-  const common = { interface: 'eth0', version: 3, priority: 150, advertIntervalMs: 200, accept };
+async function start(accept: boolean, priority = 150): Promise<LabProcess> {
+  const common = { interface: 'eth0', version: 3, priority, advertIntervalMs: 200, accept };
   const instances = [
     { ...common, name: 'v4', family: 'ipv4', vrid: 81, addresses: [VIP4] },
     { ...common, name: 'v6', family: 'ipv6', vrid: 82, addresses: ['fe80::58:100', VIP6] },
@@ -86,6 +87,13 @@ describe('Accept_Mode', () => {
     expect(on.stdout).not.toMatch(/accept mode off/);
     expect(await ping(lab, 'client', VIP4)).toBe(true);
     expect(await ping(lab, 'client', VIP6)).toBe(true);
-    for (const p of [off, on]) expect(p.stdout.split('\n').filter((l) => /^(invalid|transport-error|stop-error) /.test(l)), p.output).toEqual([]);
+    await on.stop({ signal: 'SIGTERM', graceMs: 10_000 });
+
+    // The address owner (priority 255) always accepts, whatever Accept_Mode says (RFC 9568 §6.1).
+    const owner = await start(false, 255);
+    expect(owner.stdout).not.toMatch(/accept mode off/);
+    expect(await ping(lab, 'client', VIP4)).toBe(true);
+    expect(await ping(lab, 'client', VIP6)).toBe(true);
+    for (const p of [off, on, owner]) expect(p.stdout.split('\n').filter((l) => /^(invalid|transport-error|stop-error) /.test(l)), p.output).toEqual([]);
   });
 });
