@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // lvskit/monitors benchmark: N HTTP servers on loopback (one listener per
-// 127.20.x.y:8080, served by a few backend processes started here), each
+// 127.20.x.y:8080, served by a few HAProxy web-server processes and one node
+// process for the servers it breaks, all started here), each
 // health-checked every second, measured side by side with the anchors the
 // monitors issue names, in the same run, on the same servers:
 //   - lvskit: a Monitor with one HttpCheck per server (own process, `bench/monitors/checker.mjs`)
@@ -17,6 +18,7 @@
 //      MONITORS_BENCH_PROFILE=1 (lvskit checker writes a --cpu-prof profile to /tmp/lvskit-monitors-prof)
 // Loopback addresses only. Every process started here is stopped here, by its pid.
 import { spawn, execFileSync } from 'node:child_process';
+import { connect as netConnect } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,7 +29,8 @@ const ROOT = path.join(HERE, '..');
 const SIZES = (process.env.MONITORS_BENCH_SIZES ?? '10000,1000').split(',').map(Number);
 const WINDOW_S = Number(process.env.MONITORS_BENCH_WINDOW_S ?? 20);
 const ONLY = (process.env.MONITORS_BENCH_ONLY ?? 'lvskit,haproxy,naive').split(',');
-const BACKENDS = 4;
+const WEB_PROCESSES = 2;
+const FAILURES = 30;
 const INTERVAL_MS = 1000;
 const TIMEOUT_MS = 1000;
 const FALL = 3;
@@ -105,49 +108,102 @@ function serverList(n) {
   return Array.from({ length: n }, (_, i) => [`s${i}`, `127.20.${Math.floor(i / 200)}.${(i % 200) + 10}`, 8080]);
 }
 
-async function startBackends(servers) {
-  const bs = [];
-  for (let b = 0; b < BACKENDS; b++) bs.push(start([process.execPath, path.join(HERE, 'monitors', 'backend.mjs')], { ipc: true }));
-  const owner = new Map();
-  await Promise.all(
-    bs.map((b, k) => {
-      const mine = servers.filter((_, i) => i % BACKENDS === k);
-      for (const [id] of mine) owner.set(id, b);
-      return ask(b, { cmd: 'listen', servers: mine }, 'listening', 120_000);
-    }),
-  );
-  return { bs, owner };
+/**
+ * The servers: most are served by a few HAProxy processes acting as plain web
+ * servers (one `bind` per address, `http-request return` 200), which cost far
+ * less CPU per request than node would on this 2-core machine; the servers
+ * the benchmark breaks are served by one node process (`backend.mjs`) that
+ * can close a listener, answer 503 or stop answering on command.
+ */
+async function startBackends(servers, breakable, dir) {
+  const control = start([process.execPath, path.join(HERE, 'monitors', 'backend.mjs')], { ipc: true });
+  const mine = servers.filter(([id]) => breakable.has(id));
+  const listening = ask(control, { cmd: 'listen', servers: mine }, 'listening', 120_000);
+  const rest = servers.filter(([id]) => !breakable.has(id));
+  const webs = [];
+  for (let k = 0; k < WEB_PROCESSES; k++) {
+    const part = rest.filter((_, i) => i % WEB_PROCESSES === k);
+    const sock = path.join(dir, `web${k}.sock`);
+    const cfg = path.join(dir, `web${k}.cfg`);
+    writeFileSync(
+      cfg,
+      [
+        'global',
+        '  nbthread 1',
+        '  maxconn 4000',
+        `  stats socket ${sock} level admin`,
+        'defaults',
+        '  mode http',
+        '  timeout connect 1s',
+        '  timeout client 5s',
+        '  timeout server 5s',
+        '  timeout http-request 5s',
+        'frontend web',
+        ...part.map(([, a, p]) => `  bind ${a}:${p}`),
+        '  http-request return status 200 content-type text/plain string "healthy\\n"',
+        '',
+      ].join('\n'),
+    );
+    const c = start([HAPROXY, '-db', '-f', cfg], { stdout: 'pipe' });
+    c.stdout.on('data', () => undefined);
+    c.stderr.on('data', () => undefined);
+    webs.push({ c, sock });
+  }
+  await listening;
+  // Wait until every web process answers on its stats socket (its binds are then up).
+  for (const w of webs) {
+    for (let i = 0; i < 200; i++) {
+      if ((await haproxyInfo(w.sock).catch(() => undefined)) !== undefined) break;
+      await sleep(100);
+    }
+  }
+  return { control, webs };
 }
-async function backendRequests(bs) {
-  const r = await Promise.all(bs.map((b) => ask(b, { cmd: 'count' }, 'count')));
-  return r.reduce((a, m) => a + m.requests, 0);
+
+/** `show info` from a HAProxy stats socket, as a map. */
+function haproxyInfo(sock) {
+  return new Promise((resolve, reject) => {
+    const c = netConnect(sock);
+    let out = '';
+    c.setTimeout(5000, () => c.destroy(new Error('stats socket timeout')));
+    c.on('connect', () => c.write('show info\n'));
+    c.on('data', (d) => (out += d));
+    c.on('error', reject);
+    c.on('end', () => resolve(new Map(out.split('\n').filter((l) => l.includes(': ')).map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)]))));
+  });
 }
-async function backendCpu(bs) {
-  const r = await Promise.all(bs.map((b) => ask(b, { cmd: 'cpu' }, 'cpu')));
-  return r.reduce((a, m) => a + m.ticks, 0);
+
+async function backendRequests(backends) {
+  const [own, ...infos] = await Promise.all([ask(backends.control, { cmd: 'count' }, 'count'), ...backends.webs.map((w) => haproxyInfo(w.sock))]);
+  return own.requests + infos.reduce((a, m) => a + Number(m.get('CumReq') ?? NaN), 0);
+}
+async function backendCpu(backends) {
+  const own = await ask(backends.control, { cmd: 'cpu' }, 'cpu');
+  return own.ticks + backends.webs.reduce((a, w) => a + procCpuTicks(w.c.pid), 0);
+}
+function stopBackends(backends) {
+  for (const c of [backends.control, ...backends.webs.map((w) => w.c)]) {
+    c.expectedExit = true;
+    c.kill('SIGTERM');
+  }
 }
 
 /** Break `ids` in three ways (a third each): listener closed, 503, accepted and never answered. Returns id -> failure time. */
 async function fail(backends, ids) {
   const modes = ['refuse', '503', 'hang'];
   const at = new Map();
-  const byBackend = new Map();
-  ids.forEach((id, i) => {
-    const b = backends.owner.get(id);
-    const key = `${backends.bs.indexOf(b)}/${modes[i % 3]}`;
-    if (!byBackend.has(key)) byBackend.set(key, { b, mode: modes[i % 3], ids: [] });
-    byBackend.get(key).ids.push(id);
-  });
   await Promise.all(
-    [...byBackend.values()].map(async ({ b, mode, ids: mine }) => {
-      const r = await ask(b, { cmd: 'fail', ids: mine, mode }, 'failed');
+    modes.map(async (mode, k) => {
+      const mine = ids.filter((_, i) => i % 3 === k);
+      if (mine.length === 0) return;
+      const r = await ask(backends.control, { cmd: 'fail', ids: mine, mode }, 'failed');
       for (const id of mine) at.set(id, { at: r.at, mode });
     }),
   );
   return at;
 }
 async function heal(backends) {
-  await Promise.all(backends.bs.map((b) => ask(b, { cmd: 'heal' }, 'healed')));
+  await ask(backends.control, { cmd: 'heal' }, 'healed');
 }
 
 function detectionSummary(failedAt, downAt, waitedMs) {
@@ -186,18 +242,18 @@ async function runLvskit(servers, backends, mode) {
   if (up.cmd === 'not-up') console.log(`  ${label}: only ${up.up}/${up.n} servers up after ${Math.round(up.ms)} ms`);
   await sleep(3000);
   const window = mode === 'naive' ? Math.min(WINDOW_S, 10) : WINDOW_S;
-  const req0 = await backendRequests(backends.bs);
-  const bcpu0 = await backendCpu(backends.bs);
+  const req0 = await backendRequests(backends);
+  const bcpu0 = await backendCpu(backends);
   c.send({ cmd: 'window' });
   const t0 = performance.now();
   await sleep(window * 1000);
   const rep = await ask(c, { cmd: 'report' }, 'report');
-  const req = (await backendRequests(backends.bs)) - req0;
-  const bcpu = (await backendCpu(backends.bs)) - bcpu0;
+  const req = (await backendRequests(backends)) - req0;
+  const bcpu = (await backendCpu(backends)) - bcpu0;
   const secs = (performance.now() - t0) / 1000;
   const tw = timeWait();
   // Detection: fail a few servers now and wait for their state changes.
-  const ids = pickFailures(servers, mode === 'naive' ? 6 : 30);
+  const ids = pickFailures(servers, FAILURES).slice(0, mode === 'naive' ? 6 : FAILURES);
   const downAt = new Map();
   c.on('message', (m) => {
     if (m.cmd === 'state' && !m.up && !downAt.has(m.id)) downAt.set(m.id, m.at);
@@ -281,19 +337,19 @@ async function runHaproxy(servers, backends) {
     await sleep(5000);
     if (c.exitCode !== null) throw new Error(`haproxy exited: ${c.exitCode}`);
     const pid = c.pid; // sh exec'd haproxy: same pid
-    const req0 = await backendRequests(backends.bs);
-    const bcpu0 = await backendCpu(backends.bs);
+    const req0 = await backendRequests(backends);
+    const bcpu0 = await backendCpu(backends);
     const cpu0 = procCpuTicks(pid);
     const t0 = performance.now();
     await sleep(WINDOW_S * 1000);
     const cpu = procCpuTicks(pid) - cpu0;
-    const req = (await backendRequests(backends.bs)) - req0;
-    const bcpu = (await backendCpu(backends.bs)) - bcpu0;
+    const req = (await backendRequests(backends)) - req0;
+    const bcpu = (await backendCpu(backends)) - bcpu0;
     const secs = (performance.now() - t0) / 1000;
     const rss = procRssMiB(pid);
     const tw = timeWait();
     downAt.clear();
-    const ids = pickFailures(servers, 30);
+    const ids = pickFailures(servers, FAILURES);
     const failedAt = await fail(backends, ids);
     const tf = performance.now();
     while (ids.some((id) => !downAt.has(id)) && performance.now() - tf < BOUND_MS + 3000) await sleep(50);
@@ -338,8 +394,9 @@ async function main() {
   console.log(`load before: ${load()}`);
   for (const n of SIZES) {
     const servers = serverList(n);
-    console.log(`\n${n} servers (${BACKENDS} backend processes, window ${WINDOW_S} s)`);
-    const backends = await startBackends(servers);
+    console.log(`\n${n} servers (${WEB_PROCESSES} HAProxy web processes + 1 node process for the ${FAILURES} servers that fail; window ${WINDOW_S} s)`);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lvskit-bench-web-'));
+    const backends = await startBackends(servers, new Set(pickFailures(servers, FAILURES)), dir);
     const results = [];
     try {
       for (const what of ONLY) {
@@ -349,10 +406,8 @@ async function main() {
         await sleep(2000);
       }
     } finally {
-      for (const b of backends.bs) {
-        b.expectedExit = true;
-        b.kill('SIGTERM');
-      }
+      stopBackends(backends);
+      rmSync(dir, { recursive: true, force: true });
     }
     const l = results.find((r) => r.label === 'lvskit');
     const h = results.find((r) => r.label === 'HAProxy');

@@ -16,8 +16,9 @@
  */
 import { isIP } from 'node:net';
 import { MonitorError } from './errors.js';
-import { exchangeHttp, type HttpExchange } from './http-client.js';
-import { DEFAULT_TIMEOUT_MS, describeError, runTimed, targetPort, type Outcome } from './result.js';
+import { abortReason } from '../util/abort.js';
+import { exchangeHttp, type HttpExchange, type HttpJudge } from './http-client.js';
+import { checkTimeout, DEFAULT_TIMEOUT_MS, describeError, targetPort, type Outcome } from './result.js';
 import type { Check, CheckOptions, CheckResult, CheckTarget } from './types.js';
 
 export interface HttpTlsOptions {
@@ -88,6 +89,8 @@ export class HttpCheck implements Check {
   /** Header lines after Host (user agent, extra headers, Connection: close), ready to send. */
   readonly #tail: string;
   readonly #prepared = new WeakMap<CheckTarget, Prepared>();
+  readonly #judge: HttpJudge;
+  readonly #timeoutMs: number;
 
   constructor(options: HttpCheckOptions = {}) {
     this.#o = options;
@@ -101,6 +104,8 @@ export class HttpCheck implements Check {
       const set = new Set(e);
       this.#statusOk = (s) => set.has(s);
     }
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    checkTimeout(this.#timeoutMs);
     const max = options.maxBodyBytes ?? 65536;
     if (!Number.isInteger(max) || max < 0) throw new MonitorError('ERR_MONITOR_BAD_CONFIG', `maxBodyBytes must be a non-negative integer, got ${max}`);
     if (options.path !== undefined && (!options.path.startsWith('/') || badPath(options.path))) {
@@ -122,16 +127,22 @@ export class HttpCheck implements Check {
       if (lower === 'user-agent') delete headers['user-agent'];
       headers[name] = value;
     }
+    this.#judge = new Verdicts(this.#statusOk, options.bodyMatch, options.method === 'HEAD', max);
     this.#tail = `${Object.entries(headers)
       .map(([n, v]) => `${n}: ${v}\r\n`)
       .join('')}connection: close\r\n\r\n`;
   }
 
   check(target: CheckTarget, options?: CheckOptions): Promise<CheckResult> {
-    return runTimed((signal) => this.#exchange(target, signal), {
-      signal: options?.signal,
-      timeoutMs: this.#o.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    });
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    let ex: HttpExchange;
+    try {
+      ex = this.#prepare(target);
+    } catch (e) {
+      return Promise.resolve({ ok: false, reason: describeError(e), latencyMs: 0 });
+    }
+    return exchangeHttp(ex, this.#judge, this.#timeoutMs, signal);
   }
 
   #prepare(target: CheckTarget): HttpExchange {
@@ -163,34 +174,46 @@ export class HttpCheck implements Check {
     this.#prepared.set(target, { address: target.address, port: target.port, host: target.host, exchange });
     return exchange;
   }
+}
 
-  #exchange(target: CheckTarget, signal: AbortSignal): Promise<Outcome> {
-    const o = this.#o;
-    const ex = this.#prepare(target);
-    return exchangeHttp(ex, signal, (status, location) => {
-      const details: Record<string, unknown> = { status };
-      if (location !== undefined) details.location = location;
-      let statusOk: boolean;
-      try {
-        statusOk = this.#statusOk(status);
-      } catch (e) {
-        // A throwing expectStatus predicate is a bug in the caller's config: down, never an uncaught exception.
-        return { verdict: { ok: false, reason: `expectStatus threw: ${describeError(e)}`, details } };
-      }
-      if (ex.head || (!statusOk && o.bodyMatch === undefined)) return { verdict: { ok: statusOk, reason: `HTTP ${status}`, details } };
-      // Read the body, then judge it.
-      return {
-        judge: (body, bytes, capped) => {
-          details.bodyBytes = bytes;
-          if (capped) details.bodyCapped = true;
-          if (!statusOk) return { ok: false, reason: `HTTP ${status}`, details };
-          if (o.bodyMatch !== undefined && !matches(body ?? '', o.bodyMatch)) {
-            return { ok: false, reason: `HTTP ${status}, body did not match ${String(o.bodyMatch)}${capped ? ` in the first ${ex.maxBodyBytes} bytes` : ''}`, details };
-          }
-          return { ok: true, reason: `HTTP ${status}`, details };
-        },
-      };
-    });
+/** What a response means for one check configuration: status first, then (if needed) the body. */
+class Verdicts implements HttpJudge {
+  readonly #statusOk: (s: number) => boolean;
+  readonly #bodyMatch: string | RegExp | undefined;
+  readonly #head: boolean;
+  readonly #maxBody: number;
+  constructor(statusOk: (s: number) => boolean, bodyMatch: string | RegExp | undefined, head: boolean, maxBody: number) {
+    this.#statusOk = statusOk;
+    this.#bodyMatch = bodyMatch;
+    this.#head = head;
+    this.#maxBody = maxBody;
+  }
+
+  #ok(status: number): boolean | Error {
+    try {
+      return this.#statusOk(status);
+    } catch (e) {
+      return e instanceof Error ? e : new Error(String(e));
+    }
+  }
+
+  onStatus(status: number, _location: string | undefined, details: Record<string, unknown>): Outcome | undefined {
+    const ok = this.#ok(status);
+    // A throwing expectStatus predicate is a bug in the caller's config: down, never an uncaught exception.
+    if (ok instanceof Error) return { ok: false, reason: `expectStatus threw: ${describeError(ok)}`, details };
+    if (this.#head || (!ok && this.#bodyMatch === undefined)) return { ok, reason: `HTTP ${status}`, details };
+    return undefined;
+  }
+
+  onBody(status: number, body: string | undefined, bytes: number, capped: boolean, details: Record<string, unknown>): Outcome {
+    details.bodyBytes = bytes;
+    if (capped) details.bodyCapped = true;
+    if (this.#ok(status) !== true) return { ok: false, reason: `HTTP ${status}`, details };
+    const m = this.#bodyMatch;
+    if (m !== undefined && !matches(body ?? '', m)) {
+      return { ok: false, reason: `HTTP ${status}, body did not match ${String(m)}${capped ? ` in the first ${this.#maxBody} bytes` : ''}`, details };
+    }
+    return { ok: true, reason: `HTTP ${status}`, details };
   }
 }
 

@@ -9,12 +9,16 @@
  * allocated per read; TLS connections use `tls.connect` with one secure
  * context per check configuration, SNI and name verification as asked.
  *
- * Failures before the status line reject (the runner turns them into a down
- * result with the error's description); anything after it resolves an outcome.
+ * Each exchange keeps its own deadline and latency, as `runTimed` would, but
+ * without an AbortController, event listeners or closures per check: at
+ * thousands of checks a second those cost as much as the exchange. Every
+ * failure resolves a down result; only the caller's abort rejects.
  */
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
-import { describeError, type Outcome } from './result.js';
+import { abortReason } from '../util/abort.js';
+import { describeError, link, unlink, type Outcome } from './result.js';
+import type { CheckResult } from './types.js';
 
 export interface HttpExchange {
   address: string;
@@ -31,8 +35,12 @@ export interface HttpExchange {
   tls?: { servername: string; verify: boolean; ca?: string | Buffer | Array<string | Buffer>; context?: SecureContext };
 }
 
-/** What to do once the status is known: a verdict now, or read the body and judge it. */
-export type HeadDecision = { verdict: Outcome } | { judge: (body: string | undefined, bytes: number, capped: boolean) => Outcome };
+/** Decides what a response means: from the status alone, or after the body. */
+export interface HttpJudge {
+  /** A verdict from the status (and `Location`), or `undefined` to read the body and call `onBody`. */
+  onStatus(status: number, location: string | undefined, details: Record<string, unknown>): Outcome | undefined;
+  onBody(status: number, body: string | undefined, bytes: number, capped: boolean, details: Record<string, unknown>): Outcome;
+}
 
 /** Response heads larger than this are refused. */
 export const MAX_HEAD_BYTES = 32 * 1024;
@@ -59,62 +67,75 @@ const enum Chunk {
   Trailer,
 }
 
-/** Run one exchange; `onHead` decides what the status means. */
-export function exchangeHttp(ex: HttpExchange, signal: AbortSignal, onHead: (status: number, location: string | undefined) => HeadDecision): Promise<Outcome> {
-  return new Promise<Outcome>((resolve, reject) => {
-    new Exchange(ex, signal, onHead, resolve, reject);
+/**
+ * Run one exchange within `timeoutMs`; `judge` decides what the response
+ * means. Resolves the check's result (down for every failure, `timed out
+ * after N ms` at the deadline); rejects with an `AbortError` only when
+ * `signal` fires.
+ */
+export function exchangeHttp(ex: HttpExchange, judge: HttpJudge, timeoutMs: number, signal: AbortSignal | undefined): Promise<CheckResult> {
+  return new Promise<CheckResult>((resolve, reject) => {
+    new Exchange(ex, judge, timeoutMs, signal, resolve, reject);
   });
+}
+
+const EXCHANGE = Symbol('lvskit.httpExchange');
+
+/** Node calls the `onread` callback with the socket as `this`; one function for every connection (no closure per check). */
+function onPlainRead(this: Socket & { [EXCHANGE]?: Exchange }, n: number, buf: Uint8Array): boolean {
+  return this[EXCHANGE]?.onRead(n, buf as Buffer) ?? true;
+}
+const ONREAD = { buffer: READ_BUFFER, callback: onPlainRead };
+
+function onDeadline(x: Exchange): void {
+  x.timedOut();
 }
 
 class Exchange {
   readonly ex: HttpExchange;
-  readonly signal: AbortSignal;
-  readonly onHead: (status: number, location: string | undefined) => HeadDecision;
-  readonly resolve: (o: Outcome) => void;
+  readonly judge: HttpJudge;
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+  readonly resolve: (r: CheckResult) => void;
   readonly reject: (e: unknown) => void;
+  readonly t0: number;
+  readonly timer: ReturnType<typeof setTimeout>;
   readonly sock: Socket;
   phase = Phase.Head;
   headText = '';
   status = 0;
-  judge: ((body: string | undefined, bytes: number, capped: boolean) => Outcome) | undefined;
+  details: Record<string, unknown> | undefined;
   framing = Framing.Close;
   remaining = 0;
   chunk = Chunk.Size;
   line = '';
   bytes = 0;
   parts: Buffer[] | undefined;
-  readonly onAbort = (): void => {
-    this.phase = Phase.Done;
-    this.sock.destroy();
-    this.reject(new Error('aborted'));
-  };
 
   constructor(
     ex: HttpExchange,
-    signal: AbortSignal,
-    onHead: (status: number, location: string | undefined) => HeadDecision,
-    resolve: (o: Outcome) => void,
+    judge: HttpJudge,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    resolve: (r: CheckResult) => void,
     reject: (e: unknown) => void,
   ) {
     this.ex = ex;
+    this.judge = judge;
+    this.timeoutMs = timeoutMs;
     this.signal = signal;
-    this.onHead = onHead;
     this.resolve = resolve;
     this.reject = reject;
+    this.t0 = performance.now();
     if (ex.keepBody) this.parts = [];
     const t = ex.tls;
     if (t === undefined) {
       this.sock = netConnect({
         host: ex.address,
         port: ex.port,
-        onread: {
-          buffer: READ_BUFFER,
-          callback: (n: number, buf: Uint8Array): boolean => {
-            if (this.phase !== Phase.Done) this.feed(buf as Buffer, 0, n);
-            return true;
-          },
-        },
+        onread: ONREAD,
       });
+      (this.sock as Socket & { [EXCHANGE]?: Exchange })[EXCHANGE] = this;
     } else {
       t.context ??= createSecureContext(t.ca === undefined ? {} : { ca: t.ca });
       const name = t.servername;
@@ -127,37 +148,59 @@ class Exchange {
         rejectUnauthorized: t.verify,
         checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(name, cert),
       });
-      this.sock.on('data', (d: Buffer) => {
-        if (this.phase !== Phase.Done) this.feed(d, 0, d.length);
-      });
+      this.sock.on('data', (d: Buffer) => this.onRead(d.length, d));
     }
     // Written before the connection is up: the socket queues it and sends it once connected (after the handshake over TLS).
     this.sock.write(ex.request);
     this.sock.on('end', () => this.onEnd());
     this.sock.on('error', (e: Error) => this.onError(e));
-    signal.addEventListener('abort', this.onAbort, { once: true });
+    this.timer = setTimeout(onDeadline, timeoutMs, this);
+    if (signal !== undefined) link(signal, this);
+  }
+
+  onRead(n: number, buf: Buffer): boolean {
+    if (this.phase !== Phase.Done) this.feed(buf, 0, n);
+    return true;
+  }
+
+  /** Stop the exchange: deadline and abort link released, socket closed (with a RST when asked and possible). */
+  close(reset: boolean): void {
+    this.phase = Phase.Done;
+    clearTimeout(this.timer);
+    if (this.signal !== undefined) unlink(this.signal, this);
+    // SO_LINGER 0 then close: a RST, as HAProxy ends its checks (plain TCP only: a TLS socket has no TCP handle of its own).
+    if (reset && this.ex.tls === undefined && !this.sock.destroyed) this.sock.resetAndDestroy();
+    else this.sock.destroy();
   }
 
   finish(o: Outcome): void {
     if (this.phase === Phase.Done) return;
-    this.phase = Phase.Done;
-    this.signal.removeEventListener('abort', this.onAbort);
-    // SO_LINGER 0 then close: a RST, as HAProxy ends its checks (plain TCP only: a TLS socket has no TCP handle of its own).
-    if (this.ex.reset && this.ex.tls === undefined && !this.sock.destroyed) this.sock.resetAndDestroy();
-    else this.sock.destroy();
-    this.resolve(o);
+    this.close(this.ex.reset);
+    const r: CheckResult = { ok: o.ok, reason: o.reason, latencyMs: performance.now() - this.t0 };
+    if (o.details !== undefined) r.details = o.details;
+    this.resolve(r);
   }
 
+  /** A failure before any response: down, with the error described. */
   fail(e: unknown): void {
+    this.finish({ ok: false, reason: describeError(e) });
+  }
+
+  timedOut(): void {
     if (this.phase === Phase.Done) return;
-    this.phase = Phase.Done;
-    this.signal.removeEventListener('abort', this.onAbort);
-    this.sock.destroy();
-    this.reject(e);
+    this.close(false);
+    this.resolve({ ok: false, reason: `timed out after ${this.timeoutMs} ms`, latencyMs: performance.now() - this.t0, details: { timeout: true } });
+  }
+
+  /** The caller's signal fired (called through `link`). */
+  abort(): void {
+    if (this.phase === Phase.Done) return;
+    this.close(false);
+    this.reject(abortReason(this.signal as AbortSignal));
   }
 
   broken(why: string): void {
-    this.finish({ ok: false, reason: `HTTP ${this.status}, response broken mid-body${why}`, details: { status: this.status } });
+    this.finish({ ok: false, reason: `HTTP ${this.status}, response broken mid-body${why}`, details: this.details ?? { status: this.status } });
   }
 
   onEnd(): void {
@@ -246,12 +289,14 @@ class Exchange {
         location = l.slice(colon + 1).trim();
       }
     }
-    const decision = this.onHead(status, location);
-    if ('verdict' in decision) {
-      this.finish(decision.verdict);
+    const details: Record<string, unknown> = { status };
+    if (location !== undefined) details.location = location;
+    this.details = details;
+    const verdict = this.judge.onStatus(status, location, details);
+    if (verdict !== undefined) {
+      this.finish(verdict);
       return;
     }
-    this.judge = decision.judge;
     // RFC 9112 §6.3: no body after HEAD, 1xx, 204 and 304; chunked when it is the final coding;
     // any other transfer coding, or none and no length, is read until the connection closes.
     if (this.ex.head || status === 204 || status === 304 || status < 200) {
@@ -354,9 +399,8 @@ class Exchange {
   }
 
   complete(capped: boolean): void {
-    const judge = this.judge as NonNullable<Exchange['judge']>;
     const body = this.parts === undefined ? undefined : Buffer.concat(this.parts).toString('utf8');
-    this.finish(judge(body, this.bytes, capped));
+    this.finish(this.judge.onBody(this.status, body, this.bytes, capped, this.details as Record<string, unknown>));
   }
 }
 

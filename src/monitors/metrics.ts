@@ -76,12 +76,22 @@ export class MonitorMetrics {
   readonly #pools = new Map<string, PoolSeries>();
 
   recordCheck(labels: CheckLabels, result: CheckResult): void {
+    this.recordTo(this.checkSeries(labels), result);
+  }
+
+  /** The series of one check (created on first use); keep it and pass it to `recordTo` to skip the lookup. */
+  checkSeries(labels: CheckLabels): CheckSeries {
     const k = key(labels.service, labels.server, labels.check);
     let s = this.#checks.get(k);
     if (s === undefined) {
       s = { ...labels, up: 0, down: 0, timeouts: 0, bucketCounts: new Array<number>(LATENCY_BUCKETS_SECONDS.length + 1).fill(0), latencySumSeconds: 0 };
       this.#checks.set(k, s);
     }
+    return s;
+  }
+
+  /** Record a result into a series from `checkSeries`. */
+  recordTo(s: CheckSeries, result: CheckResult): void {
     if (result.ok) s.up++;
     else s.down++;
     if (result.details?.timeout === true) s.timeouts++;

@@ -34,7 +34,7 @@ import { isLvskitError } from '../util/errors.js';
 import { noopLogger, type Logger } from '../util/logger.js';
 import { MonitorError } from './errors.js';
 import { initialServerState, stepServer, type DampingConfig, type ServerConfig, type ServerEvent, type ServerInput, type ServerState } from './fsm-server.js';
-import { MonitorMetrics } from './metrics.js';
+import { MonitorMetrics, type CheckSeries } from './metrics.js';
 import { describeError } from './result.js';
 import { isStatefulCheck, type Check, type CheckResult, type CheckTarget, type StatefulCheck } from './types.js';
 
@@ -113,6 +113,8 @@ interface Entry {
   nextAt: number;
   fast: boolean;
   due: boolean;
+  /** This check's metrics series, looked up once. */
+  series?: CheckSeries;
 }
 
 interface Srv {
@@ -131,6 +133,19 @@ interface Srv {
 
 const DEFAULT_INTERVAL_MS = 2000;
 
+/** One running polled check. */
+class Run {
+  finished = false;
+  readonly srv: Srv;
+  readonly entry: Entry;
+  readonly startedAt: number;
+  constructor(srv: Srv, entry: Entry, startedAt: number) {
+    this.srv = srv;
+    this.entry = entry;
+    this.startedAt = startedAt;
+  }
+}
+
 export class Monitor extends EventEmitter<MonitorEvents> {
   readonly metrics: MonitorMetrics;
   readonly #clock: Clock;
@@ -146,8 +161,10 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   readonly #watchdogMs: number;
   /** (server, check) pairs that have not reported yet. */
   #unseen = 0;
-  /** Completion callbacks of running checks. */
-  readonly #runs = new Set<(r: CheckResult | undefined) => void>();
+  /** Running polled checks, in start order (so the first has the earliest watchdog deadline). */
+  readonly #runs = new Set<Run>();
+  /** One watchdog timer for all running checks, armed at the oldest one's deadline. */
+  #watchdog: TimerHandle | undefined;
 
   constructor(options: MonitorOptions = {}) {
     super();
@@ -308,7 +325,9 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     this.#ready.length = 0;
     this.#readyHead = 0;
     // Aborted checks release their sockets and processes synchronously; their results are dropped.
-    for (const finish of [...this.#runs]) finish(undefined);
+    for (const run of [...this.#runs]) this.#finish(run, undefined);
+    this.#watchdog?.cancel();
+    this.#watchdog = undefined;
     await Promise.resolve();
   }
 
@@ -386,42 +405,64 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   #run(srv: Srv, e: Entry): void {
     srv.busy = true;
     this.#running++;
-    const signal = srv.abort.signal;
-    let finished = false;
-    const finish = (r: CheckResult | undefined): void => {
-      if (finished) return;
-      finished = true;
-      watchdog.cancel();
-      this.#runs.delete(finish);
-      this.#running--;
-      srv.busy = false;
-      if (r !== undefined && !srv.removed) this.#onResult(srv, e, r);
-      if (!srv.removed && srv.dueList.length > 0 && !srv.queued) {
-        srv.queued = true;
-        this.#ready.push(srv);
-      }
-      this.#pump();
-    };
-    this.#runs.add(finish);
+    const run = new Run(srv, e, this.#clock.now());
+    this.#runs.add(run);
     // A check that never settles (a bug in it) must not freeze its server's state or hold a slot forever.
-    const watchdog = this.#clock.setTimer(this.#watchdogMs, () =>
-      finish({ ok: false, reason: `check did not settle within ${this.#watchdogMs} ms (watchdog)`, latencyMs: this.#watchdogMs, details: { watchdog: true } }),
-    );
+    if (this.#watchdog === undefined) this.#armWatchdog(run.startedAt + this.#watchdogMs);
+    const signal = srv.abort.signal;
     let p: Promise<CheckResult>;
     try {
       p = (e.check as Check).check(srv.spec.target, { signal });
     } catch (err) {
       p = Promise.reject(err);
     }
-    p.then(finish, (err: unknown) => {
+    p.then(
+      (r) => this.#finish(run, r),
       // A cancelled check says nothing about the server; anything else is a failed check.
-      finish(signal.aborted || isLvskitError(err, 'ERR_ABORTED') ? undefined : { ok: false, reason: describeError(err), latencyMs: 0 });
-    });
+      (err: unknown) =>
+        this.#finish(run, signal.aborted || isLvskitError(err, 'ERR_ABORTED') ? undefined : { ok: false, reason: describeError(err), latencyMs: 0 }),
+    );
+  }
+
+  #armWatchdog(at: number): void {
+    this.#watchdog = this.#clock.setTimer(at - this.#clock.now(), () => this.#sweep());
+  }
+
+  /** Fail the checks past the watchdog deadline, then re-arm for the oldest one left. */
+  #sweep(): void {
+    this.#watchdog = undefined;
+    const now = this.#clock.now();
+    const ms = this.#watchdogMs;
+    for (const run of this.#runs) {
+      const deadline = run.startedAt + ms;
+      if (deadline > now) {
+        // (A check started by the pump during this sweep may have armed it already.)
+        if (this.#watchdog === undefined) this.#armWatchdog(deadline);
+        return;
+      }
+      this.#finish(run, { ok: false, reason: `check did not settle within ${ms} ms (watchdog)`, latencyMs: ms, details: { watchdog: true } });
+    }
+  }
+
+  #finish(run: Run, r: CheckResult | undefined): void {
+    if (run.finished) return;
+    run.finished = true;
+    this.#runs.delete(run);
+    this.#running--;
+    const srv = run.srv;
+    srv.busy = false;
+    if (r !== undefined && !srv.removed) this.#onResult(srv, run.entry, r);
+    if (!srv.removed && srv.dueList.length > 0 && !srv.queued) {
+      srv.queued = true;
+      this.#ready.push(srv);
+    }
+    this.#pump();
   }
 
   #onResult(srv: Srv, e: Entry, r: CheckResult): void {
     if (srv.removed) return;
-    this.metrics.recordCheck({ service: srv.spec.target.service ?? '', server: srv.spec.id, check: e.name, kind: e.check.kind }, r);
+    e.series ??= this.metrics.checkSeries({ service: srv.spec.target.service ?? '', server: srv.spec.id, check: e.name, kind: e.check.kind });
+    this.metrics.recordTo(e.series, r);
     srv.log.trace({ check: e.name, ok: r.ok, reason: r.reason, latencyMs: r.latencyMs }, 'check result');
     this.emit('result', srv.spec.id, e.name, r);
     const first = srv.state.checks.find((c) => c.name === e.name)?.results === 0;

@@ -87,31 +87,55 @@ export function runTimed(
   });
 }
 
-/** Deadline controllers to abort with each caller signal, one 'abort' listener per signal. */
-const linked = new WeakMap<AbortSignal, Set<AbortController>>();
+/** Something to abort when a caller's signal fires (an `AbortController`, or a check's own exchange). */
+export interface Abortable {
+  abort(reason?: unknown): void;
+}
 
-/** Abort `ac` when `signal` aborts, until the returned function is called. */
-function link(signal: AbortSignal, ac: AbortController): () => void {
+/** What to abort with each caller signal, one 'abort' listener per signal. */
+const linked = new WeakMap<AbortSignal, Set<Abortable>>();
+
+/**
+ * Abort `target` when `signal` aborts, until the returned function is called.
+ * Many checks share one long-lived signal (a server's, a monitor's): the
+ * signal carries one listener however many are linked.
+ */
+export function link(signal: AbortSignal, target: Abortable): () => void {
   let set = linked.get(signal);
   if (set === undefined) {
-    const controllers = new Set<AbortController>();
-    set = controllers;
-    linked.set(signal, controllers);
+    const targets = new Set<Abortable>();
+    set = targets;
+    linked.set(signal, targets);
     signal.addEventListener(
       'abort',
       () => {
-        for (const c of [...controllers]) c.abort(signal.reason);
-        controllers.clear();
+        for (const c of [...targets]) c.abort(signal.reason);
+        targets.clear();
         linked.delete(signal);
       },
       { once: true },
     );
   }
-  const s = set;
-  s.add(ac);
+  set.add(target);
+  return unlinker(set, target);
+}
+
+/** Undo `link(signal, target)` without the closure `link` returns. */
+export function unlink(signal: AbortSignal, target: Abortable): void {
+  linked.get(signal)?.delete(target);
+}
+
+function unlinker(set: Set<Abortable>, target: Abortable): () => void {
   return () => {
-    s.delete(ac);
+    set.delete(target);
   };
+}
+
+/** Throws `MonitorError` unless `timeoutMs` is a positive finite number. */
+export function checkTimeout(timeoutMs: number): void {
+  if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
+    throw new MonitorError('ERR_MONITOR_BAD_CONFIG', `timeoutMs must be a positive finite number, got ${timeoutMs}`);
+  }
 }
 
 const ERRNO_TEXT: Record<string, string> = {
