@@ -93,7 +93,14 @@ export class TestEtcd {
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
       process.kill(p.pid!, 'SIGKILL');
+      // A frozen (SIGSTOPped) process dies of SIGKILL too; nothing else to do.
     });
+  }
+
+  /** SIGSTOP / SIGCONT our etcd: frozen, its sockets stay open but nothing answers (a partition, as clients see it). */
+  freeze(on: boolean): void {
+    if (!this.proc?.pid) throw new Error('etcd not running');
+    process.kill(this.proc.pid, on ? 'SIGSTOP' : 'SIGCONT');
   }
 
   async put(key: string, value: string): Promise<number> {

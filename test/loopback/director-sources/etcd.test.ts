@@ -115,6 +115,32 @@ describe('etcd pool source (real etcd)', () => {
     }
   }, 60_000);
 
+  it('etcd frozen (SIGSTOP: sockets open, no answers): the liveness probe notices, pool kept; thawed, the watch resumes', async () => {
+    await etcd.put(key('f1.example'), val(10, 'yes'));
+    const { src, pools, stale } = source();
+    const recovered: unknown[] = [];
+    src.on('recovered', (r) => recovered.push(r));
+    await src.start();
+    try {
+      const before = pools.length;
+      etcd.freeze(true);
+      try {
+        await until(() => stale.length > 0, 15_000, 'stale while frozen');
+        expect(['ERR_POOL_TIMEOUT', 'ERR_POOL_ETCD_UNAVAILABLE']).toContain(stale[0]!.reason.code);
+        expect(src.current()?.entries.map((e) => e.host)).toEqual(['f1.example']);
+        expect(pools.length).toBe(before);
+      } finally {
+        etcd.freeze(false);
+      }
+      await until(() => recovered.length > 0, 20_000, 'recovered after thaw');
+      await etcd.put(key('f1.example'), val(4, 'yes'));
+      await until(() => src.current()?.entries[0]?.weight === 4, 10_000, 'change after thaw');
+    } finally {
+      await src.stop();
+      await etcd.del(key('f1.example'));
+    }
+  }, 60_000);
+
   it('a watch from a compacted revision ends as compacted (the source then re-reads the prefix)', async () => {
     const r1 = await etcd.put(key('c.example'), val(1, 'yes'));
     const r2 = await etcd.put(key('c.example'), val(2, 'yes'));
