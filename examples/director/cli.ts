@@ -4,6 +4,7 @@
  *
  *   lvskit-director --config /etc/lvskit/director.yaml [--dry-run] [--log-format pretty]
  *   lvskit-director --config FILE --check        validate the configuration and exit
+ *   lvskit-director migrate-pybal pybal.conf     print the equivalent YAML (examples/director/pybal)
  *
  * Signals: SIGHUP reloads the configuration (unchanged services untouched);
  * SIGTERM / SIGINT stop (VIPs withdrawn); SIGUSR2 stops for a restart (with
@@ -18,8 +19,10 @@ import { loadConfig } from './config.js';
 import { startDirector } from './director.js';
 import { ConfigError, DirectorError } from './errors.js';
 import { createLogger } from './logger.js';
+import { main as migratePybal } from './pybal/index.js';
 
 export const USAGE = `usage: lvskit-director --config FILE [options]
+       lvskit-director migrate-pybal PYBAL_CONF [--inline] [--output FILE]
 
 A load-balancer director: health checks -> pools -> IPVS, service IPs
 announced over BGP (or held with VRRP), status API on localhost.
@@ -47,6 +50,8 @@ export function exitCodeOf(e: unknown): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Subcommands (examples/director/pybal).
+  if (argv[0] === 'migrate-pybal') return migratePybal(argv.slice(1));
   let args;
   try {
     args = parseArgs({

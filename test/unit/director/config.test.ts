@@ -2,7 +2,7 @@
  * The director's configuration file: what a good file becomes, and that every
  * kind of mistake is a `ConfigError` naming the file, line and key.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LvskitError } from 'lvskit';
@@ -203,5 +203,31 @@ describe('director config: files', () => {
     writeFileSync(bad, 'services:\n  web: 3\n');
     await expect(loadConfig(bad)).rejects.toMatchObject({ code: 'ERR_DIRECTOR_CONFIG', file: bad, line: 2, key: 'services.web' });
     await expect(loadConfig(join(dir, 'missing.yaml'))).rejects.toMatchObject({ code: 'ERR_DIRECTOR_CONFIG', message: expect.stringMatching(/no such file/) });
+  });
+});
+
+describe('director config: the shipped examples and docs', () => {
+  const root = join(import.meta.dirname, '../../..');
+  const dir = join(root, 'examples', 'director', 'configs');
+
+  it('every example config in examples/director/configs is valid', async () => {
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    expect(files.sort()).toEqual(['active-active.yaml', 'active-passive-backup.yaml', 'active-passive-primary.yaml', 'active-passive-vrrp-backup.yaml']);
+    const cfgs = await Promise.all(files.map((f) => loadConfig(join(dir, f))));
+    const byFile = Object.fromEntries(files.map((f, i) => [f, cfgs[i]]));
+    // The layouts differ where the docs say they do.
+    expect(byFile['active-passive-primary.yaml']?.bgp?.announce.med).toBeLessThan(byFile['active-passive-backup.yaml']?.bgp?.announce.med ?? 0);
+    expect(byFile['active-passive-primary.yaml']?.ipvs.syncDaemon?.state).toBe('master');
+    expect(byFile['active-passive-backup.yaml']?.ipvs.syncDaemon?.state).toBe('backup');
+    expect(byFile['active-active.yaml']?.ipvs.sysctls.sloppy_tcp).toBe(1);
+    expect(byFile['active-active.yaml']?.services[0]?.scheduler).toBe('mh');
+    expect(byFile['active-passive-vrrp-backup.yaml']?.services[0]?.vrrp).toBe('vi_www');
+  });
+
+  it('every YAML block in docs/director.md is a valid config', () => {
+    const md = readFileSync(join(root, 'docs', 'director.md'), 'utf8');
+    const blocks = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+    expect(blocks.length).toBeGreaterThan(0);
+    for (const b of blocks) expect(parseConfig(b, 'docs/director.md').services.length).toBeGreaterThan(0);
   });
 });
