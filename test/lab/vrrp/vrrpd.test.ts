@@ -129,6 +129,27 @@ describe('examples/vrrpd', () => {
     expect(await holders()).toBe('');
   });
 
+  it('passes vmac and accept through: the VIP on macvlan vrrp.92 behind the virtual MAC, packets to it dropped', async () => {
+    const file = path.join(dir, 'vmac.yaml');
+    writeFileSync(
+      file,
+      ['instances:', '  - name: web', '    interface: eth0', '    vrid: 92', '    priority: 150', '    advert_interval: 200ms', '    addresses: [10.59.0.101]', '    vmac: true', '    accept: false', ''].join('\n'),
+    );
+    const r1 = start('r1', file);
+    await r1.waitForOutput(/"state":"MASTER"/, { timeoutMs: 30_000 });
+    await waitFor(async () => {
+      const r = await lab.ip('r1', ['-j', 'address', 'show', 'dev', 'vrrp.92']);
+      return r.code === 0 && r.stdout.includes('"10.59.0.101"');
+    }, { timeoutMs: 10_000, what: 'VIP on vrrp.92' });
+    // Resolved to the virtual MAC, but the echo request is dropped (accept off).
+    expect((await lab.exec('client', ['ping', '-n', '-c1', '-W1', '10.59.0.101'], { timeoutMs: 5_000 })).code).not.toBe(0);
+    const neigh = JSON.parse((await lab.ip('client', ['-j', 'neigh', 'show', '10.59.0.101', 'dev', 'eth0'], { check: true })).stdout) as { lladdr?: string }[];
+    expect(neigh[0]?.lladdr).toBe('00:00:5e:00:01:5c');
+    expect((await r1.stop({ signal: 'SIGTERM', graceMs: 10_000 })).code).toBe(0);
+    expect((await lab.ip('r1', ['link', 'show', 'dev', 'vrrp.92'])).code).not.toBe(0); // deleted on the way out
+    expect(logs(r1).filter((l) => l.level >= 40), r1.output).toEqual([]);
+  });
+
   it('refuses a bad config file with every problem and its place, exit 1', async () => {
     const file = path.join(dir, 'bad.yaml');
     writeFileSync(file, ['instances:', '  - name: web', '    interface: eth0', '    vrid: 300', '    adresses: [10.59.0.100]', 'log_level: loud', ''].join('\n'));
