@@ -63,7 +63,8 @@ export class BgpSession extends EventEmitter<BgpSessionEvents> {
   readonly #log: Logger;
   #state: FsmState;
   readonly #conns = new Map<number, Connection>();
-  readonly #timers = new Map<TimerName, TimerHandle>();
+  /** Armed timers: `at` when the handle fires, `due` when the FSM wants it (>= at). */
+  readonly #timers = new Map<TimerName, { handle: TimerHandle; at: number; due: number }>();
   #pendingConnect: Socket | undefined;
   #nextId = 1;
   #queue: FsmEvent[] = [];
@@ -200,6 +201,22 @@ export class BgpSession extends EventEmitter<BgpSessionEvents> {
     }
   }
 
+  #arm(name: TimerName, at: number): void {
+    const t = { handle: undefined as TimerHandle | undefined, at, due: at };
+    const fire = (): void => {
+      if (this.#timers.get(name) !== t) return;
+      if (t.due > t.at) {
+        t.at = t.due;
+        t.handle = this.#clock.setTimer(t.due - this.#clock.now(), fire);
+        return;
+      }
+      this.#timers.delete(name);
+      this.#dispatch({ type: 'timer', timer: name });
+    };
+    this.#timers.set(name, t as { handle: TimerHandle; at: number; due: number });
+    t.handle = this.#clock.setTimer(at - this.#clock.now(), fire);
+  }
+
   #perform(a: FsmAction): void {
     switch (a.type) {
       case 'connect': {
@@ -257,19 +274,19 @@ export class BgpSession extends EventEmitter<BgpSessionEvents> {
         return;
       }
       case 'set-timer': {
-        this.#timers.get(a.timer)?.cancel();
-        const name = a.timer;
-        this.#timers.set(
-          name,
-          this.#clock.setTimer(a.at - this.#clock.now(), () => {
-            this.#timers.delete(name);
-            this.#dispatch({ type: 'timer', timer: name });
-          }),
-        );
+        // The hold timer is set again for every UPDATE (a million times for a full table): when it
+        // moves later, only its due time changes, and the armed timer re-arms for the rest when it fires.
+        const t = this.#timers.get(a.timer);
+        if (t !== undefined && a.at >= t.at) {
+          t.due = a.at;
+          return;
+        }
+        t?.handle.cancel();
+        this.#arm(a.timer, a.at);
         return;
       }
       case 'clear-timer':
-        this.#timers.get(a.timer)?.cancel();
+        this.#timers.get(a.timer)?.handle.cancel();
         this.#timers.delete(a.timer);
         return;
       case 'emit': {
