@@ -7,6 +7,7 @@
 //   LVSKIT_BENCH_BGP_N=100000 npm run bench -- bgp
 //   LVSKIT_BENCH_BGP_PARTS=codec,receive,send LVSKIT_BENCH_BGP_SHAPES=one,sets
 //   LVSKIT_BENCH_BGP_RECEIVERS=lvskit,bird,frr,gobgp LVSKIT_BENCH_BGP_SENDERS=lvskit,exabgp,gobgp
+//   LVSKIT_BENCH_BGP_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   (profile the lvskit process)
 //
 // Every daemon runs inside the namespace, one at a time, from its own temp directory, and is stopped
 // by its PID. Traffic never leaves the namespace's loopback.
@@ -55,7 +56,9 @@ const log = (...a) => console.log(...a);
 
 /** lvskit in a child process, driven over IPC. */
 async function startLvskit(ns, mode, args = []) {
-  const p = startProcess(ns, process.execPath, [join(here, 'bgp', 'lvskit-peer.mjs'), mode, ...args], { ipc: true });
+  // LVSKIT_BENCH_BGP_NODE_ARGS: extra node flags for the lvskit process (e.g. --cpu-prof --cpu-prof-dir=/tmp/p).
+  const nodeArgs = (env.LVSKIT_BENCH_BGP_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const p = startProcess(ns, process.execPath, [...nodeArgs, join(here, 'bgp', 'lvskit-peer.mjs'), mode, ...args], { ipc: true });
   const waiting = new Map();
   let seq = 0;
   p.child.on('message', (m) => {

@@ -301,6 +301,7 @@ export function readAttributes(r: ByteReader, opts: AttributeCodecOptions, nlriF
   let as4Path: AsPathSegment[] | undefined;
   let as4Aggregator: Aggregator | undefined;
   let overrun = false;
+  const span: RawSpan = { buf: r.buf, start: 0, end: 0 };
 
   // Each pass consumes at least 3 bytes or ends the loop: bounded by the field length.
   while (r.remaining > 0) {
@@ -327,9 +328,11 @@ export function readAttributes(r: ByteReader, opts: AttributeCodecOptions, nlriF
     r.skipBytes(hdr);
     const value = r.bytes(len);
     const end = r.offset;
-    const buf = r.buf;
-    // The whole attribute, for NOTIFICATION data: only built when there is an error.
-    const raw = (): Uint8Array => buf.subarray(start, end);
+    // The whole attribute, for NOTIFICATION data: only cut out when there is an error. One span
+    // object per call, moved along (no closure per attribute: this loop runs for every UPDATE).
+    span.start = start;
+    span.end = end;
+    const raw = span;
     const t = type as number;
     const spec = ATTRIBUTES[t];
 
@@ -338,7 +341,7 @@ export function readAttributes(r: ByteReader, opts: AttributeCodecOptions, nlriF
       if (t === T.MP_REACH_NLRI || t === T.MP_UNREACH_NLRI) {
         throw err(SUB.MALFORMED_ATTRIBUTE_LIST, `${spec?.name ?? t} appears twice`, 'session-reset');
       }
-      discarded.push(err(SUB.MALFORMED_ATTRIBUTE_LIST, `attribute ${spec?.name ?? t} repeated; later copy dropped`, 'attribute-discard', raw()));
+      discarded.push(err(SUB.MALFORMED_ATTRIBUTE_LIST, `attribute ${spec?.name ?? t} repeated; later copy dropped`, 'attribute-discard', rawOf(raw)));
       continue;
     }
     seen.add(t);
@@ -346,7 +349,7 @@ export function readAttributes(r: ByteReader, opts: AttributeCodecOptions, nlriF
     if (spec === undefined) {
       if ((flags & AttributeFlag.OPTIONAL) === 0) {
         // RFC 4271 §6.3: an unrecognized well-known attribute.
-        throw err(SUB.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE, `unrecognized well-known attribute ${t}`, 'session-reset', raw());
+        throw err(SUB.UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE, `unrecognized well-known attribute ${t}`, 'session-reset', rawOf(raw));
       }
       // RFC 4271 §5: optional non-transitive unknown is quietly ignored; transitive is kept with Partial set.
       if (flags & AttributeFlag.TRANSITIVE) {
@@ -360,7 +363,7 @@ export function readAttributes(r: ByteReader, opts: AttributeCodecOptions, nlriF
       const o = (flags & AttributeFlag.OPTIONAL) !== 0;
       const tr = (flags & AttributeFlag.TRANSITIVE) !== 0;
       if (o !== spec.optional || tr !== spec.transitive) {
-        throw err(SUB.ATTRIBUTE_FLAGS_ERROR, `${spec.name} with flags 0x${flags.toString(16)}`, spec.malformed, raw());
+        throw err(SUB.ATTRIBUTE_FLAGS_ERROR, `${spec.name} with flags 0x${flags.toString(16)}`, spec.malformed, rawOf(raw));
       }
       const got = decodeOne(t, spec, value, raw, attrs, fourOctet, opts);
       if (got !== undefined) {
@@ -388,22 +391,40 @@ export function readAttributes(r: ByteReader, opts: AttributeCodecOptions, nlriF
   return { attributes: attrs, withdrawErrors, discarded, overrun, present: seen };
 }
 
+/** Where the attribute being decoded sits in the message. */
+interface RawSpan {
+  buf: Uint8Array;
+  start: number;
+  end: number;
+}
+
+function rawOf(r: RawSpan): Uint8Array {
+  return r.buf.subarray(r.start, r.end);
+}
+
+function lengthErr(spec: AttrSpec, v: Uint8Array, expected: string, raw: RawSpan): BgpError {
+  return err(SUB.ATTRIBUTE_LENGTH_ERROR, `${spec.name} of ${v.length} byte(s), expected ${expected}`, spec.malformed, rawOf(raw));
+}
+
+function hasConfed(p: readonly AsPathSegment[]): boolean {
+  for (const s of p) if (s.type === 'confed-sequence' || s.type === 'confed-set') return true;
+  return false;
+}
+
 function decodeOne(
   t: number,
   spec: AttrSpec,
   v: Uint8Array,
-  raw: () => Uint8Array,
+  raw: RawSpan,
   attrs: PathAttributes,
   fourOctet: boolean,
   opts: AttributeCodecOptions,
 ): { as4Path?: AsPathSegment[]; as4Aggregator?: Aggregator } | undefined {
-  const lengthError = (expected: string): BgpError =>
-    err(SUB.ATTRIBUTE_LENGTH_ERROR, `${spec.name} of ${v.length} byte(s), expected ${expected}`, spec.malformed, raw());
   switch (t) {
     case T.ORIGIN: {
-      if (v.length !== 1) throw lengthError('1');
+      if (v.length !== 1) throw lengthErr(spec, v, '1', raw);
       const o = ORIGINS[v[0] as number];
-      if (o === undefined) throw err(SUB.INVALID_ORIGIN_ATTRIBUTE, `ORIGIN ${v[0]}`, spec.malformed, raw());
+      if (o === undefined) throw err(SUB.INVALID_ORIGIN_ATTRIBUTE, `ORIGIN ${v[0]}`, spec.malformed, rawOf(raw));
       attrs.origin = o;
       return;
     }
@@ -411,54 +432,54 @@ function decodeOne(
       const p = readAsPath(v, fourOctet ? 4 : 2);
       if (typeof p === 'string') throw err(SUB.MALFORMED_AS_PATH, p, spec.malformed);
       // RFC 7606 §7.2 / RFC 5065 §5.0: confederation segments from outside the confederation.
-      if (opts.external === true && p.some((s) => s.type === 'confed-sequence' || s.type === 'confed-set')) {
+      if (opts.external === true && hasConfed(p)) {
         throw err(SUB.MALFORMED_AS_PATH, 'confederation segment from an external peer', spec.malformed);
       }
       attrs.asPath = p;
       return;
     }
     case T.NEXT_HOP: {
-      if (v.length !== 4) throw lengthError('4');
+      if (v.length !== 4) throw lengthErr(spec, v, '4', raw);
       // RFC 4271 §6.3 / RFC 7606 §7.3: a next hop that cannot be one (0/8, class D/E, broadcast).
       const a = v[0] as number;
-      if (a === 0 || a >= 224) throw err(SUB.INVALID_NEXT_HOP_ATTRIBUTE, `NEXT_HOP ${formatIPv4(v)}`, spec.malformed, raw());
+      if (a === 0 || a >= 224) throw err(SUB.INVALID_NEXT_HOP_ATTRIBUTE, `NEXT_HOP ${formatIPv4(v)}`, spec.malformed, rawOf(raw));
       attrs.nextHop = formatIPv4(v);
       return;
     }
     case T.MULTI_EXIT_DISC:
-      if (v.length !== 4) throw lengthError('4');
+      if (v.length !== 4) throw lengthErr(spec, v, '4', raw);
       attrs.med = be32(v, 0);
       return;
     case T.LOCAL_PREF:
-      if (v.length !== 4) throw lengthError('4');
+      if (v.length !== 4) throw lengthErr(spec, v, '4', raw);
       // RFC 7606 §7.5 (RFC 4271 §5.1.5): LOCAL_PREF from an external peer is discarded.
       if (opts.external !== true) attrs.localPref = be32(v, 0);
       return;
     case T.ATOMIC_AGGREGATE:
-      if (v.length !== 0) throw lengthError('0');
+      if (v.length !== 0) throw lengthErr(spec, v, '0', raw);
       attrs.atomicAggregate = true;
       return;
     case T.AGGREGATOR: {
       const n = fourOctet ? 8 : 6;
-      if (v.length !== n) throw lengthError(String(n));
+      if (v.length !== n) throw lengthErr(spec, v, String(n), raw);
       const asn = fourOctet ? be32(v, 0) : be16(v, 0);
       attrs.aggregator = { asn, address: formatIPv4(v, n - 4) };
       return;
     }
     case T.COMMUNITIES: {
       // RFC 7606 §7.8: a non-zero multiple of 4.
-      if (v.length === 0 || v.length % 4 !== 0) throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `COMMUNITIES of ${v.length} bytes`, spec.malformed, raw());
+      if (v.length === 0 || v.length % 4 !== 0) throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `COMMUNITIES of ${v.length} bytes`, spec.malformed, rawOf(raw));
       const c: number[] = [];
       for (let i = 0; i < v.length; i += 4) c.push(be32(v, i));
       attrs.communities = c;
       return;
     }
     case T.ORIGINATOR_ID:
-      if (v.length !== 4) throw lengthError('4');
+      if (v.length !== 4) throw lengthErr(spec, v, '4', raw);
       attrs.originatorId = formatIPv4(v);
       return;
     case T.CLUSTER_LIST: {
-      if (v.length === 0 || v.length % 4 !== 0) throw lengthError('a non-zero multiple of 4');
+      if (v.length === 0 || v.length % 4 !== 0) throw lengthErr(spec, v, 'a non-zero multiple of 4', raw);
       const c: string[] = [];
       for (let i = 0; i < v.length; i += 4) c.push(formatIPv4(v, i));
       attrs.clusterList = c;
@@ -471,7 +492,7 @@ function decodeOne(
       attrs.mpUnreach = decodeMpUnreach(v, raw, opts);
       return;
     case T.EXTENDED_COMMUNITIES: {
-      if (v.length === 0 || v.length % 8 !== 0) throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `EXTENDED_COMMUNITIES of ${v.length} bytes`, spec.malformed, raw());
+      if (v.length === 0 || v.length % 8 !== 0) throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `EXTENDED_COMMUNITIES of ${v.length} bytes`, spec.malformed, rawOf(raw));
       const c: bigint[] = [];
       for (let i = 0; i < v.length; i += 8) c.push((BigInt(be32(v, i)) << 32n) | BigInt(be32(v, i + 4)));
       attrs.extendedCommunities = c;
@@ -479,7 +500,7 @@ function decodeOne(
     }
     case T.LARGE_COMMUNITY: {
       // RFC 8092 §6: a non-zero multiple of 12.
-      if (v.length === 0 || v.length % 12 !== 0) throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `LARGE_COMMUNITY of ${v.length} bytes`, spec.malformed, raw());
+      if (v.length === 0 || v.length % 12 !== 0) throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `LARGE_COMMUNITY of ${v.length} bytes`, spec.malformed, rawOf(raw));
       const c: LargeCommunity[] = [];
       for (let i = 0; i < v.length; i += 12) c.push({ globalAdmin: be32(v, i), localData1: be32(v, i + 4), localData2: be32(v, i + 8) });
       attrs.largeCommunities = c;
@@ -488,12 +509,12 @@ function decodeOne(
     case T.AS4_PATH: {
       if (fourOctet) return; // RFC 6793 §4.1: discarded between NEW speakers.
       const p = readAsPath(v, 4);
-      if (typeof p === 'string') throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `AS4_PATH: ${p}`, spec.malformed, raw());
+      if (typeof p === 'string') throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `AS4_PATH: ${p}`, spec.malformed, rawOf(raw));
       return { as4Path: p };
     }
     case T.AS4_AGGREGATOR: {
       if (fourOctet) return;
-      if (v.length !== 8) throw lengthError('8');
+      if (v.length !== 8) throw lengthErr(spec, v, '8', raw);
       return { as4Aggregator: { asn: be32(v, 0), address: formatIPv4(v, 4) } };
     }
   }
@@ -508,15 +529,15 @@ function addPathFor(opts: AttributeCodecOptions, afi: AddressFamily): boolean {
   return (afi === Afi.IPV4 ? opts.addPath?.ipv4 : opts.addPath?.ipv6) === true;
 }
 
-function decodeMpReach(v: Uint8Array, raw: () => Uint8Array, opts: AttributeCodecOptions): MpReach {
-  const fail = (detail: string): BgpError => err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_REACH_NLRI: ${detail}`, 'session-reset', raw());
+function decodeMpReach(v: Uint8Array, raw: RawSpan, opts: AttributeCodecOptions): MpReach {
+  const fail = (detail: string): BgpError => err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_REACH_NLRI: ${detail}`, 'session-reset', rawOf(raw));
   if (v.length < 5) throw fail(`${v.length} byte(s)`);
   const r = new ByteReader(v);
   const afi = r.u16();
   const safi = r.u8();
   if (!isUnicastFamily(afi, safi)) {
     // Not a family we speak: drop it (RFC 4760 §7 lets the session ignore the AFI/SAFI).
-    throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_REACH_NLRI for AFI ${afi} SAFI ${safi} ignored`, 'attribute-discard', raw());
+    throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_REACH_NLRI for AFI ${afi} SAFI ${safi} ignored`, 'attribute-discard', rawOf(raw));
   }
   const nhLen = r.u8();
   if (nhLen + 1 > r.remaining) throw fail(`next hop length ${nhLen} overruns the attribute`);
@@ -533,14 +554,14 @@ function decodeMpReach(v: Uint8Array, raw: () => Uint8Array, opts: AttributeCode
   return { afi, safi, nextHop, nlri };
 }
 
-function decodeMpUnreach(v: Uint8Array, raw: () => Uint8Array, opts: AttributeCodecOptions): MpUnreach {
-  const fail = (detail: string): BgpError => err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_UNREACH_NLRI: ${detail}`, 'session-reset', raw());
+function decodeMpUnreach(v: Uint8Array, raw: RawSpan, opts: AttributeCodecOptions): MpUnreach {
+  const fail = (detail: string): BgpError => err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_UNREACH_NLRI: ${detail}`, 'session-reset', rawOf(raw));
   if (v.length < 3) throw fail(`${v.length} byte(s)`);
   const r = new ByteReader(v);
   const afi = r.u16();
   const safi = r.u8();
   if (!isUnicastFamily(afi, safi)) {
-    throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_UNREACH_NLRI for AFI ${afi} SAFI ${safi} ignored`, 'attribute-discard', raw());
+    throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_UNREACH_NLRI for AFI ${afi} SAFI ${safi} ignored`, 'attribute-discard', rawOf(raw));
   }
   const withdrawn = readNlri(r, afi, addPathFor(opts, afi));
   if (typeof withdrawn === 'string') throw fail(withdrawn);

@@ -7,7 +7,6 @@
  * `BgpError` to send as a NOTIFICATION before the body is even buffered, so a
  * peer cannot make us hold a bogus 64 KiB "message".
  */
-import { bytesEqual } from '../util/bytes.js';
 import {
   BGP_HEADER_LENGTH,
   BGP_MAX_EXTENDED_MESSAGE_LENGTH,
@@ -71,16 +70,16 @@ export function decodeHeader(buf: Uint8Array, offset = 0, maxLength: number = BG
     });
   }
   // RFC 4271 §6.1: a marker that is not all ones means the connection is not synchronized.
-  if (!bytesEqual(buf.subarray(offset, offset + 16), MARKER)) {
-    throw bgpError(ErrorCode.MESSAGE_HEADER, HeaderErrorSubcode.CONNECTION_NOT_SYNCHRONIZED, 'marker is not all ones');
+  // (A loop, not a subarray compare: this runs for every message of a full table, twice.)
+  for (let i = offset; i < offset + 16; i++) {
+    if (buf[i] !== 0xff) throw bgpError(ErrorCode.MESSAGE_HEADER, HeaderErrorSubcode.CONNECTION_NOT_SYNCHRONIZED, 'marker is not all ones');
   }
   const length = ((buf[offset + 16] as number) << 8) | (buf[offset + 17] as number);
   const type = buf[offset + 18] as number;
-  const lengthField = buf.slice(offset + 16, offset + 18);
-  // RFC 4271 §6.1: Bad Message Length carries the erroneous length field as data.
+  // RFC 4271 §6.1: Bad Message Length carries the erroneous length field as data (copied only then).
   if (length < BGP_HEADER_LENGTH || length > Math.min(maxLength, BGP_MAX_EXTENDED_MESSAGE_LENGTH)) {
     throw bgpError(ErrorCode.MESSAGE_HEADER, HeaderErrorSubcode.BAD_MESSAGE_LENGTH, `length ${length} outside 19..${maxLength}`, {
-      data: lengthField,
+      data: buf.slice(offset + 16, offset + 18),
     });
   }
   // RFC 4271 §6.1: Bad Message Type carries the type octet as data.
@@ -95,7 +94,7 @@ export function decodeHeader(buf: Uint8Array, offset = 0, maxLength: number = BG
       ErrorCode.MESSAGE_HEADER,
       HeaderErrorSubcode.BAD_MESSAGE_LENGTH,
       `length ${length} is not valid for message type ${type} (${lim.min}..${lim.max ?? maxLength})`,
-      { data: lengthField },
+      { data: buf.slice(offset + 16, offset + 18) },
     );
   }
   return { type, length };

@@ -98,7 +98,8 @@ export function decodeUpdate(buf: Uint8Array, offset = 0, opts: UpdateCodecOptio
   if (wlen + 2 > r.remaining) {
     throw sessionReset(UpdateErrorSubcode.MALFORMED_ATTRIBUTE_LIST, `withdrawn routes length ${wlen} overruns the message`);
   }
-  const withdrawn = readNlri(r.sub(wlen), Afi.IPV4, ap);
+  // (No sub-reader for an empty field: announcements, nearly every UPDATE of a table, have none.)
+  const withdrawn = wlen === 0 ? [] : readNlri(r.sub(wlen), Afi.IPV4, ap);
   // RFC 7606 §5.3: unparseable Withdrawn Routes or NLRI fields mean session reset.
   if (typeof withdrawn === 'string') throw sessionReset(UpdateErrorSubcode.INVALID_NETWORK_FIELD, `withdrawn routes: ${withdrawn}`);
   const alen = r.u16();
@@ -111,17 +112,17 @@ export function decodeUpdate(buf: Uint8Array, offset = 0, opts: UpdateCodecOptio
 
   const got = readAttributes(attrReader, opts, withdrawn.length > 0 || nlri.length > 0);
   const a = got.attributes;
-  const errors = [...got.withdrawErrors];
+  const errors = got.withdrawErrors;
 
   // RFC 4271 §6.3 / RFC 7606 §3 d: well-known mandatory attributes, needed when there is NLRI.
   // NEXT_HOP only for the NLRI field (RFC 4760 §3: MP_REACH carries its own).
   const reach = nlri.length > 0 || (a.mpReach !== undefined && a.mpReach.nlri.length > 0);
   if (reach && !got.overrun) {
     const missing: number[] = [];
-    const has = (t: number): boolean => got.present.has(t);
-    if (!has(AttributeType.ORIGIN)) missing.push(AttributeType.ORIGIN);
-    if (!has(AttributeType.AS_PATH)) missing.push(AttributeType.AS_PATH);
-    if (nlri.length > 0 && !has(AttributeType.NEXT_HOP)) missing.push(AttributeType.NEXT_HOP);
+    const present = got.present;
+    if (!present.has(AttributeType.ORIGIN)) missing.push(AttributeType.ORIGIN);
+    if (!present.has(AttributeType.AS_PATH)) missing.push(AttributeType.AS_PATH);
+    if (nlri.length > 0 && !present.has(AttributeType.NEXT_HOP)) missing.push(AttributeType.NEXT_HOP);
     for (const m of missing) {
       // Data: the type code of the missing attribute.
       errors.push(

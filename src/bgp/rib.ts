@@ -15,7 +15,7 @@
 import { Afi, CeaseSubcode, ErrorCode, Safi } from './constants.js';
 import type { AddressFamily, Nlri } from './codec-address.js';
 import { familyOf } from './codec-address.js';
-import type { PathAttributes } from './codec-attributes.js';
+import type { AsPathSegment, PathAttributes } from './codec-attributes.js';
 import type { NotificationMessage } from './codec-messages.js';
 import type { UpdateCodecOptions, UpdateMessage, UpdateVerdict } from './codec-update.js';
 import { isEndOfRib } from './codec-update.js';
@@ -63,15 +63,120 @@ export function maxPrefixesNotification(afi: number, safi: number, limit: number
   return { code: ErrorCode.CEASE, subcode: CeaseSubcode.MAXIMUM_PREFIXES_REACHED, data };
 }
 
+/**
+ * Routes sharing one attribute set, next hop, family and stale flag: what an
+ * Adj-RIB-In entry points at. A full table has ~10x fewer of these than routes.
+ */
+interface PathSet {
+  readonly attrKey: string;
+  readonly afi: AddressFamily;
+  readonly nextHop: string[];
+  readonly attributes: PathAttributes;
+  readonly stale: boolean;
+  /** Routes pointing here. */
+  refs: number;
+}
+
+/**
+ * `a.b.c.d/len` in canonical form (no leading zeros, host bits zero, as the
+ * decoder writes it) as `address * 64 + length`; -1 for anything else (IPv6,
+ * or text a caller made up), which is then kept under its text.
+ */
+function v4Key(text: string): number {
+  let addr = 0;
+  let part = 0;
+  let v = 0;
+  let digits = 0;
+  const n = text.length;
+  let i = 0;
+  // At most 18 characters: bounded.
+  for (; i < n && i < 19; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && v === 0) return -1;
+      v = v * 10 + c - 48;
+      if (++digits > 3 || v > 255) return -1;
+    } else if (c === 46 || c === 47) {
+      if (digits === 0) return -1;
+      addr = addr * 256 + v;
+      v = 0;
+      digits = 0;
+      part++;
+      if (c === 47) break;
+      if (part > 3) return -1;
+    } else return -1;
+  }
+  if (part !== 4 || i >= n) return -1;
+  let len = 0;
+  let ld = 0;
+  for (i++; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57 || (ld > 0 && len === 0) || ++ld > 2) return -1;
+    len = len * 10 + c - 48;
+  }
+  if (ld === 0 || len > 32) return -1;
+  if (len < 32 && addr % 2 ** (32 - len) !== 0) return -1; // host bits set: not canonical
+  return addr * 64 + len;
+}
+
+function v4Text(addr: number, len: number): string {
+  const a = addr >>> 0;
+  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/${len}`;
+}
+
+/** Splits a route key back into prefix and path identifier. */
+function splitKey(k: string): { prefix: string; pathId?: number } {
+  const hash = k.indexOf('#');
+  return hash < 0 ? { prefix: k } : { prefix: k.slice(0, hash), pathId: Number(k.slice(hash + 1)) };
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function hasAs(path: readonly AsPathSegment[] | undefined, asn: number): boolean {
+  if (path === undefined) return false;
+  for (const sg of path) for (const a of sg.asns) if (a === asn) return true;
+  return false;
+}
+
+/** The attributes without NEXT_HOP and MP_*: field by field (an object rest copy is slower). */
+function stripReach(a: PathAttributes): PathAttributes {
+  const o: PathAttributes = {};
+  if (a.origin !== undefined) o.origin = a.origin;
+  if (a.asPath !== undefined) o.asPath = a.asPath;
+  if (a.med !== undefined) o.med = a.med;
+  if (a.localPref !== undefined) o.localPref = a.localPref;
+  if (a.atomicAggregate !== undefined) o.atomicAggregate = a.atomicAggregate;
+  if (a.aggregator !== undefined) o.aggregator = a.aggregator;
+  if (a.communities !== undefined) o.communities = a.communities;
+  if (a.originatorId !== undefined) o.originatorId = a.originatorId;
+  if (a.clusterList !== undefined) o.clusterList = a.clusterList;
+  if (a.extendedCommunities !== undefined) o.extendedCommunities = a.extendedCommunities;
+  if (a.largeCommunities !== undefined) o.largeCommunities = a.largeCommunities;
+  if (a.unknown !== undefined) o.unknown = a.unknown;
+  return o;
+}
+
 export class AdjRibIn {
-  readonly #routes = new Map<string, InRoute>();
+  /**
+   * IPv4 routes without a path identifier (nearly all of a full table), one
+   * map per prefix length keyed by the address as an int32: a small integer
+   * key costs no allocation, so a route is one map entry (~30 bytes) and no
+   * object of its own. `InRoute` objects are built when asked for.
+   */
+  readonly #v4: Map<number, PathSet>[] = Array.from({ length: 33 }, () => new Map<number, PathSet>());
+  /** Every other route (IPv6, ADD-PATH), by `routeKey`. */
+  readonly #other = new Map<string, PathSet>();
+  #count = 0;
   /**
    * Attribute sets, interned: routes received in different UPDATEs with equal
-   * attributes share one object (a full table has ~10x fewer sets than routes).
+   * attributes share one object; with it, the path sets that use it.
    */
-  readonly #sets = new Map<string, { attrs: PathAttributes; refs: number }>();
-  /** Key of each held attribute object. */
-  readonly #keys = new Map<PathAttributes, string>();
+  readonly #sets = new Map<string, { attrs: PathAttributes; paths: PathSet[] }>();
   readonly #maxPrefixes: number;
   readonly #localAs: number | undefined;
   #families: Set<AddressFamily> | undefined;
@@ -87,7 +192,7 @@ export class AdjRibIn {
   }
 
   get size(): number {
-    return this.#routes.size;
+    return this.#count;
   }
 
   /**
@@ -99,12 +204,20 @@ export class AdjRibIn {
   }
 
   get(prefix: string, pathId?: number): InRoute | undefined {
-    return this.#routes.get(routeKey(prefix, pathId));
+    const ps = this.#lookup(prefix, pathId);
+    return ps === undefined ? undefined : inRoute(prefix, pathId, ps);
   }
 
   /** All routes, or those of one family. */
   *routes(afi?: AddressFamily): IterableIterator<InRoute> {
-    for (const r of this.#routes.values()) if (afi === undefined || r.afi === afi) yield r;
+    if (afi === undefined || afi === Afi.IPV4) {
+      for (let len = 0; len <= 32; len++) for (const [a, ps] of this.#v4[len] as Map<number, PathSet>) yield inRoute(v4Text(a, len), undefined, ps);
+    }
+    for (const [k, ps] of this.#other) {
+      if (afi !== undefined && ps.afi !== afi) continue;
+      const { prefix, pathId } = splitKey(k);
+      yield inRoute(prefix, pathId, ps);
+    }
   }
 
   /** Apply one decoded UPDATE. */
@@ -121,62 +234,69 @@ export class AdjRibIn {
       change.endOfRib = eor;
       return change;
     }
+    const a = u.attributes;
     for (const n of u.withdrawn) this.#remove(n, change);
-    if (u.attributes.mpUnreach !== undefined) for (const n of u.attributes.mpUnreach.withdrawn) this.#remove(n, change);
-    const { nextHop, mpReach, mpUnreach: _mu, ...fresh } = u.attributes;
-    const attrs = u.nlri.length > 0 || (mpReach !== undefined && mpReach.nlri.length > 0) ? this.#intern(fresh) : fresh;
+    if (a.mpUnreach !== undefined) for (const n of a.mpUnreach.withdrawn) this.#remove(n, change);
+    const mpReach = a.mpReach;
+    if (u.nlri.length === 0 && (mpReach === undefined || mpReach.nlri.length === 0)) return change;
     const local = this.#localAs;
-    if (local !== undefined && attrs.asPath?.some((sg) => sg.asns.includes(local)) === true) {
+    if (local !== undefined && hasAs(a.asPath, local)) {
       // RFC 4271 §9.1.2: our own AS in the path makes the routes unfeasible; treat them as withdrawn.
       for (const n of u.nlri) this.#remove(n, change);
       if (mpReach !== undefined) for (const n of mpReach.nlri) this.#remove(n, change);
-      this.#unused(attrs);
       return change;
     }
     const fam = this.#families;
-    if (u.nlri.length > 0 && nextHop !== undefined) {
+    const attrKey = attributesKeyUncached(a);
+    if (u.nlri.length > 0 && a.nextHop !== undefined) {
       if (fam !== undefined && !fam.has(Afi.IPV4)) change.ignored += u.nlri.length;
       else {
-        const nh = [nextHop]; // shared by the UPDATE's routes, like the attributes
-        for (const n of u.nlri) this.#add(n, Afi.IPV4, nh, attrs, change);
+        const ps = this.#pathSet(Afi.IPV4, [a.nextHop], a, attrKey, false);
+        for (const n of u.nlri) this.#add(n, ps, change);
+        this.#unused(ps);
       }
     }
-    if (mpReach !== undefined) {
+    if (mpReach !== undefined && mpReach.nlri.length > 0) {
       if (fam !== undefined && !fam.has(mpReach.afi)) change.ignored += mpReach.nlri.length;
-      else for (const n of mpReach.nlri) this.#add(n, mpReach.afi, mpReach.nextHop, attrs, change);
+      else {
+        const ps = this.#pathSet(mpReach.afi, mpReach.nextHop, a, attrKey, false);
+        for (const n of mpReach.nlri) this.#add(n, ps, change);
+        this.#unused(ps);
+      }
     }
-    this.#unused(attrs);
-    change.maxPrefixesExceeded = change.announced.length > 0 && this.#routes.size > this.#maxPrefixes;
+    change.maxPrefixesExceeded = change.announced.length > 0 && this.#count > this.#maxPrefixes;
     return change;
   }
 
-  /** The held object equal to `a`, or `a` entered with no references yet (dropped again by `#unused` if none come). */
-  #intern(a: PathAttributes): PathAttributes {
-    const k = attributesKeyUncached(a);
-    const e = this.#sets.get(k);
-    if (e !== undefined) return e.attrs;
-    this.#sets.set(k, { attrs: a, refs: 0 });
-    this.#keys.set(a, k);
-    return a;
+  /**
+   * The held path set for these facts, or a new one with no routes yet (dropped
+   * by `#unused` if none come). One string key per UPDATE (the attribute key);
+   * the few path sets of an attribute set are told apart by a scan.
+   */
+  #pathSet(afi: AddressFamily, nextHop: string[], a: PathAttributes, attrKey: string, stale: boolean): PathSet {
+    let set = this.#sets.get(attrKey);
+    if (set === undefined) {
+      set = { attrs: stripReach(a), paths: [] };
+      this.#sets.set(attrKey, set);
+    }
+    for (const ps of set.paths) if (ps.afi === afi && ps.stale === stale && sameStrings(ps.nextHop, nextHop)) return ps;
+    const ps: PathSet = { attrKey, afi, nextHop, attributes: set.attrs, stale, refs: 0 };
+    set.paths.push(ps);
+    return ps;
   }
 
-  #ref(a: PathAttributes, delta: 1 | -1): void {
-    const k = this.#keys.get(a);
-    const e = k === undefined ? undefined : this.#sets.get(k);
-    if (k === undefined || e === undefined) return;
-    e.refs += delta;
-    if (e.refs <= 0) {
-      this.#sets.delete(k);
-      this.#keys.delete(a);
-    }
+  #unused(ps: PathSet): void {
+    if (ps.refs > 0) return;
+    const set = this.#sets.get(ps.attrKey);
+    if (set === undefined) return;
+    const i = set.paths.indexOf(ps);
+    if (i >= 0) set.paths.splice(i, 1);
+    if (set.paths.length === 0) this.#sets.delete(ps.attrKey);
   }
 
-  #unused(a: PathAttributes): void {
-    const k = this.#keys.get(a);
-    if (k !== undefined && this.#sets.get(k)?.refs === 0) {
-      this.#sets.delete(k);
-      this.#keys.delete(a);
-    }
+  #release(ps: PathSet): void {
+    ps.refs--;
+    this.#unused(ps);
   }
 
   /** Distinct attribute sets held (for memory accounting and tests). */
@@ -184,32 +304,88 @@ export class AdjRibIn {
     return this.#sets.size;
   }
 
-  #add(n: Nlri, afi: AddressFamily, nextHop: string[], attributes: PathAttributes, change: RibInChange): void {
-    const r: InRoute = { prefix: n.prefix, afi, nextHop, attributes, stale: false };
-    if (n.pathId !== undefined) r.pathId = n.pathId;
-    const k = routeKey(n.prefix, n.pathId);
-    const old = this.#routes.get(k);
-    if (old !== undefined) this.#ref(old.attributes, -1);
-    this.#ref(attributes, 1);
-    this.#routes.set(k, r);
-    change.announced.push(r);
+  #lookup(prefix: string, pathId: number | undefined): PathSet | undefined {
+    if (pathId === undefined) {
+      const k = v4Key(prefix);
+      if (k >= 0) return (this.#v4[k % 64] as Map<number, PathSet>).get(Math.floor(k / 64) | 0);
+    }
+    return this.#other.get(routeKey(prefix, pathId));
+  }
+
+  /** Point the route at `ps`; returns what it pointed at before. */
+  #put(prefix: string, pathId: number | undefined, ps: PathSet): PathSet | undefined {
+    if (pathId === undefined) {
+      const k = v4Key(prefix);
+      if (k >= 0) {
+        const m = this.#v4[k % 64] as Map<number, PathSet>;
+        const a = Math.floor(k / 64) | 0;
+        const old = m.get(a);
+        m.set(a, ps);
+        return old;
+      }
+    }
+    const key = routeKey(prefix, pathId);
+    const old = this.#other.get(key);
+    this.#other.set(key, ps);
+    return old;
+  }
+
+  #delete(prefix: string, pathId: number | undefined): PathSet | undefined {
+    if (pathId === undefined) {
+      const k = v4Key(prefix);
+      if (k >= 0) {
+        const m = this.#v4[k % 64] as Map<number, PathSet>;
+        const a = Math.floor(k / 64) | 0;
+        const old = m.get(a);
+        if (old !== undefined) m.delete(a);
+        return old;
+      }
+    }
+    const key = routeKey(prefix, pathId);
+    const old = this.#other.get(key);
+    if (old !== undefined) this.#other.delete(key);
+    return old;
+  }
+
+  #add(n: Nlri, ps: PathSet, change: RibInChange): void {
+    const old = this.#put(n.prefix, n.pathId, ps);
+    if (old !== ps) {
+      ps.refs++;
+      if (old === undefined) this.#count++;
+      else this.#release(old);
+    }
+    change.announced.push(inRoute(n.prefix, n.pathId, ps));
   }
 
   #remove(n: Nlri, change: RibInChange): void {
-    const k = routeKey(n.prefix, n.pathId);
-    const r = this.#routes.get(k);
-    if (r === undefined) return;
-    this.#routes.delete(k);
-    this.#ref(r.attributes, -1);
-    change.withdrawn.push(r);
+    const ps = this.#delete(n.prefix, n.pathId);
+    if (ps === undefined) return;
+    this.#count--;
+    change.withdrawn.push(inRoute(n.prefix, n.pathId, ps));
+    this.#release(ps);
   }
 
   /** Mark every route (of a family) stale, as the session goes down gracefully (RFC 4724 §4.2). Returns how many. */
   markStale(afi?: AddressFamily): number {
     let n = 0;
-    for (const [k, r] of this.#routes) {
-      if (afi !== undefined && r.afi !== afi) continue;
-      this.#routes.set(k, { ...r, stale: true });
+    const restale = (ps: PathSet): PathSet => {
+      if (ps.stale) return ps;
+      const s = this.#pathSet(ps.afi, ps.nextHop, ps.attributes, ps.attrKey, true);
+      s.refs++;
+      this.#release(ps);
+      return s;
+    };
+    if (afi === undefined || afi === Afi.IPV4) {
+      for (const m of this.#v4) {
+        for (const [a, ps] of m) {
+          m.set(a, restale(ps)); // an existing key: iteration is not disturbed
+          n++;
+        }
+      }
+    }
+    for (const [k, ps] of this.#other) {
+      if (afi !== undefined && ps.afi !== afi) continue;
+      this.#other.set(k, restale(ps));
       n++;
     }
     return n;
@@ -218,23 +394,44 @@ export class AdjRibIn {
   /** Remove the routes still stale (after End-of-RIB or the restart time, RFC 4724 §4.2); returns them. */
   sweepStale(afi?: AddressFamily): InRoute[] {
     const gone: InRoute[] = [];
-    for (const [k, r] of this.#routes) {
-      if (!r.stale || (afi !== undefined && r.afi !== afi)) continue;
-      this.#routes.delete(k);
-      this.#ref(r.attributes, -1);
-      gone.push(r);
+    if (afi === undefined || afi === Afi.IPV4) {
+      for (let len = 0; len <= 32; len++) {
+        const m = this.#v4[len] as Map<number, PathSet>;
+        for (const [a, ps] of m) {
+          if (!ps.stale) continue;
+          m.delete(a); // deleting the current entry during iteration is allowed
+          gone.push(inRoute(v4Text(a, len), undefined, ps));
+          this.#count--;
+          this.#release(ps);
+        }
+      }
+    }
+    for (const [k, ps] of this.#other) {
+      if (!ps.stale || (afi !== undefined && ps.afi !== afi)) continue;
+      this.#other.delete(k);
+      const { prefix, pathId } = splitKey(k);
+      gone.push(inRoute(prefix, pathId, ps));
+      this.#count--;
+      this.#release(ps);
     }
     return gone;
   }
 
   /** Drop everything (a session ended without graceful restart); returns what was there. */
   clear(): InRoute[] {
-    const all = [...this.#routes.values()];
-    this.#routes.clear();
+    const all = [...this.routes()];
+    for (const m of this.#v4) m.clear();
+    this.#other.clear();
     this.#sets.clear();
-    this.#keys.clear();
+    this.#count = 0;
     return all;
   }
+}
+
+function inRoute(prefix: string, pathId: number | undefined, ps: PathSet): InRoute {
+  const r: InRoute = { prefix, afi: ps.afi, nextHop: ps.nextHop, attributes: ps.attributes, stale: ps.stale };
+  if (pathId !== undefined) r.pathId = pathId;
+  return r;
 }
 
 /** Families of the unicast SAFI, as End-of-RIB needs them. */
