@@ -10,6 +10,7 @@
 //   capture).
 // Every timestamp is wall-clock milliseconds (CLOCK_REALTIME); the bench's own actions (a signal, a
 // link change) are stamped with `WallClock`, performance.now() calibrated against Date.now().
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -111,6 +112,7 @@ export class BenchLab {
   holds = { r1: false, r2: false };
   neighMac = undefined;
   #batch = {};
+  #bridgeBatch;
   #dir = mkdtempSync(path.join(os.tmpdir(), 'lvskit-vrrp-bench-'));
   #kaRuns = 0;
   #aux = [];
@@ -151,6 +153,9 @@ export class BenchLab {
       this.#aux.push(batch);
       this.#batch[h] = batch;
     }
+    // The bridge's ports (partition): `ip -n <bridge ns>` from here, the one process not in a lab host.
+    this.#bridgeBatch = spawn('ip', ['-n', lab.bridgeNs, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'inherit'] });
+    this.#bridgeBatch.stdin.on('error', () => {});
     const nmon = lab.spawn('c', ['ip', '-ts', '-o', 'monitor', 'neigh'], { env, maxOutput: 4096 });
     this.#aux.push(nmon);
     onLines(nmon.child.stdout, (line) => {
@@ -271,6 +276,14 @@ export class BenchLab {
     this.#batch[h].child.stdin.write(`link set dev eth0 ${up ? 'up' : 'down'}\n`);
   }
 
+  /**
+   * Take `h`'s port out of the bridge (or put it back): `h` keeps its carrier and its daemon sees
+   * nothing wrong (a partition: it stays master, alone), unlike a link cut.
+   */
+  partition(h, cut) {
+    this.#bridgeBatch.stdin.write(`link set dev v-${h} ${cut ? 'nomaster' : 'master br0'}\n`);
+  }
+
   async stopDaemon(d) {
     if (d === undefined || !d.p.running) return;
     await d.p.stop({ signal: 'SIGTERM', graceMs: 8_000 });
@@ -279,6 +292,7 @@ export class BenchLab {
   /** Put the segment back to nothing: links up, no VIP anywhere. */
   async reset() {
     for (const h of ['r1', 'r2']) {
+      this.partition(h, false);
       await this.lab.ip(h, ['link', 'set', 'dev', 'eth0', 'up']);
       await this.lab.ip(h, ['address', 'del', `${VIP}/32`, 'dev', 'eth0']);
     }
@@ -286,6 +300,7 @@ export class BenchLab {
   }
 
   async destroy() {
+    this.#bridgeBatch?.kill('SIGTERM');
     for (const p of this.#aux) await p.stop({ graceMs: 1_000 }).catch(() => {});
     await this.lab?.destroy();
     rmSync(this.#dir, { recursive: true, force: true });
