@@ -27,7 +27,8 @@ import { resolve as resolvePath } from 'node:path';
 import { EtcdClient } from '../sources/etcd-client.js';
 import { etcdPrefixOf } from '../sources/etcd.js';
 import { isPoolSourceError, PoolSourceError } from '../sources/errors.js';
-import type { EtcdPoolSpec, FilePoolSpec, PoolEntry } from '../sources/types.js';
+import { normalizePoolSpec } from '../sources/spec.js';
+import type { EtcdPoolSpec, PoolEntry } from '../sources/types.js';
 import { EtcdPoolWriter, FilePoolWriter, type PoolWriter } from './writer.js';
 
 export const OPS_USAGE = `usage: lvskit-director pool|depool|drain SERVICE HOST [options]
@@ -135,23 +136,19 @@ async function resolveTarget(service: string, flags: Map<string, string>): Promi
   if (svc === undefined) throw new PoolSourceError('ERR_POOL_OP', `no service ${service} in ${file} (services: ${cfg.services.map((s) => s.name).join(', ')})`);
   const fromStatus = cfg.status === false ? undefined : `http://${cfg.status.address.includes(':') ? `[${cfg.status.address}]` : cfg.status.address}:${cfg.status.port}`;
   const base = { drainMs: drainOverride ?? svc.drainMs, statusUrl: statusUrl ?? fromStatus };
-  const pool = svc.pool as { type?: unknown } | undefined;
-  if (pool === undefined) {
+  if (svc.pool === undefined) {
     throw new PoolSourceError('ERR_POOL_OP', `service ${service} lists its servers in ${file} itself: change enabled/weight there and reload the director (SIGHUP)`);
   }
-  switch (pool.type) {
-    case 'file': {
-      const spec = pool as unknown as FilePoolSpec;
+  const spec = normalizePoolSpec(svc.pool, service);
+  switch (spec.type) {
+    case 'file':
       return { writer: new FilePoolWriter(resolvePath(cfg.baseDir, spec.path), spec.format ?? 'auto'), ...base };
-    }
-    case 'etcd': {
-      const spec = pool as unknown as EtcdPoolSpec;
+    case 'etcd':
       return { writer: new EtcdPoolWriter(new EtcdClient(spec), etcdPrefixOf(spec, service)), ...base };
-    }
     case 'http':
       throw new PoolSourceError('ERR_POOL_OP', `service ${service} reads its pool from a URL: change it where it is served`);
-    default:
-      throw new PoolSourceError('ERR_POOL_OP', `service ${service}: pool source type ${JSON.stringify(pool.type)} cannot be written`);
+    case 'inline':
+      throw new PoolSourceError('ERR_POOL_OP', `service ${service} lists its servers in ${file} itself: change them there and reload the director (SIGHUP)`);
   }
 }
 

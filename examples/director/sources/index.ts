@@ -14,6 +14,7 @@ import { EtcdSource } from './etcd.js';
 import { FileSource } from './file.js';
 import { HttpSource } from './http.js';
 import { InlineSource } from './inline.js';
+import { normalizePoolSpec } from './spec.js';
 import type { PoolSource, PoolSourceContext, PoolSourceSpec } from './types.js';
 
 export * from './types.js';
@@ -21,10 +22,17 @@ export * from './errors.js';
 export { InlineSource, FileSource, HttpSource, EtcdSource };
 export { EtcdClient, type EtcdClientOptions, type EtcdKv } from './etcd-client.js';
 export { etcdPrefixOf } from './etcd.js';
+export { checkPoolSpec, normalizePoolSpec, durationMs, type PoolSpecIssue } from './spec.js';
 export { parsePool, parsePybalPool, parseYamlPool, parseConftoolValue, conftoolPrefix, normalizeEntry } from './parse.js';
 
-/** Build the source a spec describes. Throws `PoolSourceError` ERR_POOL_SPEC for an invalid spec. */
-export function createPoolSource(spec: PoolSourceSpec, ctx: PoolSourceContext): PoolSource {
+/**
+ * Build the source a spec describes. The spec may come straight from the YAML
+ * (durations as `2s`, endpoints as one string): it is checked and normalised
+ * first (`normalizePoolSpec`). Throws `PoolSourceError` ERR_POOL_SPEC, listing
+ * every issue with its key path, for an invalid spec.
+ */
+export function createPoolSource(raw: PoolSourceSpec | Record<string, unknown>, ctx: PoolSourceContext): PoolSource {
+  const spec = normalizePoolSpec(raw, ctx.service);
   switch (spec.type) {
     case 'inline':
       return new InlineSource(spec, ctx);
