@@ -120,6 +120,9 @@ export async function main(argv: string[]): Promise<number> {
     return exitCodeOf(e);
   }
   const d = director;
+  // lvskit's timers are unref'd (a library must not hold a process open): the daemon does, until stopped.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  void d.stopped.then(() => clearInterval(keepAlive));
   process.on('SIGHUP', () => {
     logger.info('SIGHUP: reloading the configuration');
     d.reload().catch((e: unknown) => logger.error({ err: e }, `reload failed, keeping the running configuration: ${(e as Error).message}`));
