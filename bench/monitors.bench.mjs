@@ -235,7 +235,7 @@ async function runLvskit(servers, backends, mode) {
   const c = start(argv, { ipc: true });
   const up = await ask(
     c,
-    { cmd: 'start', servers, mode, intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS, fall: FALL, rise: RISE, concurrency: 2048 },
+    { cmd: 'start', servers, mode, intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS, fall: FALL, rise: RISE, concurrency: 256 },
     'up',
     60_000,
   );
@@ -282,6 +282,8 @@ async function runLvskit(servers, backends, mode) {
     backendCpuMsPer1000: ((bcpu / HZ) * 1e6) / req,
     timeWait: tw,
     det,
+    reasons: rep.reasons,
+    waiting: rep.waiting,
   };
 }
 
@@ -384,7 +386,9 @@ function printRun(n, r) {
       (r.eldP99Ms !== undefined ? `  loop delay p99 ${f1(r.eldP99Ms)} ms (max ${f1(r.eldMaxMs)})` : '') +
       `  [backends ${f1(r.backendCpuMsPer1000)} ms/1000, TIME_WAIT ${r.timeWait}]`,
   );
-  if (r.okShare !== undefined && r.okShare < 0.999) console.log(`    warning: only ${(r.okShare * 100).toFixed(2)} % of lvskit's checks were ok`);
+  if (r.okShare !== undefined && r.okShare < 0.999) {
+    console.log(`    warning: only ${(r.okShare * 100).toFixed(2)} % of the checks were ok; ${r.waiting} servers waiting for a slot at the end; failures: ${r.reasons.map(([k, v]) => `${k} x${v}`).join('; ')}`);
+  }
   console.log(`    detection: ${r.det.text}`);
 }
 

@@ -23,6 +23,8 @@ let monitor;
 let checks = 0;
 let ok = 0;
 let win;
+/** Failure reasons seen in the window, with counts. */
+const reasons = new Map();
 const watched = new Set();
 const eld = monitorEventLoopDelay({ resolution: 10 });
 
@@ -30,6 +32,7 @@ process.on('message', (m) => {
   if (m.cmd === 'start') start(m);
   else if (m.cmd === 'window') {
     eld.reset();
+    reasons.clear();
     eld.enable();
     win = { checks, ok, cpu: cpuTicks(), t: performance.now() };
   } else if (m.cmd === 'report') {
@@ -44,6 +47,7 @@ process.on('message', (m) => {
       eldMaxMs: eld.max / 1e6,
       rssMiB: process.memoryUsage().rss / 2 ** 20,
       waiting: monitor.waiting,
+      reasons: [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 4),
     });
   } else if (m.cmd === 'watch') {
     for (const id of m.ids) watched.add(id);
@@ -71,6 +75,10 @@ function start(m) {
   monitor.on('result', (_id, _c, r) => {
     checks++;
     if (r.ok) ok++;
+    else if (win !== undefined) {
+      const k = r.reason.replace(/\d+/g, 'N');
+      reasons.set(k, (reasons.get(k) ?? 0) + 1);
+    }
   });
   monitor.on('state', (id, isUp) => {
     up += isUp ? 1 : -1;

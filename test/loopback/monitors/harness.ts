@@ -24,10 +24,10 @@ function assertLoopback(host: string): void {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-async function listen(server: HttpServer | ReturnType<typeof createNetServer>, host: string): Promise<number> {
+async function listen(server: HttpServer | ReturnType<typeof createNetServer>, host: string, port = 0): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host, port: 0 }, () => resolve());
+    server.listen({ host, port }, () => resolve());
   });
   return (server.address() as AddressInfo).port;
 }
@@ -46,8 +46,8 @@ export interface HttpTestServer extends Closable {
   readonly requests: Array<{ method: string; url: string; host: string | undefined; servername?: string | false }>;
 }
 
-/** An HTTP (or, with `tls`, HTTPS) server on loopback whose handler decides the answer. */
-export async function startHttp(host: LoopbackHost, handler: Handler, tls?: { key: Buffer; cert: Buffer }): Promise<HttpTestServer> {
+/** An HTTP (or, with `tls`, HTTPS) server on loopback whose handler decides the answer (on `port`, default any free one). */
+export async function startHttp(host: LoopbackHost | string, handler: Handler, tls?: { key: Buffer; cert: Buffer }, port = 0): Promise<HttpTestServer> {
   assertLoopback(host);
   const requests: HttpTestServer['requests'] = [];
   const sockets = new Set<Socket>();
@@ -64,8 +64,8 @@ export async function startHttp(host: LoopbackHost, handler: Handler, tls?: { ke
   });
   server.on('tlsClientError', () => undefined);
   server.on('clientError', () => undefined);
-  const port = await listen(server, host);
-  return { port, requests, close: closer(server, sockets, timers) };
+  const bound = await listen(server, host, port);
+  return { port: bound, requests, close: closer(server, sockets, timers) };
 }
 
 /** A raw TCP server that writes `head` on the first bytes received, then resets the connection. */
