@@ -193,6 +193,49 @@ function hostBitsZero(bytes: Uint8Array, length: number): boolean {
   return true;
 }
 
+/**
+ * Canonical IPv4 prefix text (`a.b.c.d/len`, decimal without leading zeros,
+ * no bits past the length: what `formatPrefix` and the decoder write) as
+ * `address * 64 + length`, without allocating; -1 for anything else (IPv6,
+ * bad or non-canonical text), which callers then treat the strict way.
+ */
+export function ipv4PrefixKey(text: string): number {
+  let addr = 0;
+  let part = 0;
+  let v = 0;
+  let digits = 0;
+  const n = text.length;
+  let i = 0;
+  // At most 18 characters: bounded.
+  for (; i < n && i < 19; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && v === 0) return -1; // leading zero
+      v = v * 10 + c - 48;
+      if (++digits > 3 || v > 255) return -1;
+    } else if (c === 46 || c === 47) {
+      if (digits === 0) return -1;
+      addr = addr * 256 + v;
+      v = 0;
+      digits = 0;
+      part++;
+      if (c === 47) break;
+      if (part > 3) return -1;
+    } else return -1;
+  }
+  if (part !== 4 || i >= n) return -1;
+  let len = 0;
+  let ld = 0;
+  for (i++; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57 || (ld > 0 && len === 0) || ++ld > 2) return -1;
+    len = len * 10 + c - 48;
+  }
+  if (ld === 0 || len > 32) return -1;
+  if (len < 32 && addr % 2 ** (32 - len) !== 0) return -1; // host bits set: not canonical
+  return addr * 64 + len;
+}
+
 /** Wire size of one NLRI entry (RFC 4271 §4.3; plus 4 for an ADD-PATH identifier, RFC 7911 §3). */
 export function nlriLength(length: number, addPath: boolean): number {
   return 1 + ((length + 7) >> 3) + (addPath ? 4 : 0);
@@ -204,6 +247,18 @@ export function nlriLength(length: number, addPath: boolean): number {
  */
 export function writeNlri(w: ByteWriter, list: readonly Nlri[], afi: AddressFamily, addPath: boolean): void {
   for (const n of list) {
+    if (afi === Afi.IPV4) {
+      // Fast path for canonical IPv4 text (every prefix of a table); anything else goes the strict way below.
+      const k = ipv4PrefixKey(n.prefix);
+      if (k >= 0) {
+        const len = k % 64;
+        const addr = (k - len) / 64;
+        if (addPath) w.u32(n.pathId ?? 0);
+        w.u8(len);
+        for (let i = 0, shift = 24; i < (len + 7) >> 3; i++, shift -= 8) w.u8(Math.floor(addr / 2 ** shift) & 0xff);
+        continue;
+      }
+    }
     const p = parsePrefix(n.prefix);
     if (p.afi !== afi) throw bad('ERR_BGP_INVALID_PREFIX', `${n.prefix} is not ${afi === Afi.IPV4 ? 'IPv4' : 'IPv6'}`);
     if (addPath) w.u32(n.pathId ?? 0);

@@ -529,9 +529,12 @@ function addPathFor(opts: AttributeCodecOptions, afi: AddressFamily): boolean {
   return (afi === Afi.IPV4 ? opts.addPath?.ipv4 : opts.addPath?.ipv6) === true;
 }
 
+function mpFail(what: string, detail: string, raw: RawSpan): BgpError {
+  return err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `${what}: ${detail}`, 'session-reset', rawOf(raw));
+}
+
 function decodeMpReach(v: Uint8Array, raw: RawSpan, opts: AttributeCodecOptions): MpReach {
-  const fail = (detail: string): BgpError => err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_REACH_NLRI: ${detail}`, 'session-reset', rawOf(raw));
-  if (v.length < 5) throw fail(`${v.length} byte(s)`);
+  if (v.length < 5) throw mpFail('MP_REACH_NLRI', `${v.length} byte(s)`, raw);
   const r = new ByteReader(v);
   const afi = r.u16();
   const safi = r.u8();
@@ -540,23 +543,22 @@ function decodeMpReach(v: Uint8Array, raw: RawSpan, opts: AttributeCodecOptions)
     throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_REACH_NLRI for AFI ${afi} SAFI ${safi} ignored`, 'attribute-discard', rawOf(raw));
   }
   const nhLen = r.u8();
-  if (nhLen + 1 > r.remaining) throw fail(`next hop length ${nhLen} overruns the attribute`);
+  if (nhLen + 1 > r.remaining) throw mpFail('MP_REACH_NLRI', `next hop length ${nhLen} overruns the attribute`, raw);
   const nh = r.bytes(nhLen);
   const nextHop: string[] = [];
   // RFC 2545 §3 (16 or 32 for IPv6); RFC 8950 §3 allows 16 or 32 for IPv4 NLRI; 4 for IPv4.
   if (afi === Afi.IPV4 && nhLen === 4) nextHop.push(formatIPv4(nh));
   else if (nhLen === 16) nextHop.push(formatIPv6(nh));
   else if (nhLen === 32) nextHop.push(formatIPv6(nh), formatIPv6(nh, 16));
-  else throw fail(`next hop length ${nhLen} for AFI ${afi}`); // RFC 7606 §7.11: NLRI cannot be located reliably.
+  else throw mpFail('MP_REACH_NLRI', `next hop length ${nhLen} for AFI ${afi}`, raw); // RFC 7606 §7.11: NLRI cannot be located reliably.
   r.u8(); // Reserved (RFC 4760 §3): ignored on receipt.
   const nlri = readNlri(r, afi, addPathFor(opts, afi));
-  if (typeof nlri === 'string') throw fail(nlri); // RFC 7606 §5.3
+  if (typeof nlri === 'string') throw mpFail('MP_REACH_NLRI', nlri, raw); // RFC 7606 §5.3
   return { afi, safi, nextHop, nlri };
 }
 
 function decodeMpUnreach(v: Uint8Array, raw: RawSpan, opts: AttributeCodecOptions): MpUnreach {
-  const fail = (detail: string): BgpError => err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_UNREACH_NLRI: ${detail}`, 'session-reset', rawOf(raw));
-  if (v.length < 3) throw fail(`${v.length} byte(s)`);
+  if (v.length < 3) throw mpFail('MP_UNREACH_NLRI', `${v.length} byte(s)`, raw);
   const r = new ByteReader(v);
   const afi = r.u16();
   const safi = r.u8();
@@ -564,7 +566,7 @@ function decodeMpUnreach(v: Uint8Array, raw: RawSpan, opts: AttributeCodecOption
     throw err(SUB.OPTIONAL_ATTRIBUTE_ERROR, `MP_UNREACH_NLRI for AFI ${afi} SAFI ${safi} ignored`, 'attribute-discard', rawOf(raw));
   }
   const withdrawn = readNlri(r, afi, addPathFor(opts, afi));
-  if (typeof withdrawn === 'string') throw fail(withdrawn);
+  if (typeof withdrawn === 'string') throw mpFail('MP_UNREACH_NLRI', withdrawn, raw);
   return { afi, safi, withdrawn };
 }
 
@@ -586,6 +588,11 @@ function nextHopBytes(nh: readonly string[], afi: AddressFamily): Uint8Array[] {
   });
 }
 
+// (A function, not a closure in `items`: the build wraps named closures, which costs per call.)
+function add(list: Item[], type: number, flags: number, length: number, write: (w: ByteWriter) => void): void {
+  list.push({ type, flags, length, write });
+}
+
 /** The attributes to write, in order: MP_* first (RFC 7606 §5.1), then ascending type code (RFC 4271 §5). */
 function items(a: PathAttributes, opts: AttributeCodecOptions): Item[] {
   const four = opts.fourOctetAs ?? true;
@@ -594,15 +601,12 @@ function items(a: PathAttributes, opts: AttributeCodecOptions): Item[] {
   const OT = AttributeFlag.OPTIONAL | AttributeFlag.TRANSITIVE;
   const ON = AttributeFlag.OPTIONAL;
   const out: Item[] = [];
-  const add = (type: number, flags: number, length: number, write: (w: ByteWriter) => void): void => {
-    out.push({ type, flags, length, write });
-  };
   if (a.mpReach !== undefined) {
     const m = a.mpReach;
     const nh = nextHopBytes(m.nextHop, m.afi);
     const nhLen = nh.reduce((n, b) => n + b.length, 0);
     const ap = addPathFor(opts, m.afi);
-    add(T.MP_REACH_NLRI, ON, 5 + nhLen + nlriListLength(m.nlri, ap), (w) => {
+    add(out, T.MP_REACH_NLRI, ON, 5 + nhLen + nlriListLength(m.nlri, ap), (w) => {
       w.u16(m.afi).u8(m.safi).u8(nhLen);
       for (const b of nh) w.bytes(b);
       w.u8(0);
@@ -612,64 +616,61 @@ function items(a: PathAttributes, opts: AttributeCodecOptions): Item[] {
   if (a.mpUnreach !== undefined) {
     const m = a.mpUnreach;
     const ap = addPathFor(opts, m.afi);
-    add(T.MP_UNREACH_NLRI, ON, 3 + nlriListLength(m.withdrawn, ap), (w) => {
+    add(out, T.MP_UNREACH_NLRI, ON, 3 + nlriListLength(m.withdrawn, ap), (w) => {
       w.u16(m.afi).u8(m.safi);
       writeNlri(w, m.withdrawn, m.afi, ap);
     });
   }
   const rest: Item[] = [];
-  const add2 = (type: number, flags: number, length: number, write: (w: ByteWriter) => void): void => {
-    rest.push({ type, flags, length, write });
-  };
   if (a.origin !== undefined) {
     const o = ORIGINS.indexOf(a.origin);
     if (o < 0) throw new RangeError(`ORIGIN ${String(a.origin)}`);
-    add2(T.ORIGIN, WK, 1, (w) => w.u8(o));
+    add(rest, T.ORIGIN, WK, 1, (w) => w.u8(o));
   }
   const as4 = four ? { path: false, agg: false } : needsAs4(a.asPath, a.aggregator);
   if (a.asPath !== undefined) {
     const p = a.asPath;
-    add2(T.AS_PATH, WK, asPathValueLength(p, asnSize), (w) => writeAsPath(w, p, asnSize));
+    add(rest, T.AS_PATH, WK, asPathValueLength(p, asnSize), (w) => writeAsPath(w, p, asnSize));
     if (as4.path) {
       const p4 = as4PathOf(p);
-      add2(T.AS4_PATH, OT, asPathValueLength(p4, 4), (w) => writeAsPath(w, p4, 4));
+      add(rest, T.AS4_PATH, OT, asPathValueLength(p4, 4), (w) => writeAsPath(w, p4, 4));
     }
   }
   if (a.nextHop !== undefined) {
     const nh = parseIPv4(a.nextHop);
     if (nh === undefined) throw new RangeError(`NEXT_HOP ${a.nextHop} is not IPv4`);
-    add2(T.NEXT_HOP, WK, 4, (w) => w.bytes(nh));
+    add(rest, T.NEXT_HOP, WK, 4, (w) => w.bytes(nh));
   }
   if (a.med !== undefined) {
     const v = a.med;
-    add2(T.MULTI_EXIT_DISC, ON, 4, (w) => w.u32(v));
+    add(rest, T.MULTI_EXIT_DISC, ON, 4, (w) => w.u32(v));
   }
   if (a.localPref !== undefined) {
     const v = a.localPref;
-    add2(T.LOCAL_PREF, WK, 4, (w) => w.u32(v));
+    add(rest, T.LOCAL_PREF, WK, 4, (w) => w.u32(v));
   }
-  if (a.atomicAggregate === true) add2(T.ATOMIC_AGGREGATE, WK, 0, () => undefined);
+  if (a.atomicAggregate === true) add(rest, T.ATOMIC_AGGREGATE, WK, 0, () => undefined);
   if (a.aggregator !== undefined) {
     const g = a.aggregator;
     const addr = parseIPv4(g.address);
     if (addr === undefined) throw new RangeError(`AGGREGATOR address ${g.address} is not IPv4`);
-    add2(T.AGGREGATOR, OT, asnSize + 4, (w) => {
+    add(rest, T.AGGREGATOR, OT, asnSize + 4, (w) => {
       if (four) w.u32(g.asn);
       else w.u16(g.asn > 0xffff ? AS_TRANS : g.asn);
       w.bytes(addr);
     });
-    if (as4.agg) add2(T.AS4_AGGREGATOR, OT, 8, (w) => w.u32(g.asn).bytes(addr));
+    if (as4.agg) add(rest, T.AS4_AGGREGATOR, OT, 8, (w) => w.u32(g.asn).bytes(addr));
   }
   if (a.communities !== undefined && a.communities.length > 0) {
     const c = a.communities;
-    add2(T.COMMUNITIES, OT, 4 * c.length, (w) => {
+    add(rest, T.COMMUNITIES, OT, 4 * c.length, (w) => {
       for (const x of c) w.u32(x);
     });
   }
   if (a.originatorId !== undefined) {
     const b = parseIPv4(a.originatorId);
     if (b === undefined) throw new RangeError(`ORIGINATOR_ID ${a.originatorId}`);
-    add2(T.ORIGINATOR_ID, ON, 4, (w) => w.bytes(b));
+    add(rest, T.ORIGINATOR_ID, ON, 4, (w) => w.bytes(b));
   }
   if (a.clusterList !== undefined && a.clusterList.length > 0) {
     const ids = a.clusterList.map((s) => {
@@ -677,26 +678,26 @@ function items(a: PathAttributes, opts: AttributeCodecOptions): Item[] {
       if (b === undefined) throw new RangeError(`CLUSTER_LIST entry ${s}`);
       return b;
     });
-    add2(T.CLUSTER_LIST, ON, 4 * ids.length, (w) => {
+    add(rest, T.CLUSTER_LIST, ON, 4 * ids.length, (w) => {
       for (const b of ids) w.bytes(b);
     });
   }
   if (a.extendedCommunities !== undefined && a.extendedCommunities.length > 0) {
     const c = a.extendedCommunities;
-    add2(T.EXTENDED_COMMUNITIES, OT, 8 * c.length, (w) => {
+    add(rest, T.EXTENDED_COMMUNITIES, OT, 8 * c.length, (w) => {
       for (const x of c) w.u64(x);
     });
   }
   if (a.largeCommunities !== undefined && a.largeCommunities.length > 0) {
     const c = a.largeCommunities;
-    add2(T.LARGE_COMMUNITY, OT, 12 * c.length, (w) => {
+    add(rest, T.LARGE_COMMUNITY, OT, 12 * c.length, (w) => {
       for (const x of c) w.u32(x.globalAdmin).u32(x.localData1).u32(x.localData2);
     });
   }
   for (const u of a.unknown ?? []) {
     if (ATTRIBUTES[u.type] !== undefined) throw new RangeError(`unknown attribute list holds known type ${u.type}`);
     const v = u.value;
-    add2(u.type, u.flags & 0xe0, v.length, (w) => w.bytes(v));
+    add(rest, u.type, u.flags & 0xe0, v.length, (w) => w.bytes(v));
   }
   rest.sort((x, y) => x.type - y.type);
   return [...out, ...rest];

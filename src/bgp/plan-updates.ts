@@ -77,27 +77,41 @@ function nlriOf(r: { prefix: string; pathId?: number }): Nlri {
 }
 
 /**
- * Fill messages from a template: `make(list)` builds the UPDATE for a chunk,
- * `base` is the size with an empty chunk (plus slack for an attribute header
- * that may grow to the extended length form).
+ * Cut `items` into chunks that fit: `base` is the size of the message with an
+ * empty chunk (plus slack for an attribute header that may grow to the
+ * extended length form). The caller builds one UPDATE per chunk.
  */
-function chunked(items: Nlri[], addPath: boolean, base: number, max: number, make: (chunk: Nlri[]) => UpdateMessage): UpdateMessage[] {
-  const out: UpdateMessage[] = [];
+function chunked(items: Nlri[], addPath: boolean, base: number, max: number): Nlri[][] {
+  const out: Nlri[][] = [];
   let chunk: Nlri[] = [];
   let size = base;
   for (const n of items) {
     const len = nlriLength(prefixBits(n.prefix), addPath);
     if (base + len > max) throw new RangeError(`an UPDATE for ${n.prefix} cannot fit in ${max} bytes (attributes too large)`);
     if (size + len > max) {
-      out.push(make(chunk));
+      out.push(chunk);
       chunk = [];
       size = base;
     }
     chunk.push(n);
     size += len;
   }
-  if (chunk.length > 0) out.push(make(chunk));
+  if (chunk.length > 0) out.push(chunk);
   return out;
+}
+
+// Message builders as plain functions (the build wraps named closures, which costs per call).
+function withdraw4(c: Nlri[]): UpdateMessage {
+  return { withdrawn: c, attributes: {}, nlri: [] };
+}
+function withdraw6(c: Nlri[]): UpdateMessage {
+  return { withdrawn: [], attributes: { mpUnreach: { afi: Afi.IPV6, safi: Safi.UNICAST, withdrawn: c } }, nlri: [] };
+}
+function announce4(attrs: PathAttributes, nh: string, c: Nlri[]): UpdateMessage {
+  return { withdrawn: [], attributes: { ...attrs, nextHop: nh }, nlri: c };
+}
+function announce6(attrs: PathAttributes, nh: string[], c: Nlri[]): UpdateMessage {
+  return { withdrawn: [], attributes: { mpReach: { afi: Afi.IPV6, safi: Safi.UNICAST, nextHop: nh, nlri: c }, ...attrs }, nlri: [] };
 }
 
 /**
@@ -113,15 +127,8 @@ export function planUpdates(announce: readonly OutRoute[], withdraw: readonly Nl
 
   const w4 = withdraw.filter((n) => familyOf(n.prefix) === Afi.IPV4);
   const w6 = withdraw.filter((n) => familyOf(n.prefix) === Afi.IPV6);
-  const emptyV6Withdraw: UpdateMessage = { withdrawn: [], attributes: { mpUnreach: { afi: Afi.IPV6, safi: Safi.UNICAST, withdrawn: [] } }, nlri: [] };
-  out.push(...chunked(w4, ap4, updateLength({ withdrawn: [], attributes: {}, nlri: [] }, opts), max, (c) => ({ withdrawn: c, attributes: {}, nlri: [] })));
-  out.push(
-    ...chunked(w6, ap6, updateLength(emptyV6Withdraw, opts) + 1, max, (c) => ({
-      withdrawn: [],
-      attributes: { mpUnreach: { afi: Afi.IPV6, safi: Safi.UNICAST, withdrawn: c } },
-      nlri: [],
-    })),
-  );
+  if (w4.length > 0) for (const c of chunked(w4, ap4, updateLength(withdraw4([]), opts), max)) out.push(withdraw4(c));
+  if (w6.length > 0) for (const c of chunked(w6, ap6, updateLength(withdraw6([]), opts) + 1, max)) out.push(withdraw6(c));
 
   // Two levels, so no key string is built per route: attribute-set key (cached per object, its hash
   // cached by the engine), then next hop (with the family for IPv6). Insertion order is kept.
@@ -150,16 +157,11 @@ export function planUpdates(announce: readonly OutRoute[], withdraw: readonly Nl
     if (familyOf(first.prefix) === Afi.IPV4) {
       const nh = first.nextHop[0];
       if (nh === undefined || first.nextHop.length !== 1) throw new RangeError(`IPv4 route ${first.prefix} needs exactly one next hop`);
-      const make = (c: Nlri[]): UpdateMessage => ({ withdrawn: [], attributes: { ...attrs, nextHop: nh }, nlri: c });
-      out.push(...chunked(nlri, ap4, updateLength(make([]), opts), max, make));
+      for (const c of chunked(nlri, ap4, updateLength(announce4(attrs, nh, []), opts), max)) out.push(announce4(attrs, nh, c));
     } else {
       if (first.nextHop.length < 1 || first.nextHop.length > 2) throw new RangeError(`IPv6 route ${first.prefix} needs one or two next hops`);
-      const make = (c: Nlri[]): UpdateMessage => ({
-        withdrawn: [],
-        attributes: { mpReach: { afi: Afi.IPV6, safi: Safi.UNICAST, nextHop: first.nextHop, nlri: c }, ...attrs },
-        nlri: [],
-      });
-      out.push(...chunked(nlri, ap6, updateLength(make([]), opts) + 1, max, make));
+      const nh = first.nextHop;
+      for (const c of chunked(nlri, ap6, updateLength(announce6(attrs, nh, []), opts) + 1, max)) out.push(announce6(attrs, nh, c));
     }
   }
   return out;

@@ -14,7 +14,7 @@
  */
 import { Afi, CeaseSubcode, ErrorCode, Safi } from './constants.js';
 import type { AddressFamily, Nlri } from './codec-address.js';
-import { familyOf } from './codec-address.js';
+import { familyOf, ipv4PrefixKey } from './codec-address.js';
 import type { AsPathSegment, PathAttributes } from './codec-attributes.js';
 import type { NotificationMessage } from './codec-messages.js';
 import type { UpdateCodecOptions, UpdateMessage, UpdateVerdict } from './codec-update.js';
@@ -77,47 +77,8 @@ interface PathSet {
   refs: number;
 }
 
-/**
- * `a.b.c.d/len` in canonical form (no leading zeros, host bits zero, as the
- * decoder writes it) as `address * 64 + length`; -1 for anything else (IPv6,
- * or text a caller made up), which is then kept under its text.
- */
-function v4Key(text: string): number {
-  let addr = 0;
-  let part = 0;
-  let v = 0;
-  let digits = 0;
-  const n = text.length;
-  let i = 0;
-  // At most 18 characters: bounded.
-  for (; i < n && i < 19; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 48 && c <= 57) {
-      if (digits > 0 && v === 0) return -1;
-      v = v * 10 + c - 48;
-      if (++digits > 3 || v > 255) return -1;
-    } else if (c === 46 || c === 47) {
-      if (digits === 0) return -1;
-      addr = addr * 256 + v;
-      v = 0;
-      digits = 0;
-      part++;
-      if (c === 47) break;
-      if (part > 3) return -1;
-    } else return -1;
-  }
-  if (part !== 4 || i >= n) return -1;
-  let len = 0;
-  let ld = 0;
-  for (i++; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 48 || c > 57 || (ld > 0 && len === 0) || ++ld > 2) return -1;
-    len = len * 10 + c - 48;
-  }
-  if (ld === 0 || len > 32) return -1;
-  if (len < 32 && addr % 2 ** (32 - len) !== 0) return -1; // host bits set: not canonical
-  return addr * 64 + len;
-}
+/** `ipv4PrefixKey` (canonical IPv4 text as `address * 64 + length`, else -1): the Adj-RIB-In's IPv4 key. */
+const v4Key = ipv4PrefixKey;
 
 function v4Text(addr: number, len: number): string {
   const a = addr >>> 0;
