@@ -278,11 +278,13 @@ export function parsePool(text: string, format: PoolFormat = 'auto', where?: str
       return parseYamlPool(text, where);
     case 'auto': {
       if (!looksLikePybal(text)) return parseYamlPool(text, where);
-      // `{"servers": [...]}` on one line also looks like PyBal; when PyBal's reading
-      // fails and YAML/JSON's succeeds, that was it. Otherwise PyBal's error is the useful one.
+      // `{"servers": [...]}` on one line also looks like PyBal; when PyBal's reading of
+      // a one-line document fails and YAML/JSON's succeeds, that was it. Otherwise
+      // (and always for several dict lines) PyBal's error is the useful one.
       try {
         return parsePybalPool(text, where);
       } catch (err) {
+        if (text.split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('#')).length > 1) throw err;
         try {
           return parseYamlPool(text, where);
         } catch {
