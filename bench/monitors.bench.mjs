@@ -14,7 +14,9 @@
 // server's failure (listener closed, 503, or accepted and never answered) to
 // the checker marking it down, against interval x fall + timeout + 50 ms.
 //
-// Env: MONITORS_BENCH_SIZES=10000,1000  MONITORS_BENCH_WINDOW_S=20  MONITORS_BENCH_ONLY=lvskit,haproxy,naive
+//   - node net floor: bare node sockets doing the same exchanges at the same rate, without
+//     parsing, deadlines, state or metrics (where lvskit's CPU goes: most of it is here)
+// Env: MONITORS_BENCH_SIZES=10000,1000  MONITORS_BENCH_WINDOW_S=20  MONITORS_BENCH_ONLY=lvskit,haproxy,naive,floor
 //      MONITORS_BENCH_PROFILE=1 (lvskit checker writes a --cpu-prof profile to /tmp/lvskit-monitors-prof)
 // Loopback addresses only. Every process started here is stopped here, by its pid.
 import { spawn, execFileSync } from 'node:child_process';
@@ -28,7 +30,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.join(HERE, '..');
 const SIZES = (process.env.MONITORS_BENCH_SIZES ?? '10000,1000').split(',').map(Number);
 const WINDOW_S = Number(process.env.MONITORS_BENCH_WINDOW_S ?? 20);
-const ONLY = (process.env.MONITORS_BENCH_ONLY ?? 'lvskit,haproxy,naive').split(',');
+const ONLY = (process.env.MONITORS_BENCH_ONLY ?? 'lvskit,haproxy,floor,naive').split(',');
 const WEB_PROCESSES = 2;
 const FAILURES = 30;
 const INTERVAL_MS = 1000;
@@ -228,7 +230,7 @@ function pickFailures(servers, k) {
 }
 
 async function runLvskit(servers, backends, mode) {
-  const label = mode === 'naive' ? 'naive (one at a time)' : 'lvskit';
+  const label = mode === 'naive' ? 'naive (one at a time)' : mode === 'floor' ? 'node net floor' : 'lvskit';
   const argv = [process.execPath];
   if (process.env.MONITORS_BENCH_PROFILE && mode !== 'naive') argv.push('--cpu-prof', '--cpu-prof-dir=/tmp/lvskit-monitors-prof');
   argv.push(path.join(HERE, 'monitors', 'checker.mjs'));
@@ -241,7 +243,7 @@ async function runLvskit(servers, backends, mode) {
   );
   if (up.cmd === 'not-up') console.log(`  ${label}: only ${up.up}/${up.n} servers up after ${Math.round(up.ms)} ms`);
   await sleep(3000);
-  const window = mode === 'naive' ? Math.min(WINDOW_S, 10) : WINDOW_S;
+  const window = mode === 'lvskit' ? WINDOW_S : Math.min(WINDOW_S, 10);
   const req0 = await backendRequests(backends);
   const bcpu0 = await backendCpu(backends);
   c.send({ cmd: 'window' });
@@ -252,18 +254,21 @@ async function runLvskit(servers, backends, mode) {
   const bcpu = (await backendCpu(backends)) - bcpu0;
   const secs = (performance.now() - t0) / 1000;
   const tw = timeWait();
+  let det = { n: 0, maxMs: NaN, text: 'n/a (no server state: a reference for the socket cost only)' };
   // Detection: fail a few servers now and wait for their state changes.
-  const ids = pickFailures(servers, FAILURES).slice(0, mode === 'naive' ? 6 : FAILURES);
-  const downAt = new Map();
-  c.on('message', (m) => {
-    if (m.cmd === 'state' && !m.up && !downAt.has(m.id)) downAt.set(m.id, m.at);
-  });
-  c.send({ cmd: 'watch', ids });
-  const failedAt = await fail(backends, ids);
-  const waitMs = mode === 'naive' ? 30_000 : BOUND_MS + 3000;
-  const tf = performance.now();
-  while (downAt.size < ids.length && performance.now() - tf < waitMs) await sleep(50);
-  const det = detectionSummary(failedAt, downAt, performance.now() - tf);
+  if (mode !== 'floor') {
+    const ids = pickFailures(servers, FAILURES).slice(0, mode === 'naive' ? 6 : FAILURES);
+    const downAt = new Map();
+    c.on('message', (m) => {
+      if (m.cmd === 'state' && !m.up && !downAt.has(m.id)) downAt.set(m.id, m.at);
+    });
+    c.send({ cmd: 'watch', ids });
+    const failedAt = await fail(backends, ids);
+    const waitMs = mode === 'naive' ? 30_000 : BOUND_MS + 3000;
+    const tf = performance.now();
+    while (downAt.size < ids.length && performance.now() - tf < waitMs) await sleep(50);
+    det = detectionSummary(failedAt, downAt, performance.now() - tf);
+  }
   c.expectedExit = true;
   c.send({ cmd: 'stop' });
   await new Promise((r) => (c.exitCode !== null ? r() : c.once('exit', r)));

@@ -1,6 +1,7 @@
 // The lvskit side of the monitors benchmark, in its own process so its CPU
 // time is its own: a Monitor running one HttpCheck per server every interval,
-// or (mode 'naive') the same checks one at a time (keepalived-style baseline).
+// or (mode 'naive') the same checks one at a time (keepalived-style baseline),
+// or (mode 'floor') bare node sockets doing the same exchanges (see startFloor).
 //
 // IPC: parent sends { cmd: 'start', servers: [[id, address, port], ...], mode, intervalMs, timeoutMs, fall, rise, concurrency }
 //   -> { cmd: 'up', n, ms } once every server is up (or { cmd: 'not-up', up, n } after 30 s)
@@ -9,6 +10,7 @@
 // { cmd: 'watch', ids } -> from now on sends { cmd: 'state', id, up, at } for these servers
 // Loopback addresses only (the parent picks them).
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { HttpCheck, Monitor } from 'lvskit/monitors';
 
@@ -57,7 +59,51 @@ process.on('message', (m) => {
 });
 process.on('disconnect', () => process.exit(0));
 
+/**
+ * Mode 'floor': what node's net module alone costs for the same traffic, as a
+ * reference for where lvskit's CPU goes: every server gets, once per interval
+ * (spread over 10 ms ticks), a connect, the same request written once, the
+ * first read of the answer, and a RST close. No parsing, no deadline, no
+ * state, no metrics. Counts a check when the first bytes of an answer arrive.
+ */
+function startFloor(m) {
+  const req = Buffer.from('GET /health HTTP/1.1\r\nhost: svc.bench\r\nuser-agent: lvskit-monitor\r\nconnection: close\r\n\r\n');
+  const buffer = Buffer.allocUnsafe(65536);
+  const onread = { buffer, callback: onFloorRead };
+  const servers = m.servers;
+  const perTick = servers.length / (m.intervalMs / 10);
+  let next = 0;
+  let credit = 0;
+  monitor = { waiting: 0, stop: async () => clearInterval(tick) };
+  const tick = setInterval(() => {
+    credit += perTick;
+    for (; credit >= 1; credit--) {
+      const [, host, port] = servers[next];
+      next = (next + 1) % servers.length;
+      const sock = connect({ host, port, onread });
+      sock.write(req);
+      sock.on('error', onFloorError);
+    }
+  }, 10);
+  process.send({ cmd: 'up', up: servers.length, n: servers.length, ms: 0 });
+}
+function onFloorRead(n) {
+  if (n > 0) {
+    checks++;
+    ok++;
+  }
+  this.resetAndDestroy();
+  return false;
+}
+function onFloorError() {
+  checks++;
+}
+
 function start(m) {
+  if (m.mode === 'floor') {
+    startFloor(m);
+    return;
+  }
   const naive = m.mode === 'naive';
   const http = new HttpCheck({ path: '/health', host: 'svc.bench', timeoutMs: m.timeoutMs });
   monitor = new Monitor({ concurrency: naive ? 1 : m.concurrency });

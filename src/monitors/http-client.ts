@@ -81,9 +81,21 @@ export function exchangeHttp(ex: HttpExchange, judge: HttpJudge, timeoutMs: numb
 
 const EXCHANGE = Symbol('lvskit.httpExchange');
 
-/** Node calls the `onread` callback with the socket as `this`; one function for every connection (no closure per check). */
-function onPlainRead(this: Socket & { [EXCHANGE]?: Exchange }, n: number, buf: Uint8Array): boolean {
+type Tagged = Socket & { [EXCHANGE]?: Exchange };
+
+// Node calls the `onread` callback and event listeners with the socket as `this`: one function each
+// for every connection, which finds its exchange on the socket (no closures per check).
+function onPlainRead(this: Tagged, n: number, buf: Uint8Array): boolean {
   return this[EXCHANGE]?.onRead(n, buf as Buffer) ?? true;
+}
+function onTlsData(this: Tagged, d: Buffer): void {
+  this[EXCHANGE]?.onRead(d.length, d);
+}
+function onSockEnd(this: Tagged): void {
+  this[EXCHANGE]?.onEnd();
+}
+function onSockError(this: Tagged, e: Error): void {
+  this[EXCHANGE]?.onError(e);
 }
 const ONREAD = { buffer: READ_BUFFER, callback: onPlainRead };
 
@@ -135,7 +147,6 @@ class Exchange {
         port: ex.port,
         onread: ONREAD,
       });
-      (this.sock as Socket & { [EXCHANGE]?: Exchange })[EXCHANGE] = this;
     } else {
       t.context ??= createSecureContext(t.ca === undefined ? {} : { ca: t.ca });
       const name = t.servername;
@@ -148,12 +159,13 @@ class Exchange {
         rejectUnauthorized: t.verify,
         checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(name, cert),
       });
-      this.sock.on('data', (d: Buffer) => this.onRead(d.length, d));
+      this.sock.on('data', onTlsData);
     }
+    (this.sock as Tagged)[EXCHANGE] = this;
     // Written before the connection is up: the socket queues it and sends it once connected (after the handshake over TLS).
     this.sock.write(ex.request);
-    this.sock.on('end', () => this.onEnd());
-    this.sock.on('error', (e: Error) => this.onError(e));
+    this.sock.on('end', onSockEnd);
+    this.sock.on('error', onSockError);
     this.timer = setTimeout(onDeadline, timeoutMs, this);
     if (signal !== undefined) link(signal, this);
   }
