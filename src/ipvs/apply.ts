@@ -14,7 +14,7 @@ import type { Logger } from '../util/logger.js';
 import { noopLogger } from '../util/logger.js';
 import { IpvsBatchError, IpvsError, type BatchFailure } from './errors.js';
 import { IpvsClient, type IpvsClientOptions } from './client.js';
-import { plan, type Drift, type DrainEntry, type DrainOptions, type Op, type Plan, type TableService } from './plan.js';
+import { applyOpsToTable, plan, type Drift, type DrainEntry, type DrainOptions, type Op, type Plan, type TableService } from './plan.js';
 import { renderOps } from './plan-render.js';
 
 export interface ApplyOptions {
@@ -32,7 +32,15 @@ export interface ApplyOptions {
   clock?: Clock;
   /** Plan and render only; write nothing. */
   dryRun?: boolean;
-  /** Read the table back after writing and report what still differs (default true). */
+  /**
+   * The kernel's table as an earlier apply left it (that result's `table`). Plan against it
+   * instead of reading the kernel, so a change costs only its own writes: one changed weight is
+   * one request in one datagram, one round trip. Every ack is still checked; if an operation
+   * fails, apply reads the kernel and plans again. Changes made by others (drift) are not seen
+   * this way: apply without `known` now and then to find and repair them.
+   */
+  known?: readonly TableService[];
+  /** Read the table back after writing and report what still differs (default true, false with `known`). */
   verify?: boolean;
   /** Re-read and re-plan this many times after recoverable failures (default 2). */
   retries?: number;
@@ -60,6 +68,11 @@ export interface ApplyResult {
   attempts: number;
   /** Operations sent in the last round (what `failures` indexes into). */
   lastOps: number;
+  /**
+   * The kernel's table after this apply, as read back (`verify`) or as the acked operations made it;
+   * undefined when operations failed for good (read the kernel again). Pass it as `known` next time.
+   */
+  table: TableService[] | undefined;
 }
 
 function renderSafe(ops: readonly Op[]): string {
@@ -79,6 +92,7 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
   const client = options.client ?? (await IpvsClient.open({ ...options.clientOptions, ...(options.signal === undefined ? {} : { signal: options.signal }) }));
   const call = options.signal === undefined ? {} : { signal: options.signal };
   const retries = options.retries ?? 2;
+  const verifying = options.verify ?? options.known === undefined;
   // Reads retry too: lost replies (ENOBUFS) or a dump still running from an earlier failure (EBUSY).
   const readTable = async (): Promise<TableService[]> => {
     for (let i = 0; ; i++) {
@@ -102,9 +116,10 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
     let drainState = options.drainState;
     let attempts = 0;
     let lastOps = 0;
+    let table: TableService[] | undefined;
     for (;;) {
       attempts++;
-      const actual = await readTable();
+      const actual = attempts === 1 && options.known !== undefined ? options.known : await readTable();
       const p = plan(desired, actual, {
         ...(options.owned === undefined ? {} : { owned: options.owned as PlanOwned }),
         ...(options.ownAll === undefined ? {} : { ownAll: options.ownAll }),
@@ -115,10 +130,11 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       first ??= p;
       drainState = p.drainState;
       if (options.dryRun === true) {
-        return { plan: p, commands: renderSafe(p.ops), writes: 0, failures: [], remaining: p.drift, drainState: p.drainState, owned: p.owned, attempts, lastOps: 0 };
+        return { plan: p, commands: renderSafe(p.ops), writes: 0, failures: [], remaining: p.drift, drainState: p.drainState, owned: p.owned, attempts, lastOps: 0, table: undefined };
       }
       if (p.ops.length === 0) {
         failures = [];
+        table = [...actual];
         break;
       }
       log.info({ ops: p.ops.length, drift: p.drift.length, foreign: p.foreign.length }, 'applying IPVS changes');
@@ -126,7 +142,11 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       const r = await client.applyOps(p.ops, call);
       writes += p.ops.length;
       failures = r.failures;
-      if (failures.length === 0) break;
+      if (failures.length === 0) {
+        // Every operation acked: the kernel now holds what the plan made of what was read.
+        table = verifying ? undefined : applyOpsToTable(actual, p.ops);
+        break;
+      }
       // Lost replies, or the table moved under us (exists / no such ...): read again and re-plan.
       const retryable = failures.every((f) =>
         ['ERR_IPVS_NO_BUFFERS', 'ERR_IPVS_EXISTS', 'ERR_IPVS_NO_SERVICE', 'ERR_IPVS_NO_DESTINATION'].includes(f.error.code),
@@ -135,8 +155,9 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       if (!retryable || attempts > retries) break;
     }
     let remaining: Drift[] = [];
-    if (options.verify !== false && writes > 0) {
-      const after = plan(desired, await readTable(), {
+    if (verifying && writes > 0) {
+      table = await readTable();
+      const after = plan(desired, table, {
         ...(options.owned === undefined ? {} : { owned: options.owned as PlanOwned }),
         ...(options.ownAll === undefined ? {} : { ownAll: options.ownAll }),
         ...(options.drain === undefined ? {} : { drain: options.drain }),
@@ -159,6 +180,7 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       owned: [...new Set([...p.owned, ...remaining.filter((d) => d.kind === 'service-unexpected').map((d) => d.key)])],
       attempts,
       lastOps,
+      table: failures.length === 0 ? table : undefined,
     };
   } finally {
     if (own) client.close();

@@ -16,6 +16,7 @@ import {
   formatAddress,
   fromInetAddr,
   parseAddress,
+  parseAddressShared,
   toInetAddr,
   type AddressFamily,
 } from './address.js';
@@ -230,7 +231,7 @@ export function normalizeService(s: Service): NormalService {
     kind = 'address';
     if (!(s.protocol in PROTOCOL_NUMBERS)) throw invalid(`protocol must be tcp, udp or sctp, got ${String(s.protocol)}`);
     protocol = s.protocol;
-    const a = parseAddress(s.address);
+    const a = parseAddressShared(s.address);
     family = a.family;
     address = a.text;
     port = checkInt(s.port, 0, 0xffff, 'port');
@@ -272,7 +273,7 @@ export function normalizeService(s: Service): NormalService {
 /** A stable key for a service: `tcp/10.0.0.1:80`, `udp/[2001:db8::1]:53`, `fwmark/ipv4/5`. */
 export function serviceKey(s: ServiceId): string {
   if (isFwmarkService(s)) return `fwmark/${s.family ?? 'ipv4'}/${checkInt(s.fwmark, 1, 0xffff_ffff, 'fwmark')}`;
-  const a = parseAddress(s.address);
+  const a = parseAddressShared(s.address);
   return `${s.protocol}/${a.family === 'ipv6' ? `[${a.text}]` : a.text}:${s.port}`;
 }
 
@@ -288,7 +289,7 @@ export function serviceIdOf(s: ServiceId): ServiceId {
 }
 
 function canonicalOf(a: string): string {
-  return parseAddress(a).text;
+  return parseAddressShared(a).text;
 }
 
 /** The port a destination of `service` gets when it doesn't give one (ipvsadm: the service's port). */
@@ -298,7 +299,7 @@ export function defaultDestinationPort(service: ServiceId): number {
 
 /** A stable key for a destination within a service: `10.0.0.2:80`, `[2001:db8::2]:80`. */
 export function destinationKey(d: Pick<Destination, 'address' | 'port'>, service?: ServiceId): string {
-  const a = parseAddress(d.address);
+  const a = parseAddressShared(d.address);
   const port = d.port ?? (service === undefined ? 0 : defaultDestinationPort(service));
   return `${a.family === 'ipv6' ? `[${a.text}]` : a.text}:${port}`;
 }
@@ -330,7 +331,7 @@ const CSUM_BY_NAME: Record<TunnelChecksum, number> = {
 export function normalizeDestination(d: Destination, service: Service | NormalService): NormalDestination {
   if (typeof d !== 'object' || d === null) throw invalid('a destination must be an object');
   const svc = 'kind' in service ? service : normalizeService(service);
-  const a = parseAddress(d.address);
+  const a = parseAddressShared(d.address);
   if (d.family !== undefined && d.family !== a.family) throw invalid(`destination ${d.address} is ${a.family}, not ${d.family}`);
   const forwarding = d.forwarding ?? 'route';
   if (!(forwarding in FWD_BY_NAME)) throw invalid(`forwarding must be masq, route, tunnel, local or bypass, got ${String(forwarding)}`);
@@ -374,7 +375,7 @@ export function serviceIdToWire(s: ServiceId | NormalService): WireService {
   return {
     af: familyToAf(n.family),
     protocol: PROTOCOL_NUMBERS[n.protocol],
-    addr: toInetAddr(parseAddress(n.address)),
+    addr: toInetAddr(parseAddressShared(n.address)),
     port: n.port,
   };
 }
@@ -455,7 +456,7 @@ export function destinationToWire(d: Destination | NormalDestination, service: S
   const n = 'tunnelType' in d ? d : normalizeDestination(d, service);
   const w: WireDest = {
     addrFamily: familyToAf(n.family),
-    addr: toInetAddr(parseAddress(n.address)),
+    addr: toInetAddr(parseAddressShared(n.address)),
     port: n.port,
   };
   if (!full) return w;
@@ -471,9 +472,17 @@ export function destinationToWire(d: Destination | NormalDestination, service: S
   return w;
 }
 
+/** Reverse lookups, built once per table (this runs for every destination of a dump). */
+const reverse = new WeakMap<object, Map<number, string>>();
 function nameOf<T extends string>(table: Record<T, number>, v: number, what: string): T {
-  for (const [k, x] of Object.entries(table)) if (x === v) return k as T;
-  throw new IpvsError('ERR_IPVS_UNSUPPORTED', `unknown ${what} ${v}`);
+  let m = reverse.get(table);
+  if (m === undefined) {
+    m = new Map(Object.entries(table).map(([k, x]) => [x as number, k]));
+    reverse.set(table, m);
+  }
+  const name = m.get(v);
+  if (name === undefined) throw new IpvsError('ERR_IPVS_UNSUPPORTED', `unknown ${what} ${v}`);
+  return name as T;
 }
 
 /** A destination as the kernel describes it; `serviceFamily` fills in a missing IPVS_DEST_ATTR_ADDR_FAMILY (old kernels). */

@@ -63,6 +63,8 @@ export interface DatagramSocket {
   onError(fn: (err: ErrnoLike) => void): void;
   /** Our netlink port id. */
   localPort(): number;
+  /** SO_RCVBUF as the kernel set it (after capping and doubling), if known: sizes the batch window. */
+  recvBufferSize?(): number;
   close(): void;
 }
 
@@ -107,6 +109,9 @@ export async function openGenericSocket(options: OpenSocketOptions = {}): Promis
     localPort() {
       return raw.address().port;
     },
+    recvBufferSize() {
+      return raw.getRecvBufferSize();
+    },
     close() {
       raw.close();
     },
@@ -127,7 +132,48 @@ interface Pending {
   /** The caller gave up (abort); a dump is still drained to its end. */
   abandoned: boolean;
   cleanup: () => void;
+  /** Set for a request of `sendBatch`: settled through its batch, with no closures of its own. */
+  batch?: BatchState;
+  /** Its position in the batch. */
+  index?: number;
+  /** On the last request of a datagram sent with errors-only acks: the other requests of the datagram. */
+  run?: SilentRun;
 }
+
+/**
+ * The requests of one datagram sent without NLM_F_ACK (all but its last): consecutive sequence
+ * numbers, not in the pending map (a big load would put 50,000 entries there); the kernel answers
+ * only the failed ones, and the answer to the datagram's last request settles the rest.
+ */
+interface SilentRun {
+  first: number;
+  count: number;
+  /** Batch index of the first. */
+  base: number;
+  batch: BatchState;
+  specs: readonly RequestSpec[];
+}
+
+type BatchResult = { ok: true; reply: Reply } | { ok: false; error: IpvsError | Error };
+
+/** One `sendBatch` call: its results, its window and its single timer and abort listener. */
+interface BatchState {
+  results: BatchResult[];
+  /** Requests sent and not yet answered. */
+  inFlight: number;
+  /** Requests not yet answered (sent or not). */
+  left: number;
+  /** Something was answered since the timer was last armed. */
+  progress: boolean;
+  done: () => void;
+  /** Send more if the window has room. */
+  pump: () => void;
+}
+
+const NOOP = (): void => {};
+const EMPTY_MSGS: Nlmsg[] = Object.freeze([]) as unknown as Nlmsg[];
+/** The result of a batch request the kernel did without a word: one shared object. */
+const DONE: BatchResult = Object.freeze({ ok: true, reply: Object.freeze({ msgs: EMPTY_MSGS, interrupted: false }) });
 
 export interface Reply {
   /** Data messages of the reply (no ack, no DONE). */
@@ -160,6 +206,13 @@ export class NetlinkChannel {
   readonly #pending = new Map<number, Pending>();
   #seq: number;
   #closed = false;
+  /** Our netlink port id, read once (the socket is bound for its whole life). */
+  #port: number | undefined;
+  /** Datagrams of errors-only batches still waiting for their last answer. */
+  readonly #silent = new Set<SilentRun>();
+  /** An ENOBUFS hit a batch: batches halve their window. */
+  #shrinkWindow = false;
+  readonly #stats = { sendmsgs: 0, requests: 0, overflows: 0 };
   /** Tail of the dump queue: dumps run one at a time. */
   #dumpTail: Promise<void> = Promise.resolve();
 
@@ -168,13 +221,19 @@ export class NetlinkChannel {
     this.#log = options.logger ?? noopLogger;
     // Start anywhere so a restarted process doesn't match stale replies of its predecessor's socket.
     this.#seq = (Math.floor(Math.random() * 0x7fff_ffff) & 0x7fff_0000) + 1;
-    sock.onMessage((data) => this.#receive(data));
-    sock.onError((err) => this.#onError(err));
+    // Nothing may throw back into the socket's native callbacks (the addon would abort the process).
+    sock.onMessage((data) => this.#guard(() => this.#receive(data)));
+    sock.onError((err) => this.#guard(() => this.#onError(err)));
   }
 
   /** Requests waiting for replies. */
   get inFlight(): number {
     return this.#pending.size;
+  }
+
+  /** Counters since the channel opened: datagrams sent (sendmsg calls), requests in them, receive-buffer overflows. */
+  get stats(): { sendmsgs: number; requests: number; overflows: number } {
+    return { ...this.#stats };
   }
 
   #nextSeq(): number {
@@ -183,18 +242,38 @@ export class NetlinkChannel {
     return this.#seq;
   }
 
+  #guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.#log.error({ err: e }, 'netlink reply handling failed');
+      try {
+        this.#failAll(new IpvsError('ERR_IPVS_PROTOCOL', `netlink reply handling failed: ${(e as Error)?.message ?? String(e)}`, { cause: e }));
+      } catch {
+        // nothing more to do; the requests time out
+      }
+    }
+  }
+
   #onError(err: ErrnoLike): void {
     const nobufs = err.errno === IpvsErrno.ENOBUFS || err.code === 'ENOBUFS';
     this.#log.warn({ err, inFlight: this.#pending.size }, nobufs ? 'netlink receive buffer overflowed (ENOBUFS)' : 'netlink socket error');
+    this.#stats.overflows += nobufs ? 1 : 0;
     const all = [...this.#pending.values()];
-    this.#pending.clear();
     for (const p of all) {
-      p.cleanup();
       // A dump whose replies were lost may still be running in the kernel; the
       // next dump may see EBUSY once, which the caller's retry absorbs.
       const e = nobufs
         ? errnoToIpvsError(IpvsErrno.ENOBUFS, p.cmd, p.what)
         : new IpvsError('ERR_IPVS_KERNEL', `netlink socket error: ${err.message}`, { cause: err, cmd: p.cmd, ...(err.errno === undefined ? {} : { errno: err.errno }) });
+      if (p.batch !== undefined) {
+        // Fewer requests in flight from now on: the acks of a full window didn't fit.
+        if (nobufs) this.#shrinkWindow = true;
+        this.#settle(p, e);
+        continue;
+      }
+      this.#pending.delete(p.seq);
+      p.cleanup();
       if (!p.abandoned) p.reject(e);
     }
   }
@@ -215,6 +294,7 @@ export class NetlinkChannel {
     for (const m of msgs) {
       const p = this.#pending.get(m.seq);
       if (p === undefined) {
+        if (m.type === NLMSG_ERROR && this.#silent.size > 0 && this.#silentAnswer(m)) continue;
         if (m.type !== NLMSG_NOOP) this.#log.debug({ seq: m.seq, type: m.type }, 'dropping netlink message for no request');
         continue;
       }
@@ -222,7 +302,7 @@ export class NetlinkChannel {
         // Fast path for the common case, a success ack (error 0): no decoding beyond the int.
         const d = m.payload;
         if (d.length >= 20 && (d[0] as number) === 0 && (d[1] as number) === 0 && (d[2] as number) === 0 && (d[3] as number) === 0) {
-          this.#settle(p, undefined);
+          this.#settle(p, undefined, true);
           continue;
         }
         let errno: number;
@@ -235,21 +315,71 @@ export class NetlinkChannel {
           this.#settle(p, new IpvsError('ERR_IPVS_PROTOCOL', `bad NLMSG_ERROR: ${(e as Error).message}`, { cause: e, cmd: p.cmd }));
           continue;
         }
-        this.#settle(p, errno === 0 ? undefined : errnoToIpvsError(errno, p.cmd, p.what, message));
+        this.#settle(p, errno === 0 ? undefined : errnoToIpvsError(errno, p.cmd, p.what, message), true);
       } else if (m.type === NLMSG_DONE) {
         const errno = decodeDoneErrno(m.payload);
-        this.#settle(p, errno === 0 ? undefined : errnoToIpvsError(errno, p.cmd, p.what));
+        this.#settle(p, errno === 0 ? undefined : errnoToIpvsError(errno, p.cmd, p.what), true);
       } else if (m.type === NLMSG_OVERRUN) {
         this.#settle(p, new IpvsError('ERR_IPVS_NO_BUFFERS', 'NLMSG_OVERRUN: data lost', { cmd: p.cmd }));
       } else {
         if ((m.flags & NLM_F_DUMP_INTR) !== 0) p.interrupted = true;
+        if (p.msgs === EMPTY_MSGS) p.msgs = [];
         if (!p.abandoned) p.msgs.push(m);
       }
     }
   }
 
-  #settle(p: Pending, err: Error | undefined): void {
+  /** An answer (a failure, as a rule) to a request sent without NLM_F_ACK; false if it is no such request's. */
+  #silentAnswer(m: Nlmsg): boolean {
+    for (const r of this.#silent) {
+      const k = (m.seq - r.first) >>> 0;
+      if (k >= r.count) continue;
+      const i = r.base + k;
+      const b = r.batch;
+      if (b.results[i] !== undefined) return true; // a repeated answer
+      const spec = r.specs[i] as RequestSpec;
+      let err: Error | undefined;
+      try {
+        const e = decodeNlError(m.payload, m.flags);
+        if (e.errno !== 0) err = errnoToIpvsError(e.errno, spec.cmd, spec.what, e.message);
+      } catch (e) {
+        err = new IpvsError('ERR_IPVS_PROTOCOL', `bad NLMSG_ERROR: ${(e as Error).message}`, { cause: e, cmd: spec.cmd });
+      }
+      b.results[i] = err === undefined ? DONE : { ok: false, error: err };
+      b.inFlight--;
+      b.left--;
+      b.progress = true;
+      return true;
+    }
+    return false;
+  }
+
+  #settle(p: Pending, err: Error | undefined, fromKernel = false): void {
     this.#pending.delete(p.seq);
+    const b = p.batch;
+    if (b !== undefined) {
+      b.results[p.index as number] = err === undefined ? (p.msgs.length === 0 ? DONE : { ok: true, reply: { msgs: p.msgs, interrupted: false } }) : { ok: false, error: err };
+      b.inFlight--;
+      b.left--;
+      b.progress = true;
+      const r = p.run;
+      if (r !== undefined) {
+        this.#silent.delete(r);
+        // The answer to a datagram's last request: the kernel handled the datagram's requests in
+        // order and answers each failed one whatever its flags (netlink_rcv_skb), so those not
+        // answered by now succeeded. Without that answer (lost replies, abort, timeout, close)
+        // they share the last one's error: nobody knows what became of them.
+        for (let i = r.base; i < r.base + r.count; i++) {
+          if (b.results[i] !== undefined) continue;
+          b.results[i] = fromKernel ? DONE : { ok: false, error: err as Error };
+          b.inFlight--;
+          b.left--;
+        }
+      }
+      if (b.left === 0) b.done();
+      else b.pump();
+      return;
+    }
     p.cleanup();
     if (p.abandoned) return;
     if (err === undefined) p.resolve({ msgs: p.msgs, interrupted: p.interrupted });
@@ -258,8 +388,12 @@ export class NetlinkChannel {
 
   #failAll(err: Error): void {
     const all = [...this.#pending.values()];
-    this.#pending.clear();
     for (const p of all) {
+      if (p.batch !== undefined) {
+        this.#settle(p, err);
+        continue;
+      }
+      this.#pending.delete(p.seq);
       p.cleanup();
       if (!p.abandoned) p.reject(err);
     }
@@ -333,19 +467,21 @@ export class NetlinkChannel {
     }
   }
 
-  #frame(spec: RequestSpec, seq: number, out: Uint8Array, at: number): number {
+  #frame(spec: RequestSpec, seq: number, out: Uint8Array, at: number, ack = true): number {
     const len = NLMSG_HDRLEN + spec.payload.length;
     const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
     v.setUint32(at, len, true);
     v.setUint16(at + 4, spec.type, true);
-    v.setUint16(at + 6, NLM_F_REQUEST | (spec.dump === true ? NLM_F_DUMP : NLM_F_ACK), true);
+    v.setUint16(at + 6, NLM_F_REQUEST | (spec.dump === true ? NLM_F_DUMP : ack ? NLM_F_ACK : 0), true);
     v.setUint32(at + 8, seq, true);
-    v.setUint32(at + 12, this.#sock.localPort() >>> 0, true);
+    v.setUint32(at + 12, (this.#port ??= this.#sock.localPort() >>> 0), true);
     out.set(spec.payload, at + NLMSG_HDRLEN);
     return at + align4(len);
   }
 
   #send(data: Uint8Array, seqs: number[]): void {
+    this.#stats.sendmsgs++;
+    this.#stats.requests += seqs.length;
     this.#sock.send(data, (err) => {
       if (err === undefined) return;
       for (const seq of seqs) {
@@ -395,71 +531,127 @@ export class NetlinkChannel {
   }
 
   /**
-   * Many do-requests in one sendmsg per chunk of `chunkSize`, every ack
-   * checked. Resolves with one result per request, in order: its reply or its
-   * error (never rejects for a kernel error of one request).
+   * Many do-requests, `chunkSize` of them per sendmsg, with at most `window`
+   * unanswered at once (the kernel handles a datagram's requests in order
+   * inside sendmsg and queues one ack per request on our receive buffer, so
+   * the window bounds what that buffer must hold). Every ack is matched to
+   * its request by sequence number and checked. Resolves with one result per
+   * request, in order: its reply or its error (never rejects for a kernel
+   * error of one request). Lost acks (ENOBUFS) come back as recoverable
+   * `ERR_IPVS_NO_BUFFERS` results, and the window halves for the rest. One
+   * timer for the whole batch: `timeoutMs` without any ack fails what is left.
    */
   async sendBatch(
     specs: readonly RequestSpec[],
-    options: { signal?: AbortSignal; chunkSize?: number; timeoutMs?: number } = {},
-  ): Promise<({ ok: true; reply: Reply } | { ok: false; error: IpvsError | Error })[]> {
+    options: { signal?: AbortSignal; chunkSize?: number; window?: number; timeoutMs?: number; ackEach?: boolean } = {},
+  ): Promise<BatchResult[]> {
     this.#check(options.signal);
-    const chunk = Math.max(1, options.chunkSize ?? 128);
-    const results: ({ ok: true; reply: Reply } | { ok: false; error: IpvsError | Error })[] = [];
-    for (let i = 0; i < specs.length; i += chunk) {
-      this.#check(options.signal);
-      const part = specs.slice(i, i + chunk);
-      let size = 0;
-      for (const s of part) {
-        if (s.dump === true) throw new IpvsError('ERR_IPVS_INVALID_CONFIG', 'dumps cannot be batched');
-        size += align4(NLMSG_HDRLEN + s.payload.length);
+    for (const s of specs) if (s.dump === true) throw new IpvsError('ERR_IPVS_INVALID_CONFIG', 'dumps cannot be batched');
+    const results: BatchResult[] = new Array<BatchResult>(specs.length);
+    if (specs.length === 0) return results;
+    const chunk = Math.max(1, Math.floor(options.chunkSize ?? 128));
+    let window = Math.max(chunk, Math.floor(options.window ?? chunk * 2));
+    const signal = options.signal;
+    const timeoutMs = options.timeoutMs;
+    const ackEach = options.ackEach === true;
+    let next = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let finish!: () => void;
+    const allDone = new Promise<void>((r) => (finish = r));
+    const failRest = (e: Error): void => {
+      // Unsent requests fail too; answered ones keep their result.
+      for (let i = next; i < specs.length; i++) {
+        results[i] = { ok: false, error: e };
+        state.left--;
       }
+      next = specs.length;
+      for (const p of [...this.#pending.values()]) if (p.batch === state) this.#settle(p, e);
+      if (state.left === 0) state.done();
+    };
+    const onAbort = (): void => failRest(abortReason(signal as AbortSignal));
+    const state: BatchState = {
+      results,
+      inFlight: 0,
+      left: specs.length,
+      progress: false,
+      done: () => {
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        finish();
+      },
+      pump: NOOP,
+    };
+    const sendChunk = (): void => {
+      if (this.#shrinkWindow) {
+        this.#shrinkWindow = false;
+        window = Math.max(chunk, window >> 1);
+      }
+      const end = Math.min(specs.length, next + chunk);
+      let size = 0;
+      for (let i = next; i < end; i++) size += align4(NLMSG_HDRLEN + (specs[i] as RequestSpec).payload.length);
       const buf = new Uint8Array(size);
+      const count = end - next;
+      // Consecutive sequence numbers for the datagram (a silent run is a range).
+      if (((this.#seq + count) >>> 0) < this.#seq || this.#seq + count > 0xffff_fff0) this.#seq = 0;
+      const seqs: number[] = new Array<number>(count);
       let at = 0;
-      const seqs: number[] = [];
-      // Callbacks and a countdown rather than a promise per request (a batch may be 50,000 requests).
-      const out: ({ ok: true; reply: Reply } | { ok: false; error: IpvsError | Error })[] = new Array(part.length);
-      let left = part.length;
-      let finish!: () => void;
-      const allDone = new Promise<void>((r) => (finish = r));
-      part.forEach((s, i) => {
+      for (let i = next; i < end; i++) {
+        const s = specs[i] as RequestSpec;
         const seq = this.#nextSeq();
-        at = this.#frame(s, seq, buf, at);
-        seqs.push(seq);
-        // One abort listener for the whole chunk, not one per request.
-        this.#track(
-          s,
-          seq,
-          undefined,
-          options.timeoutMs,
-          undefined,
-          (reply) => {
-            out[i] = { ok: true, reply };
-            if (--left === 0) finish();
-          },
-          (error) => {
-            out[i] = { ok: false, error };
-            if (--left === 0) finish();
-          },
-        );
-      });
-      const signal = options.signal;
-      const onAbort = (): void => {
-        const e = abortReason(signal as AbortSignal);
-        for (const seq of seqs) {
-          const p = this.#pending.get(seq);
-          if (p === undefined) continue;
-          this.#pending.delete(seq);
-          p.cleanup();
-          p.reject(e);
+        const last = i === end - 1;
+        at = this.#frame(s, seq, buf, at, ackEach || last);
+        seqs[i - next] = seq;
+        if (!ackEach && !last) continue;
+        let run: SilentRun | undefined;
+        if (!ackEach && count > 1) {
+          run = { first: seqs[0] as number, count: count - 1, base: next, batch: state, specs };
+          this.#silent.add(run);
         }
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
+        this.#pending.set(seq, {
+          seq,
+          cmd: s.cmd,
+          dump: false,
+          msgs: EMPTY_MSGS,
+          interrupted: false,
+          what: s.what,
+          resolve: NOOP,
+          reject: NOOP,
+          abandoned: false,
+          cleanup: NOOP,
+          batch: state,
+          index: i,
+          ...(run === undefined ? {} : { run }),
+        });
+      }
+      state.inFlight += end - next;
+      next = end;
       this.#send(buf, seqs);
-      await allDone;
-      signal?.removeEventListener('abort', onAbort);
-      for (const r of out) results.push(r);
+    };
+    // Called after every answer: refill the window a whole chunk at a time.
+    state.pump = () => {
+      if (this.#closed && next < specs.length) {
+        failRest(new IpvsError('ERR_IPVS_CLOSED', 'the IPVS client was closed'));
+        return;
+      }
+      while (next < specs.length && state.inFlight + Math.min(chunk, specs.length - next) <= window) sendChunk();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
+      const tick = (): void => {
+        if (state.left === 0) return;
+        if (state.progress) {
+          state.progress = false;
+          timer = setTimeout(tick, timeoutMs);
+          timer.unref?.();
+          return;
+        }
+        failRest(new TimeoutError(timeoutMs, `batch of ${specs.length} requests (${state.left} unanswered)`));
+      };
+      timer = setTimeout(tick, timeoutMs);
+      timer.unref?.();
     }
+    state.pump();
+    await allDone;
     return results;
   }
 

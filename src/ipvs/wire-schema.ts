@@ -26,7 +26,7 @@
  * written back after the known ones, so nothing is lost in a round trip.
  * IPVS_STATS_ATTR_PAD (alignment filler from nla_put_u64_64bit) is dropped.
  */
-import { ByteWriter } from '../util/bytes.js';
+import type { ByteWriter } from '../util/bytes.js';
 import { DecodeError } from '../util/errors.js';
 import * as K from './constants.js';
 import {
@@ -37,8 +37,6 @@ import {
   align4,
   attrLength,
   decodeCString,
-  writeAttrHeader,
-  writeAttrPad,
   type NlAttr,
 } from './wire-netlink.js';
 
@@ -357,14 +355,18 @@ function payloadLength(enc: FieldKind, v: unknown, name: string): number {
 
 /** Bytes the attributes of `value` take under `schema`, padding included. */
 export function attrsLength<T extends object>(schema: Schema<T>, value: T): number {
+  // Indexed loops, no iterator or `?? []` array per call: this runs for every attribute set of every request.
   const rec = value as Record<string, unknown>;
+  const fields = schema.fields;
   let n = 0;
-  for (const fs of schema.fields) {
+  for (let i = 0; i < fields.length; i++) {
+    const fs = fields[i] as FieldSpec;
     const v = rec[fs.key];
     if (v === undefined) continue;
     n += attrLength(payloadLength(fs.enc, v, fs.name));
   }
-  for (const a of (value as HasUnknown).unknown ?? []) n += attrLength(a.data.length);
+  const unknown = (value as HasUnknown).unknown;
+  if (unknown !== undefined) for (let i = 0; i < unknown.length; i++) n += attrLength((unknown[i] as NlAttr).data.length);
   return n;
 }
 
@@ -375,77 +377,120 @@ function checkUint(v: unknown, max: number, name: string): number {
   return v;
 }
 
-function writeField(w: ByteWriter, fs: FieldSpec, v: unknown): void {
-  const len = payloadLength(fs.enc, v, fs.name);
-  const nested = fs.enc.kind === 'nested';
-  writeAttrHeader(w, fs.type, len, nested ? NLA_F_NESTED : 0);
+function header(buf: Uint8Array, at: number, type: number, payloadLen: number, flags: number): number {
+  const len = NLA_HDRLEN + payloadLen;
+  if (len > 0xffff) throw new RangeError(`netlink attribute ${type} too long: ${len} bytes`);
+  const t = (type & NLA_TYPE_MASK) | flags;
+  buf[at] = len & 0xff;
+  buf[at + 1] = len >>> 8;
+  buf[at + 2] = t & 0xff;
+  buf[at + 3] = t >>> 8;
+  return at + NLA_HDRLEN;
+}
+
+function putU32le(buf: Uint8Array, at: number, v: number): void {
+  buf[at] = v & 0xff;
+  buf[at + 1] = (v >>> 8) & 0xff;
+  buf[at + 2] = (v >>> 16) & 0xff;
+  buf[at + 3] = v >>> 24;
+}
+
+/**
+ * Write one attribute at `buf[at]` (a zero-filled buffer: padding is left as
+ * is) and return the offset after its padding. Bytes are set one by one:
+ * no DataView or writer object per attribute, as this runs for every
+ * attribute of every request of a big batch.
+ */
+function writeFieldAt(buf: Uint8Array, at: number, fs: FieldSpec, v: unknown): number {
   const enc = fs.enc;
+  const len = payloadLength(enc, v, fs.name);
+  const p = header(buf, at, fs.type, len, enc.kind === 'nested' ? NLA_F_NESTED : 0);
   switch (enc.kind) {
     case 'u8':
-      w.u8(checkUint(v, 0xff, fs.name));
+      buf[p] = checkUint(v, 0xff, fs.name);
       break;
-    case 'u16':
-      w.u16le(checkUint(v, 0xffff, fs.name));
+    case 'u16': {
+      const x = checkUint(v, 0xffff, fs.name);
+      buf[p] = x & 0xff;
+      buf[p + 1] = x >>> 8;
       break;
-    case 'be16':
-      w.u16(checkUint(v, 0xffff, fs.name));
+    }
+    case 'be16': {
+      const x = checkUint(v, 0xffff, fs.name);
+      buf[p] = x >>> 8;
+      buf[p + 1] = x & 0xff;
       break;
+    }
     case 'u32':
-      w.u32le(checkUint(v, 0xffff_ffff, fs.name));
+      putU32le(buf, p, checkUint(v, 0xffff_ffff, fs.name));
       break;
-    case 'u64':
+    case 'u64': {
       if (typeof v !== 'bigint') throw new RangeError(`${fs.name}: expected a bigint`);
-      w.u64le(v);
+      if (v < 0n || v > 0xffff_ffff_ffff_ffffn) throw new RangeError(`u64 out of range: ${v}`);
+      putU32le(buf, p, Number(v & 0xffff_ffffn));
+      putU32le(buf, p + 4, Number(v >> 32n));
       break;
+    }
     case 'raw4':
     case 'in_addr':
     case 'in6_addr': {
       const b = v as Uint8Array;
       if (b.length !== len) throw new RangeError(`${fs.name}: expected ${len} bytes, got ${b.length}`);
-      w.bytes(b);
+      buf.set(b, p);
       break;
     }
     case 'addr':
-      w.bytes(v as Uint8Array);
+      buf.set(v as Uint8Array, p);
       break;
     case 'string': {
       const str = v as string;
-      if (isAscii(str)) for (let i = 0; i < str.length; i++) w.u8(str.charCodeAt(i));
-      else w.bytes(textEncoder.encode(str));
-      w.u8(0);
+      if (isAscii(str)) for (let i = 0; i < str.length; i++) buf[p + i] = str.charCodeAt(i);
+      else buf.set(textEncoder.encode(str), p);
+      buf[p + len - 1] = 0;
       break;
     }
     case 'flags': {
       const fl = v as IpvsFlagsWire;
-      w.u32le(checkUint(fl.flags, 0xffff_ffff, fs.name)).u32le(checkUint(fl.mask, 0xffff_ffff, fs.name));
+      putU32le(buf, p, checkUint(fl.flags, 0xffff_ffff, fs.name));
+      putU32le(buf, p + 4, checkUint(fl.mask, 0xffff_ffff, fs.name));
       break;
     }
     case 'nested':
-      writeAttrs(w, enc.schema, v as object);
+      writeAttrsAt(buf, p, enc.schema, v as object);
       break;
   }
-  writeAttrPad(w, len);
+  return at + attrLength(len);
+}
+
+/** Write the attributes of `value` at `buf[at]` (zero-filled); returns the offset after them. */
+export function writeAttrsAt<T extends object>(buf: Uint8Array, at: number, schema: Schema<T>, value: T): number {
+  const rec = value as Record<string, unknown>;
+  const fields = schema.fields;
+  for (let i = 0; i < fields.length; i++) {
+    const fs = fields[i] as FieldSpec;
+    const v = rec[fs.key];
+    if (v !== undefined) at = writeFieldAt(buf, at, fs, v);
+  }
+  const unknown = (value as HasUnknown).unknown;
+  if (unknown === undefined) return at;
+  for (const a of unknown) {
+    const p = header(buf, at, a.type, a.data.length, (a.nested ? NLA_F_NESTED : 0) | (a.netByteOrder ? NLA_F_NET_BYTEORDER : 0));
+    buf.set(a.data, p);
+    at += attrLength(a.data.length);
+  }
+  return at;
 }
 
 /** Write the attributes of `value` (known ones in table order, then unknown ones as they came). */
 export function writeAttrs<T extends object>(w: ByteWriter, schema: Schema<T>, value: T): void {
-  const rec = value as Record<string, unknown>;
-  for (const fs of schema.fields) {
-    const v = rec[fs.key];
-    if (v !== undefined) writeField(w, fs, v);
-  }
-  for (const a of (value as HasUnknown).unknown ?? []) {
-    writeAttrHeader(w, a.type, a.data.length, (a.nested ? NLA_F_NESTED : 0) | (a.netByteOrder ? 0x4000 : 0));
-    w.bytes(a.data);
-    writeAttrPad(w, a.data.length);
-  }
+  w.bytes(encodeAttrs(schema, value));
 }
 
 /** Encode the attributes of `value` under `schema`. */
 export function encodeAttrs<T extends object>(schema: Schema<T>, value: T): Uint8Array {
-  const w = new ByteWriter(Math.max(4, attrsLength(schema, value)));
-  writeAttrs(w, schema, value);
-  return w.finish();
+  const out = new Uint8Array(attrsLength(schema, value));
+  writeAttrsAt(out, 0, schema, value);
+  return out;
 }
 
 function fixedLength(enc: FieldKind): number | undefined {

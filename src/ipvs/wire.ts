@@ -8,16 +8,46 @@
  */
 import { ByteWriter } from '../util/bytes.js';
 import { DecodeError } from '../util/errors.js';
-import { IPVS_CMD_GET_INFO, IPVS_CMD_SET_INFO, IPVS_GENL_VERSION } from './constants.js';
+import {
+  IPVS_CMD_ATTR_DEST,
+  IPVS_CMD_GET_INFO,
+  IPVS_CMD_SET_INFO,
+  IPVS_DEST_ATTR_ADDR,
+  IPVS_DEST_ATTR_ADDR_FAMILY,
+  IPVS_DEST_ATTR_FWD_METHOD,
+  IPVS_DEST_ATTR_L_THRESH,
+  IPVS_DEST_ATTR_PORT,
+  IPVS_DEST_ATTR_TUN_FLAGS,
+  IPVS_DEST_ATTR_TUN_PORT,
+  IPVS_DEST_ATTR_TUN_TYPE,
+  IPVS_DEST_ATTR_U_THRESH,
+  IPVS_DEST_ATTR_WEIGHT,
+  IPVS_GENL_VERSION,
+} from './constants.js';
 import {
   GENL_HDRLEN,
+  NLA_F_NESTED,
+  NLA_HDRLEN,
   NLMSG_HDRLEN,
   align4,
+  attrLength,
   decodeGenlHeader,
   writeGenlHeader,
   type NlmsgHeader,
 } from './wire-netlink.js';
-import { CMD_SCHEMA, CMD_SCHEMA_NO_STATS, INFO_SCHEMA, attrsLength, decodeAttrsWith, writeAttrs, type WireCmdAttrs, type WireInfo } from './wire-schema.js';
+import {
+  CMD_SCHEMA,
+  CMD_SCHEMA_NO_STATS,
+  INFO_SCHEMA,
+  attrsLength,
+  decodeAttrsWith,
+  encodeAttrs,
+  writeAttrs,
+  writeAttrsAt,
+  type WireCmdAttrs,
+  type WireDest,
+  type WireInfo,
+} from './wire-schema.js';
 
 export type IpvsMessage =
   | { cmd: number; version?: number; attrs: WireCmdAttrs; info?: undefined }
@@ -40,9 +70,17 @@ export function writeIpvsMessage(w: ByteWriter, m: IpvsMessage): void {
 
 /** Encode the genl payload of an IPVS message. */
 export function encodeIpvsMessage(m: IpvsMessage): Uint8Array {
-  const w = new ByteWriter(ipvsMessageLength(m));
-  writeIpvsMessage(w, m);
-  return w.finish();
+  // One exact allocation, attributes written in place (this runs for every request of a batch).
+  const out = new Uint8Array(ipvsMessageLength(m));
+  const version = m.version ?? IPVS_GENL_VERSION;
+  if (!Number.isInteger(m.cmd) || m.cmd < 0 || m.cmd > 0xff) throw new RangeError(`u8 out of range: ${m.cmd}`);
+  if (!Number.isInteger(version) || version < 0 || version > 0xff) throw new RangeError(`u8 out of range: ${version}`);
+  // struct genlmsghdr { u8 cmd; u8 version; u16 reserved; } (include/uapi/linux/genetlink.h)
+  out[0] = m.cmd;
+  out[1] = version;
+  if (m.info !== undefined) writeAttrsAt(out, GENL_HDRLEN, INFO_SCHEMA, m.info);
+  else writeAttrsAt(out, GENL_HDRLEN, CMD_SCHEMA, m.attrs ?? {});
+  return out;
 }
 
 export interface DecodeOptions {
@@ -78,4 +116,105 @@ export function encodeIpvsRequest(h: NlmsgHeader, m: IpvsMessage): Uint8Array {
   const w = new ByteWriter(ipvsRequestLength(m));
   writeIpvsRequest(w, h, m);
   return w.finish();
+}
+
+
+function u32At(out: Uint8Array, at: number, type: number, v: number, name: string): number {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff) throw new RangeError(`${name}: ${String(v)} is not an integer in 0..${0xffff_ffff}`);
+  out[at] = 8; // nla_len: header + 4
+  out[at + 2] = type;
+  out[at + 4] = v & 0xff;
+  out[at + 5] = (v >>> 8) & 0xff;
+  out[at + 6] = (v >>> 16) & 0xff;
+  out[at + 7] = v >>> 24;
+  return at + 8;
+}
+
+function u16At(out: Uint8Array, at: number, type: number, v: number, name: string, bigEndian: boolean): number {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw new RangeError(`${name}: ${String(v)} is not an integer in 0..${0xffff}`);
+  out[at] = 6; // nla_len: header + 2, then 2 bytes of padding
+  out[at + 2] = type;
+  out[at + 4] = bigEndian ? v >>> 8 : v & 0xff;
+  out[at + 5] = bigEndian ? v & 0xff : v >>> 8;
+  return at + 8;
+}
+
+/**
+ * The genl payload of IPVS_CMD_NEW_DEST / SET_DEST / DEL_DEST, built straight
+ * into one buffer: the bulk of a big plan is destination requests, and the
+ * table-driven codec's work per attribute is most of their cost. `serviceAttr`
+ * is the whole encoded IPVS_CMD_ATTR_SERVICE attribute (shared by all requests
+ * of a service). The bytes are exactly `encodeIpvsMessage({ cmd, attrs: {
+ * service, dest } })` (unit-tested against it); a `dest` with attributes a
+ * request doesn't carry (counters, unknown ones) goes through that codec.
+ */
+export function encodeDestRequest(cmd: number, serviceAttr: Uint8Array, dest: WireDest): Uint8Array {
+  // The DEST_SCHEMA fields a request doesn't carry (counters, connection counts) and unknown attributes.
+  if (
+    dest.activeConns !== undefined ||
+    dest.inactConns !== undefined ||
+    dest.persistConns !== undefined ||
+    dest.stats !== undefined ||
+    dest.stats64 !== undefined ||
+    dest.unknown !== undefined
+  ) {
+    {
+      const destAttr = encodeAttrs(CMD_SCHEMA, { dest });
+      const out = new Uint8Array(GENL_HDRLEN + serviceAttr.length + destAttr.length);
+      out[0] = cmd;
+      out[1] = IPVS_GENL_VERSION;
+      out.set(serviceAttr, GENL_HDRLEN);
+      out.set(destAttr, GENL_HDRLEN + serviceAttr.length);
+      return out;
+    }
+  }
+  const addr = dest.addr;
+  if (addr !== undefined && addr.length > 16) throw new RangeError(`IPVS_DEST_ATTR_ADDR: address of ${addr.length} bytes (union nf_inet_addr holds 16)`);
+  let inner = 0;
+  if (dest.addrFamily !== undefined) inner += 8;
+  if (addr !== undefined) inner += attrLength(addr.length);
+  if (dest.port !== undefined) inner += 8;
+  if (dest.fwdMethod !== undefined) inner += 8;
+  if (dest.weight !== undefined) inner += 8;
+  if (dest.tunType !== undefined) inner += 8;
+  if (dest.tunPort !== undefined) inner += 8;
+  if (dest.tunFlags !== undefined) inner += 8;
+  if (dest.uThresh !== undefined) inner += 8;
+  if (dest.lThresh !== undefined) inner += 8;
+  const out = new Uint8Array(GENL_HDRLEN + serviceAttr.length + NLA_HDRLEN + inner);
+  if (!Number.isInteger(cmd) || cmd < 0 || cmd > 0xff) throw new RangeError(`u8 out of range: ${cmd}`);
+  out[0] = cmd;
+  out[1] = IPVS_GENL_VERSION;
+  out.set(serviceAttr, GENL_HDRLEN);
+  let at = GENL_HDRLEN + serviceAttr.length;
+  // IPVS_CMD_ATTR_DEST, nested
+  const nlaLen = NLA_HDRLEN + inner;
+  if (nlaLen > 0xffff) throw new RangeError(`netlink attribute ${IPVS_CMD_ATTR_DEST} too long: ${nlaLen} bytes`);
+  out[at] = nlaLen & 0xff;
+  out[at + 1] = nlaLen >>> 8;
+  out[at + 2] = IPVS_CMD_ATTR_DEST;
+  out[at + 3] = NLA_F_NESTED >>> 8;
+  at += NLA_HDRLEN;
+  if (dest.addrFamily !== undefined) at = u16At(out, at, IPVS_DEST_ATTR_ADDR_FAMILY, dest.addrFamily, 'IPVS_DEST_ATTR_ADDR_FAMILY', false);
+  if (addr !== undefined) {
+    out[at] = NLA_HDRLEN + addr.length;
+    out[at + 2] = IPVS_DEST_ATTR_ADDR;
+    out.set(addr, at + NLA_HDRLEN);
+    at += attrLength(addr.length);
+  }
+  if (dest.port !== undefined) at = u16At(out, at, IPVS_DEST_ATTR_PORT, dest.port, 'IPVS_DEST_ATTR_PORT', true);
+  if (dest.fwdMethod !== undefined) at = u32At(out, at, IPVS_DEST_ATTR_FWD_METHOD, dest.fwdMethod, 'IPVS_DEST_ATTR_FWD_METHOD');
+  if (dest.weight !== undefined) at = u32At(out, at, IPVS_DEST_ATTR_WEIGHT, dest.weight, 'IPVS_DEST_ATTR_WEIGHT');
+  if (dest.tunType !== undefined) {
+    if (!Number.isInteger(dest.tunType) || dest.tunType < 0 || dest.tunType > 0xff) throw new RangeError(`IPVS_DEST_ATTR_TUN_TYPE: ${String(dest.tunType)} is not an integer in 0..255`);
+    out[at] = 5; // header + 1, then 3 bytes of padding
+    out[at + 2] = IPVS_DEST_ATTR_TUN_TYPE;
+    out[at + 4] = dest.tunType;
+    at += 8;
+  }
+  if (dest.tunPort !== undefined) at = u16At(out, at, IPVS_DEST_ATTR_TUN_PORT, dest.tunPort, 'IPVS_DEST_ATTR_TUN_PORT', true);
+  if (dest.tunFlags !== undefined) at = u16At(out, at, IPVS_DEST_ATTR_TUN_FLAGS, dest.tunFlags, 'IPVS_DEST_ATTR_TUN_FLAGS', false);
+  if (dest.uThresh !== undefined) at = u32At(out, at, IPVS_DEST_ATTR_U_THRESH, dest.uThresh, 'IPVS_DEST_ATTR_U_THRESH');
+  if (dest.lThresh !== undefined) u32At(out, at, IPVS_DEST_ATTR_L_THRESH, dest.lThresh, 'IPVS_DEST_ATTR_L_THRESH');
+  return out;
 }

@@ -335,11 +335,12 @@ await check('concurrent-requests-and-dumps', async () => {
 
 await check('enobufs-recoverable', async () => {
   await client.flush();
-  // A 64 KiB receive buffer (128 KiB once the kernel doubles it) and 2000 requests in one sendmsg: their acks
-  // (one small skb each) overflow it.
-  const small = await IpvsClient.open({ recvBufferSize: 65536, batchSize: 2000, timeoutMs: 120_000 });
+  // A 64 KiB receive buffer (128 KiB once the kernel doubles it) and 2000 requests in one sendmsg, each asking
+  // for an ack (ackEach): their acks (one small skb each) overflow it.
+  const small = await IpvsClient.open({ recvBufferSize: 65536, batchSize: 2000, ackEach: true, timeoutMs: 120_000 });
   const desired = [{ ...web, destinations: Array.from({ length: 1999 }, (_, i) => ({ address: `10.2.${Math.floor(i / 250)}.${(i % 250) + 1}` })) }];
-  const r = await small.applyOps(plan(desired, []).ops);
+  const ops = plan(desired, []).ops;
+  const r = await small.applyOps(ops);
   fact('enobufs-failures', { count: r.failures.length, codes: [...new Set(r.failures.map((f) => f.error.code))] });
   assert.ok(r.failures.length > 0, 'expected lost acks');
   assert.ok(r.failures.every((f) => f.error.code === 'ERR_IPVS_NO_BUFFERS' && f.error.recoverable));
@@ -348,6 +349,19 @@ await check('enobufs-recoverable', async () => {
   assert.deepEqual(fixed.remaining, []);
   assert.equal((await client.listDestinations(web)).length, 1999);
   small.close();
+  // Errors-only acks (the default): the same requests again all fail (EEXIST), and the kernel answers
+  // every failure even without NLM_F_ACK; those answers overflow the buffer too. Whatever got through
+  // is matched to its request; the rest is recoverable; nothing is counted as done.
+  const quiet = await IpvsClient.open({ recvBufferSize: 65536, batchSize: 2000, timeoutMs: 120_000 });
+  const again = await quiet.applyOps(ops);
+  const codes = [...new Set(again.failures.map((f) => f.error.code))].sort();
+  fact('enobufs-errors-only', { failures: again.failures.length, codes, stats: quiet.stats });
+  assert.equal(again.failures.length, ops.length, 'every request failed (exists) or is unknown (lost answer)');
+  assert.ok(codes.includes('ERR_IPVS_NO_BUFFERS'), `expected lost answers, got ${codes}`);
+  assert.ok(again.failures.every((f) => f.error.code === 'ERR_IPVS_NO_BUFFERS' || f.error.code === 'ERR_IPVS_EXISTS'));
+  const noop = await apply(desired, { client: quiet });
+  assert.equal(noop.writes, 0);
+  quiet.close();
 });
 
 await check('read-1000x50-vs-ipvsadm', async () => {
