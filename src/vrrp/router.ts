@@ -14,7 +14,9 @@
  *   GARP / NA frames built from the instance's MAC;
  * - ordering: an instance's address changes and announcements run one after
  *   another, so GARP/NA never leave before the addresses are configured (RFC
- *   9568 §8.1.2, §8.2.2); adverts go out at once;
+ *   9568 §8.1.2, §8.2.2); adverts go out at once, except a new master's first,
+ *   which follows its addresses and GARP/NA (at most one interval later) so a
+ *   preempted master keeps serving until clients have moved;
  * - typed events (eventemitter3): `transition` with its reason (for notify
  *   hooks), `notice`, `invalid` (a discarded packet), `transport-error`.
  *   Transport failures and throwing listeners never stop the state machine;
@@ -368,7 +370,15 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
         const now = this.#clock.now();
         const { state, actions } = routerStep(this.#state, next, now);
         this.#state = state;
-        for (const { instance, action } of actions) this.#carryOut(instance, action, now);
+        // Becoming master (a step that adds addresses): the first advert leaves after the addresses
+        // and their GARP/NA, not before (RFC 9568 §6.4.2 lists it first). A master being preempted
+        // drops the addresses as soon as it hears us; sent first, our advert would leave clients
+        // pointing at it for as long as our netlink round trip and burst take (2-30 ms measured, see
+        // BENCHMARKS.md). Bounded: it goes out after one advert interval whatever netlink does.
+        const claiming = new Set(actions.filter((x) => x.action.type === 'add-addresses').map((x) => x.instance));
+        const deferred: (() => void)[] = [];
+        for (const { instance, action } of actions) this.#carryOut(instance, action, now, claiming.has(instance) ? deferred : undefined);
+        for (const d of deferred) d();
       }
       this.#pending.length = 0;
       throw new VrrpError('ERR_VRRP_CONFIG', 'events kept feeding back into the router; dropped the rest');
@@ -377,7 +387,7 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
     }
   }
 
-  #carryOut(name: string, a: VrrpAction, now: number): void {
+  #carryOut(name: string, a: VrrpAction, now: number, deferred?: (() => void)[]): void {
     const rt = this.#rt.get(name) as InstanceRuntime;
     const state = this.#state.instances[name];
     if (state === undefined) return;
@@ -401,16 +411,36 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
       case 'send-advert': {
         const c = state.config;
         const dsts = rt.opts.unicastPeers ?? [c.family === 'ipv4' ? VRRP_GROUP_V4 : VRRP_GROUP_V6];
-        for (const dst of dsts) {
-          let payload: Uint8Array;
-          try {
-            payload = encodeAdvert(a.advert, { src: c.primaryAddress, dst, ipv4Checksum: rt.checksumForm });
-          } catch (error) {
-            this.#transportError(rt, name, 'sendAdvert', error);
-            continue;
+        const send = (): void => {
+          for (const dst of dsts) {
+            let payload: Uint8Array;
+            try {
+              payload = encodeAdvert(a.advert, { src: c.primaryAddress, dst, ipv4Checksum: rt.checksumForm });
+            } catch (error) {
+              this.#transportError(rt, name, 'sendAdvert', error);
+              continue;
+            }
+            this.#now(rt, name, 'sendAdvert', () => this.#transport.sendAdvert(name, { family: c.family, src: c.primaryAddress, dst, payload }));
           }
-          this.#now(rt, name, 'sendAdvert', () => this.#transport.sendAdvert(name, { family: c.family, src: c.primaryAddress, dst, payload }));
+        };
+        if (deferred === undefined || a.advert.priority === 0) {
+          send();
+          return;
         }
+        // Becoming master (see #step): once, after the queued address change and GARP/NA or after
+        // one interval, and only while still master.
+        let timer: TimerHandle | undefined;
+        let done = false;
+        const once = (): void => {
+          timer?.cancel();
+          if (done) return;
+          done = true;
+          if (this.#state.instances[name]?.name === 'master') send();
+        };
+        deferred.push(() => {
+          this.#queue(rt, name, 'sendAdvert', once);
+          if (!done) timer = this.#clock.setTimer(c.advertIntervalMs, once);
+        });
         return;
       }
       case 'add-addresses': {
@@ -473,7 +503,7 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
   }
 
   /** Run a transport call after the instance's earlier queued ones. */
-  #queue(rt: InstanceRuntime, name: string, op: 'sendFrame' | 'addAddresses' | 'removeAddresses', fn: () => void | Promise<void>): void {
+  #queue(rt: InstanceRuntime, name: string, op: VrrpRouterEventsOp, fn: () => void | Promise<void>): void {
     rt.chain = rt.chain.then(async () => {
       try {
         await fn();

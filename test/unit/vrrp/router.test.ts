@@ -136,9 +136,9 @@ describe('VrrpRouter driver over an in-memory wire', () => {
     for (const f of b.transport.frames) {
       expect(f.frame).toMatchObject({ kind: 'garp', address: '192.0.2.100', senderMac: '02:00:00:00:00:02', targetMac: 'ff:ff:ff:ff:ff:ff' });
     }
-    // Advert, then the addresses, then the frames (RFC 9568 §6.4.2, §8.1.2).
-    expect(b.transport.ops.slice(0, 4)).toEqual(['remove', 'advert:200', 'add:start', 'add']);
-    expect(b.transport.ops[4]).toBe('frame');
+    // The addresses, then the frames (RFC 9568 §8.1.2), then the first advert: a master being
+    // preempted drops the addresses only once clients have been told about us (router.ts #step).
+    expect(b.transport.ops.slice(0, 9)).toEqual(['remove', 'add:start', 'add', 'frame', 'frame', 'frame', 'frame', 'frame', 'advert:200']);
     expect(a.router.counters('vi')).toMatchObject({ ok: 7, checksum: 0 });
     expect(a.router.instanceState('vi')?.master).toEqual({ address: '192.0.2.2', priority: 200 });
     expect(a.router.snapshot()).toEqual([
@@ -176,6 +176,31 @@ describe('VrrpRouter driver over an in-memory wire', () => {
     await b.router.idle();
     expect(b.transport.frames).toHaveLength(10);
     expect(b.transport.ops.indexOf('add')).toBeLessThan(b.transport.ops.indexOf('frame'));
+  });
+
+  it('preemption: the new master advertises only after its addresses and GARPs, so the old one serves until then', async () => {
+    const { nodes, run } = setup([
+      ['A', inst(1, 100)],
+      ['B', inst(2, 200)],
+    ]);
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    a.router.start();
+    await run(5000);
+    expect(a.router.stateOf('vi')).toBe('master');
+    let open!: () => void;
+    b.transport.gate = new Promise<void>((r) => (open = r));
+    b.router.start();
+    await run(3500); // B's Master_Down_Interval (3218.75 ms) is over, its netlink has not answered
+    expect(b.router.stateOf('vi')).toBe('master');
+    expect(b.transport.adverts).toHaveLength(0);
+    expect(a.router.stateOf('vi')).toBe('master');
+    expect([...a.transport.addresses]).toEqual(['192.0.2.100']);
+    open();
+    await run(10);
+    const i = b.transport.ops.indexOf('add');
+    expect(b.transport.ops.slice(i, i + 7)).toEqual(['add', 'frame', 'frame', 'frame', 'frame', 'frame', 'advert:200']);
+    expect(a.router.stateOf('vi')).toBe('backup');
+    expect([...a.transport.addresses]).toEqual([]);
   });
 
   it('refuses a bad MAC, unicast peer or frame gap up front, not in a timer callback', () => {
@@ -361,6 +386,7 @@ describe('VrrpRouter driver over an in-memory wire', () => {
     const t = new FakeTransport('A', wire);
     const r = new VrrpRouter({ instances: [inst(1, 255, { primaryAddress: '192.0.2.100', ipv4Checksum: 'follow' })], transport: t, clock });
     r.start();
+    await r.idle(); // the owner's first advert follows its addresses and GARPs
     expect(verifyAdvertChecksum(t.adverts[0]?.payload as Uint8Array, { version: 3, family: 'ipv4', src: '192.0.2.100', dst: '224.0.0.18' })).toBe('pseudo-header');
     const vendor = encodeAdvert(
       { version: 3, family: 'ipv4', vrid: 51, priority: 100, maxAdvertIntervalCs: 100, addresses: ['192.0.2.100'] },
