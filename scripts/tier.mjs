@@ -39,8 +39,8 @@ async function missing() {
       const bad = [];
       for (const h of ['127.0.0.1', '::1']) if (!(await canListen(h))) bad.push(h);
       if (bad.length) return `cannot listen on ${bad.join(' and ')}`;
-      // The director's etcd pool source is tested against a real etcd.
-      if (!have('etcd')) return `'etcd' not installed (run scripts/setup.sh)`;
+      // The director's etcd pool source is tested against a real etcd (over TLS too: openssl makes the certificates).
+      for (const c of ['etcd', 'openssl']) if (!have(c)) return `'${c}' not installed (run scripts/setup.sh)`;
       return null;
     }
     case 'lab': {
@@ -56,6 +56,8 @@ async function missing() {
     }
     case 'kernel': {
       if (!have('qemu-system-x86_64')) return 'qemu-system-x86_64 not installed (run scripts/setup.sh)';
+      // The director end-to-end test copies these host binaries into its VM image.
+      for (const c of ['/sbin/ip', '/usr/sbin/bird', '/usr/sbin/birdc', '/usr/bin/etcd']) if (!existsSync(c)) return `${c} not installed (run scripts/setup.sh)`;
       if (!existsSync(join(root, 'dist', 'index.js'))) {
         const b = spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
         if (b.status !== 0) return 'the package does not build (npm run build)';

@@ -21,6 +21,14 @@ export interface PrepareImageOptions {
   cacheDir?: string;
   /** Progress messages (download, build). */
   log?: (msg: string) => void;
+  /**
+   * Extra host binaries (absolute paths) copied into the image at the same paths, with the shared
+   * libraries `ldd` lists for them (e.g. `/sbin/ip`, `/usr/sbin/bird`, `/usr/bin/etcd`). They win over
+   * a busybox applet of the same path. Part of the image's cache key.
+   */
+  binaries?: readonly string[];
+  /** Extra kernel modules (with their dependencies) shipped beside IMAGE_MODULES. Part of the cache key. */
+  modules?: readonly string[];
 }
 
 export interface PreparedImage {

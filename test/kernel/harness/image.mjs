@@ -11,7 +11,8 @@
 //   kernels/<pkg>_<version>/      the kernel .deb, extracted with dpkg-deb -x (never installed)
 //   img-<key>/{vmlinuz,initramfs.cpio,meta.json}
 // <key> hashes every input: kernel package and version, node/busybox/ipvsadm/libs (path, size, mtime),
-// the module list and this file's own source (which holds /init). Builds go to a temp dir renamed into
+// the module list, the extra binaries and modules a caller asked for (prepareImage's `binaries` and
+// `modules`: a different set is a different image) and this file's own source (which holds /init). Builds go to a temp dir renamed into
 // place, so concurrent builders race harmlessly.
 
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -378,8 +379,23 @@ class CpioWriter {
 }
 
 /**
+ * Extra host binaries of an image (prepareImage's `binaries`): absolute paths, checked to exist.
+ * @param {readonly string[] | undefined} list
+ * @returns {string[]}
+ */
+function extraBinaries(list) {
+  const out = [...new Set(list ?? [])].sort();
+  for (const b of out) {
+    if (!path.isAbsolute(b) || /\s/.test(b)) throw new ImageError(`extra binary ${JSON.stringify(b)} must be an absolute path without spaces`);
+    if (!exists(b)) throw new ImageError(`extra binary ${b} is not on this host (is its apt package installed?)`);
+    if (b === BUSYBOX || b === IPVSADM || b === '/usr/bin/node') throw new ImageError(`${b} is always in the image`);
+  }
+  return out;
+}
+
+/**
  * Make sure a VM image (kernel + initramfs) for the current inputs is in the cache.
- * @param {{ cacheDir?: string, log?: (msg: string) => void }} [opts]
+ * @param {{ cacheDir?: string, log?: (msg: string) => void, binaries?: readonly string[], modules?: readonly string[] }} [opts]
  */
 export async function prepareImage(opts = {}) {
   const cacheDir = opts.cacheDir ?? DEFAULT_CACHE_DIR;
@@ -388,12 +404,16 @@ export async function prepareImage(opts = {}) {
   if (problems.length) throw new ImageError(`kernel tier prerequisites missing: ${problems.join('; ')}`);
 
   const node = fs.realpathSync(process.execPath);
+  const extraBins = extraBinaries(opts.binaries);
+  const wantModules = [...new Set([...IMAGE_MODULES, ...(opts.modules ?? [])])];
   const pkg = resolveKernelPackage(cacheDir);
-  const libs = sharedLibs([node, IPVSADM]);
+  const libs = sharedLibs([node, IPVSADM, ...extraBins]);
   const key = createHash('sha256').update(JSON.stringify({
     pkg,
     bins: [node, BUSYBOX, IPVSADM, ...libs].map(fileStamp),
     modules: IMAGE_MODULES,
+    // Only when asked for, so the default image's inputs read as before.
+    ...(extraBins.length || opts.modules?.length ? { extra: { bins: extraBins.map(fileStamp), modules: wantModules } } : {}),
     builder: fs.readFileSync(SELF, 'utf8'), // includes INIT_SCRIPT
   })).digest('hex').slice(0, 16);
 
@@ -406,7 +426,12 @@ export async function prepareImage(opts = {}) {
     kernelPackage: `${pkg.name}=${pkg.version}`,
     cacheHit: true,
   };
-  if (exists(path.join(imgDir, 'meta.json'))) return result;
+  if (exists(path.join(imgDir, 'meta.json'))) {
+    // Mark it used: pruneCache drops images untouched for an hour, and callers asking for extra
+    // binaries keep a second image beside the default one.
+    try { const now = new Date(); fs.utimesSync(imgDir, now, now); } catch { /* read-only cache: fine */ }
+    return result;
+  }
 
   result.cacheHit = false;
   const t0 = Date.now();
@@ -417,7 +442,7 @@ export async function prepareImage(opts = {}) {
   const vmlinuz = path.join(kdir, 'boot', `vmlinuz-${release}`);
   if (!exists(vmlinuz)) throw new ImageError(`no ${vmlinuz} in the kernel package`);
   const modDir = path.join(kdir, 'lib', 'modules', release);
-  const modules = resolveModules(modDir, moduleIndex(modDir), IMAGE_MODULES);
+  const modules = resolveModules(modDir, moduleIndex(modDir), wantModules);
 
   const tmp = path.join(cacheDir, `.tmp-img-${process.pid}-${randomBytes(4).toString('hex')}`);
   fs.mkdirSync(tmp, { recursive: true });
@@ -439,10 +464,12 @@ export async function prepareImage(opts = {}) {
     cpio.data('init', Buffer.from(INIT_SCRIPT), 0o755);
     cpio.file('bin/busybox', BUSYBOX, 0o755);
     const applets = run(BUSYBOX, ['--list']).split('\n').map((s) => s.trim()).filter((s) => s && s !== 'busybox');
-    for (const a of applets) cpio.symlink(`bin/${a}`, 'busybox');
+    const extraRel = new Set(extraBins.map((b) => b.replace(/^\//, '')));
+    for (const a of applets) if (!extraRel.has(`bin/${a}`)) cpio.symlink(`bin/${a}`, 'busybox');
     for (const a of ['modprobe', 'insmod', 'rmmod', 'lsmod', 'poweroff', 'reboot', 'halt', 'init']) cpio.symlink(`sbin/${a}`, '../bin/busybox');
     cpio.file('usr/bin/node', node, 0o755);
     cpio.file('usr/sbin/ipvsadm', IPVSADM, 0o755);
+    for (const b of extraBins) { mkdirs(parent(b)); cpio.file(b.replace(/^\//, ''), b, 0o755); }
     for (const lib of libs) { mkdirs(parent(lib)); cpio.file(lib.replace(/^\//, ''), lib); }
     cpio.data('etc/passwd', Buffer.from('root:x:0:0:root:/root:/bin/sh\n'));
     cpio.data('etc/group', Buffer.from('root:x:0:\n'));
@@ -459,7 +486,7 @@ export async function prepareImage(opts = {}) {
     cpio.close();
     fs.copyFileSync(vmlinuz, path.join(tmp, 'vmlinuz'));
     fs.writeFileSync(path.join(tmp, 'meta.json'), JSON.stringify({
-      key, kernelPackage: result.kernelPackage, release, node, libs, modules: modules.map((m) => m.rel),
+      key, kernelPackage: result.kernelPackage, release, node, libs, binaries: extraBins, modules: modules.map((m) => m.rel),
       builtAt: new Date().toISOString(), buildMs: Date.now() - t0,
     }, null, 2));
     try {

@@ -59,7 +59,7 @@ export interface VmRunOptions {
   /** Extra kernel command line arguments. */
   kernelArgs?: string[];
   signal?: AbortSignal;
-  /** Passed to prepareImage. */
+  /** Passed to prepareImage (its `binaries` and `modules` add host binaries and kernel modules to the image). */
   image?: PrepareImageOptions;
 }
 
