@@ -91,3 +91,10 @@ export class PybalConfError extends PoolSourceError {
 export function isPoolSourceError(value: unknown, code?: PoolErrorCode): value is PoolSourceError {
   return value instanceof PoolSourceError && (code === undefined || value.code === code);
 }
+
+/** A network error as one readable phrase: its message, with its code when the message lacks it. */
+export function netErrorText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const msg = typeof e?.message === 'string' && e.message !== '' ? e.message : String(err);
+  return e?.code !== undefined && !msg.includes(e.code) ? `${msg} (${e.code})` : msg;
+}

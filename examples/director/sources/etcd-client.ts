@@ -15,7 +15,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { PoolSourceError } from './errors.js';
+import { netErrorText, PoolSourceError } from './errors.js';
 import type { EtcdTlsSpec } from './types.js';
 
 export interface EtcdClientOptions {
@@ -172,7 +172,7 @@ export class EtcdClient {
       };
       req.on('error', (err) => {
         done();
-        reject(err instanceof PoolSourceError ? err : new PoolSourceError('ERR_POOL_ETCD_UNAVAILABLE', `etcd unreachable: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { where, cause: err }));
+        reject(err instanceof PoolSourceError ? err : new PoolSourceError('ERR_POOL_ETCD_UNAVAILABLE', `etcd unreachable: ${netErrorText(err)}`, { where, cause: err }));
       });
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
@@ -292,7 +292,7 @@ export class EtcdClient {
         this.timeoutMs,
       );
       req.on('error', (err) =>
-        finish({ kind: 'failed', error: new PoolSourceError('ERR_POOL_ETCD_UNAVAILABLE', `etcd watch connection failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { where, cause: err }) }),
+        finish({ kind: 'failed', error: new PoolSourceError('ERR_POOL_ETCD_UNAVAILABLE', `etcd watch connection failed: ${netErrorText(err)}`, { where, cause: err }) }),
       );
       req.on('response', (res) => {
         res.socket?.setKeepAlive(true, 5_000);

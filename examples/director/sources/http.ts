@@ -10,7 +10,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { BaseSource, Backoff } from './base.js';
-import { PoolParseError, PoolSourceError } from './errors.js';
+import { netErrorText, PoolParseError, PoolSourceError } from './errors.js';
 import { parsePool } from './parse.js';
 import type { HttpPoolSpec, PoolSourceContext } from './types.js';
 
@@ -152,7 +152,7 @@ function httpGet(url: URL, headers: Record<string, string>, timeoutMs: number, m
         if (total > max) finish(new PoolSourceError('ERR_POOL_HTTP_STATUS', `pool body larger than ${max} bytes`, { where, status }));
         else chunks.push(c);
       });
-      res.on('error', (err) => finish(new PoolSourceError('ERR_POOL_HTTP_UNREACHABLE', `answer cut short: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { where, cause: err })));
+      res.on('error', (err) => finish(new PoolSourceError('ERR_POOL_HTTP_UNREACHABLE', `answer cut short: ${netErrorText(err)}`, { where, cause: err })));
       res.on('aborted', () => finish(new PoolSourceError('ERR_POOL_HTTP_UNREACHABLE', 'answer cut short (connection closed)', { where })));
       res.on('end', () => {
         const etag = res.headers.etag;
@@ -160,7 +160,7 @@ function httpGet(url: URL, headers: Record<string, string>, timeoutMs: number, m
       });
     });
     req.on('error', (err) =>
-      finish(new PoolSourceError('ERR_POOL_HTTP_UNREACHABLE', `cannot fetch pool URL: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { where, cause: err })),
+      finish(new PoolSourceError('ERR_POOL_HTTP_UNREACHABLE', `cannot fetch pool URL: ${netErrorText(err)}`, { where, cause: err })),
     );
   });
 }

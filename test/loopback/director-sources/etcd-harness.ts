@@ -5,7 +5,9 @@
  * as operators see it: same endpoint, same keys and revisions).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,15 +26,27 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** PEM files for an etcd serving TLS (and asking clients for a certificate when `clientCertAuth`). */
+export interface TestEtcdTls {
+  cert: string;
+  key: string;
+  ca: string;
+  clientCertAuth?: boolean;
+  /** Client certificate and key the harness itself uses. */
+  clientCert?: string;
+  clientKey?: string;
+}
+
 export class TestEtcd {
   readonly dataDir = mkdtempSync(join(tmpdir(), 'lvskit-etcd-'));
+  constructor(readonly tls?: TestEtcdTls) {}
   clientPort = 0;
   peerPort = 0;
   private proc: ChildProcess | undefined;
   private output = '';
 
   get endpoint(): string {
-    return `http://127.0.0.1:${this.clientPort}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.clientPort}`;
   }
 
   /** Start (or restart) etcd and wait until it answers. */
@@ -43,7 +57,10 @@ export class TestEtcd {
         this.clientPort = await freePort();
         this.peerPort = await freePort();
       }
-      const client = `http://127.0.0.1:${this.clientPort}`;
+      const client = `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.clientPort}`;
+      const tlsArgs = this.tls
+        ? ['--cert-file', this.tls.cert, '--key-file', this.tls.key, '--trusted-ca-file', this.tls.ca, ...(this.tls.clientCertAuth ? ['--client-cert-auth'] : [])]
+        : [];
       const peer = `http://127.0.0.1:${this.peerPort}`;
       const p = spawn(
         ETCD_BIN,
@@ -56,6 +73,7 @@ export class TestEtcd {
           '--initial-advertise-peer-urls', peer,
           '--initial-cluster', `lvskit-test=${peer}`,
           '--log-level', 'error',
+          ...tlsArgs,
         ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
@@ -73,8 +91,7 @@ export class TestEtcd {
     const until = Date.now() + ms;
     while (Date.now() < until && p.exitCode === null) {
       try {
-        const r = await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(1000) });
-        const body = (await r.json()) as { health?: string };
+        const body = (await this.request('GET', '/health', undefined, 1000)) as { health?: string };
         if (body.health === 'true') return true;
       } catch {
         /* not up yet */
@@ -122,10 +139,37 @@ export class TestEtcd {
     await this.gw('/v3/kv/compaction', { revision: String(revision), physical: true });
   }
 
-  private async gw(path: string, body: unknown): Promise<unknown> {
-    const r = await fetch(`${this.endpoint}${path}`, { method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(5000) });
-    if (!r.ok) throw new Error(`etcd ${path}: HTTP ${r.status} ${await r.text()}`);
-    return r.json();
+  private gw(path: string, body: unknown): Promise<unknown> {
+    return this.request('POST', path, body, 5000);
+  }
+
+  /** One HTTP(S) request to our etcd (node:https: fetch can't take a private CA or a client certificate). */
+  private request(method: string, path: string, body: unknown, timeoutMs: number): Promise<unknown> {
+    const url = new URL(path, this.endpoint);
+    const t = this.tls;
+    const opts: https.RequestOptions = {
+      method,
+      timeout: timeoutMs,
+      ...(t ? { ca: readFileSync(t.ca), ...(t.clientCert ? { cert: readFileSync(t.clientCert), key: readFileSync(t.clientKey!) } : {}) } : {}),
+    };
+    return new Promise((resolve, reject) => {
+      const req = (t ? https : http).request(url, opts, (res) => {
+        let data = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (data += c));
+        res.on('end', () => {
+          if (res.statusCode !== 200) return reject(new Error(`etcd ${path}: HTTP ${res.statusCode} ${data}`));
+          try {
+            resolve(JSON.parse(data));
+          } catch (e) {
+            reject(e);
+          }
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`etcd ${path}: timeout`)));
+      req.on('error', reject);
+      req.end(body === undefined ? undefined : JSON.stringify(body));
+    });
   }
 
   async close(): Promise<void> {

@@ -158,7 +158,7 @@ services:
   it('a stopped etcd is a typed error, not a hang', async () => {
     const o = io();
     expect(await main(['depool', 'http', '127.0.0.12', '--etcd', 'http://127.0.0.1:1', '--prefix', PREFIX], o.io)).toBe(1);
-    expect(o.err.join('')).toMatch(/etcd unreachable: ECONNREFUSED/);
+    expect(o.err.join('')).toMatch(/etcd unreachable: connect ECONNREFUSED 127.0.0.1:1/);
   });
 });
 
