@@ -88,9 +88,14 @@ function ask(child, msg, want, ms = 60_000) {
 }
 
 function procCpuTicks(pid) {
+  const [u, s] = procUserSys(pid);
+  return u + s;
+}
+/** [utime, stime] of a process (all threads), in clock ticks. */
+function procUserSys(pid) {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]);
+  return [Number(rest[11]), Number(rest[12])];
 }
 function procRssMiB(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -280,6 +285,7 @@ async function runLvskit(servers, backends, mode) {
     resultsPerS: rep.checks / rep.elapsedMs * 1000,
     okShare: rep.checks ? rep.ok / rep.checks : 0,
     cpuMsPer1000: (cpuS * 1e6) / req,
+    sysMsPer1000: ((rep.sysTicks / HZ) * 1e6) / req,
     cpuCores: cpuS / secs,
     rssMiB: rep.rssMiB,
     eldP99Ms: rep.eldP99Ms,
@@ -347,9 +353,11 @@ async function runHaproxy(servers, backends) {
     const req0 = await backendRequests(backends);
     const bcpu0 = await backendCpu(backends);
     const cpu0 = procCpuTicks(pid);
+    const sys0 = procUserSys(pid)[1];
     const t0 = performance.now();
     await sleep(WINDOW_S * 1000);
     const cpu = procCpuTicks(pid) - cpu0;
+    const sys = procUserSys(pid)[1] - sys0;
     const req = (await backendRequests(backends)) - req0;
     const bcpu = (await backendCpu(backends)) - bcpu0;
     const secs = (performance.now() - t0) / 1000;
@@ -370,6 +378,7 @@ async function runHaproxy(servers, backends) {
       label: 'HAProxy',
       checksPerS: req / secs,
       cpuMsPer1000: (cpuS * 1e6) / req,
+      sysMsPer1000: ((sys / HZ) * 1e6) / req,
       cpuCores: cpuS / secs,
       rssMiB: rss,
       backendCpuMsPer1000: ((bcpu / HZ) * 1e6) / req,
@@ -386,7 +395,7 @@ const f0 = (x) => (Number.isFinite(x) ? Math.round(x).toString() : String(x));
 
 function printRun(n, r) {
   console.log(
-    `  ${r.label.padEnd(22)} checks/s ${f0(r.checksPerS).padStart(6)}  CPU ${f1(r.cpuMsPer1000).padStart(6)} ms/1000 checks (${r.cpuCores.toFixed(2)} cores)` +
+    `  ${r.label.padEnd(22)} checks/s ${f0(r.checksPerS).padStart(6)}  CPU ${f1(r.cpuMsPer1000).padStart(6)} ms/1000 checks (sys ${f1(r.sysMsPer1000)}; ${r.cpuCores.toFixed(2)} cores)` +
       `  RSS ${f0(r.rssMiB)} MiB` +
       (r.eldP99Ms !== undefined ? `  loop delay p99 ${f1(r.eldP99Ms)} ms (max ${f1(r.eldMaxMs)})` : '') +
       `  [backends ${f1(r.backendCpuMsPer1000)} ms/1000, TIME_WAIT ${r.timeWait}]`,

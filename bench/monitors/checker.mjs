@@ -6,7 +6,7 @@
 // IPC: parent sends { cmd: 'start', servers: [[id, address, port], ...], mode, intervalMs, timeoutMs, fall, rise, concurrency }
 //   -> { cmd: 'up', n, ms } once every server is up (or { cmd: 'not-up', up, n } after 30 s)
 // { cmd: 'window' }   -> starts a measurement window (checks, CPU ticks, event-loop delay)
-// { cmd: 'report' }   -> { cmd: 'report', checks, ok, cpuTicks, elapsedMs, eldP99Ms, eldMaxMs, rssMiB }
+// { cmd: 'report' }   -> { cmd: 'report', checks, ok, cpuTicks, sysTicks, elapsedMs, eldP99Ms, eldMaxMs, rssMiB }
 // { cmd: 'watch', ids } -> from now on sends { cmd: 'state', id, up, at } for these servers
 // Loopback addresses only (the parent picks them).
 import { readFileSync } from 'node:fs';
@@ -14,10 +14,11 @@ import { connect } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { HttpCheck, Monitor } from 'lvskit/monitors';
 
+/** [utime, stime] of this process (all threads), in clock ticks. */
 function cpuTicks() {
   const f = readFileSync('/proc/self/stat', 'utf8');
   const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]);
+  return [Number(rest[11]), Number(rest[12])];
 }
 const now = () => performance.timeOrigin + performance.now();
 
@@ -43,7 +44,8 @@ process.on('message', (m) => {
       cmd: 'report',
       checks: checks - win.checks,
       ok: ok - win.ok,
-      cpuTicks: cpuTicks() - win.cpu,
+      cpuTicks: cpuTicks()[0] + cpuTicks()[1] - win.cpu[0] - win.cpu[1],
+      sysTicks: cpuTicks()[1] - win.cpu[1],
       elapsedMs: performance.now() - win.t,
       eldP99Ms: eld.percentile(99) / 1e6,
       eldMaxMs: eld.max / 1e6,
