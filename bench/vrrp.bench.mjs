@@ -197,6 +197,7 @@ const METRICS = [
   ['ret', 'gap', 'return: longest echo-reply gap (black hole)'],
   ['ret', 'lost', 'return: echo requests lost'],
   ['ret', 'dual', 'return: both routers hold the VIP (dual master)'],
+  ['ret', 'flaps', 'return: the backup took the VIP back (spurious failovers, count)'],
 ];
 
 const pairNames = PAIRS.map(pairName);

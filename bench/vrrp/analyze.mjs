@@ -153,10 +153,13 @@ export function returnFigures(ev, { tRet, tEnd, ips, macs }) {
     if (both) dual += tEnd - t;
   }
   const loss = clientLoss(wire, tRet, tEnd);
+  // r2 taking the VIP again after r1 claimed it: a spurious failover (r1's adverts came too late).
+  const flaps = Number.isFinite(claim) ? addr.filter((e) => e.h === 'r2' && e.op === 'add' && e.t > claim && e.t <= tEnd).length : undefined;
   return {
     preempt: since(adv1, tRet),
     vip: since(add1, tRet),
     dual: Number.isFinite(claim) ? dual : undefined,
+    flaps,
     gap: loss.gap,
     lost: loss.lost,
     detail: detail(ev, tRet, tEnd, loss, macs),
