@@ -84,7 +84,7 @@ function sleepDefault(ms: number, signal?: AbortSignal): Promise<void> {
 
 export async function main(argv: readonly string[], io: OpsIo = defaultIo): Promise<number> {
   const [verb, service, host, ...rest] = argv;
-  if (verb === '--help' || verb === '-h') {
+  if (argv.includes('--help') || argv.includes('-h')) {
     io.stdout(`${OPS_USAGE}\n`);
     return 0;
   }

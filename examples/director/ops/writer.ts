@@ -10,7 +10,7 @@
  *   we edited, start again. The director's file source sees one complete file.
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { chmod, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { PoolSourceError } from '../sources/errors.js';
 import type { EtcdClient } from '../sources/etcd-client.js';
@@ -113,8 +113,10 @@ export class FilePoolWriter implements PoolWriter {
       const text = await this.load();
       const current = editPoolText(text, this.format, host, {}, this.path).before;
       const r = editPoolText(text, this.format, host, change(current), this.path);
-      const st = await stat(this.path);
-      const tmp = join(dirname(this.path), `.${basename(this.path)}.lvskit-${process.pid}-${attempt}`);
+      // Through a symlink, the target is replaced (the link itself stays a link).
+      const real = await realpath(this.path);
+      const st = await stat(real);
+      const tmp = join(dirname(real), `.${basename(real)}.lvskit-${process.pid}-${attempt}`);
       try {
         const fd = openSync(tmp, 'wx', st.mode & 0o7777);
         try {
@@ -129,7 +131,7 @@ export class FilePoolWriter implements PoolWriter {
           await unlink(tmp);
           continue;
         }
-        await rename(tmp, this.path);
+        await rename(tmp, real);
       } catch (err) {
         await unlink(tmp).catch(() => undefined);
         if (err instanceof PoolSourceError) throw err;

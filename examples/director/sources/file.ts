@@ -10,7 +10,7 @@
  * A missing, unreadable, empty or malformed file keeps the last good pool
  * (state `stale`, typed error); only a well-formed document is applied.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { realpathSync, watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { BaseSource } from './base.js';
@@ -26,6 +26,8 @@ export class FileSource extends BaseSource {
   readonly path: string;
   private readonly spec: FilePoolSpec;
   private watcher: FSWatcher | undefined;
+  private targetWatcher: FSWatcher | undefined;
+  private targetPath: string | undefined;
   private debounce: ReturnType<typeof setTimeout> | undefined;
   private fingerprint = '';
   private reading: Promise<void> | undefined;
@@ -86,6 +88,40 @@ export class FileSource extends BaseSource {
       this.watcher = undefined;
       this.log.warn({ service: this.service, path: this.path, err: String(err) }, 'cannot watch the pool file directory; polling');
     }
+    this.watchTarget();
+  }
+
+  /**
+   * A pool file that is a symlink (config managers like them) changes where its
+   * target lives: watch the target's directory too, re-aimed when the link moves.
+   */
+  private watchTarget(): void {
+    let target: string | undefined;
+    try {
+      const real = realpathSync(this.path);
+      if (real !== this.path) target = real;
+    } catch {
+      target = undefined; // missing for now: the poll and the directory watch cover it
+    }
+    if (target === this.targetPath) return;
+    this.targetWatcher?.close();
+    this.targetWatcher = undefined;
+    this.targetPath = target;
+    if (target === undefined) return;
+    const name = basename(target);
+    try {
+      this.targetWatcher = watch(dirname(target), { persistent: false }, (_event, file) => {
+        if (file !== null && file !== undefined && String(file) !== name) return;
+        this.kick();
+      });
+      this.targetWatcher.on('error', () => {
+        this.targetWatcher?.close();
+        this.targetWatcher = undefined;
+        this.targetPath = undefined;
+      });
+    } catch {
+      this.targetPath = undefined;
+    }
   }
 
   private kick(): void {
@@ -117,6 +153,7 @@ export class FileSource extends BaseSource {
   }
 
   private async readOnce(): Promise<void> {
+    if (!this.stopped) this.watchTarget();
     let text: string;
     try {
       const st = await stat(this.path);
@@ -154,5 +191,7 @@ export class FileSource extends BaseSource {
     this.debounce = undefined;
     this.watcher?.close();
     this.watcher = undefined;
+    this.targetWatcher?.close();
+    this.targetWatcher = undefined;
   }
 }

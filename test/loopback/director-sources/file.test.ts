@@ -3,7 +3,7 @@
  * rename (how editors and config managers write), truncated, half-written,
  * deleted and re-created. The last good pool stays through every bad state.
  */
-import { mkdtempSync, rmSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -96,6 +96,41 @@ describe('pool file source (real files)', () => {
       expect(pools[0]!.entries).toEqual([{ host: 'x.example', weight: 3, enabled: true, pooled: 'yes' }]);
     } finally {
       await src.stop();
+    }
+  });
+});
+
+describe('pool file source through a symlink', () => {
+  it('follows changes to the target, and the link being re-pointed', async () => {
+    const real1 = mkdtempSync(join(tmpdir(), 'lvskit-pool-target-'));
+    const real2 = mkdtempSync(join(tmpdir(), 'lvskit-pool-target-'));
+    const linkDir = mkdtempSync(join(tmpdir(), 'lvskit-pool-link-'));
+    try {
+      writeFileSync(join(real1, 'pool'), line('a.example', 1, true));
+      writeFileSync(join(real2, 'pool'), line('b.example', 2, true));
+      symlinkSync(join(real1, 'pool'), join(linkDir, 'pool'));
+      // pollMs off: changes must come through the watches.
+      const src = createPoolSource({ type: 'file', path: join(linkDir, 'pool'), debounceMs: 30, pollMs: 0 }, { service: 'sym' });
+      const pools: PoolUpdate[] = [];
+      src.on('pool', (u) => pools.push(u));
+      await src.start();
+      try {
+        expect(pools[0]?.entries.map((e) => e.host)).toEqual(['a.example']);
+        writeFileSync(join(real1, 'pool'), line('a.example', 5, true));
+        await until(() => pools.length === 2, 10_000, 'target edited');
+        expect(pools[1]?.entries[0]?.weight).toBe(5);
+        symlinkSync(join(real2, 'pool'), join(linkDir, '.pool.new'));
+        renameSync(join(linkDir, '.pool.new'), join(linkDir, 'pool'));
+        await until(() => pools.length === 3, 10_000, 'link re-pointed');
+        expect(pools[2]?.entries.map((e) => e.host)).toEqual(['b.example']);
+        writeFileSync(join(real2, 'pool'), line('b.example', 9, true));
+        await until(() => pools.length === 4, 10_000, 'new target edited');
+        expect(pools[3]?.entries[0]?.weight).toBe(9);
+      } finally {
+        await src.stop();
+      }
+    } finally {
+      for (const d of [real1, real2, linkDir]) rmSync(d, { recursive: true, force: true });
     }
   });
 });

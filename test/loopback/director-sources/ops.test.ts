@@ -5,7 +5,7 @@
  * drain puts the server at weight 0 first, then out, and pool brings it back.
  */
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -182,6 +182,17 @@ describe('operator command on a pool file', () => {
     expect(await main(['drain', 'api', 'a.example', '--pool-file', path, '--wait', '50ms'], o.io)).toBe(1);
     expect(o.err.join('')).toMatch(/a.example is not pooled \(pooled no\): nothing to drain/);
     expect(readdirNoTemp(dir)).toEqual(['pool']);
+  });
+
+  it('through a symlinked pool file, writes the target and leaves the link a link', async () => {
+    const target = join(dir, 'real-pool');
+    const link = join(dir, 'linked-pool');
+    writeFileSync(target, "{ 'host': 'c.example', 'weight': 3, 'enabled': True }\n");
+    symlinkSync(target, link);
+    const o = io();
+    expect(await main(['depool', 'api', 'c.example', '--pool-file', link], o.io)).toBe(0);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readFileSync(target, 'utf8')).toBe("{ 'host': 'c.example', 'weight': 3, 'enabled': False }\n");
   });
 });
 
