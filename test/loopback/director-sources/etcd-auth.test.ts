@@ -26,7 +26,7 @@ describe('etcd pool source with authentication (real etcd)', () => {
   afterAll(() => etcd.close());
 
   it('reads with the right password, survives a restart (token voided), and a wrong password is a typed error', async () => {
-    const spec = { type: 'etcd' as const, endpoints: [etcd.endpoint], prefix: PREFIX, timeoutMs: 2_000, probeMs: 1_000, backoff: { initialMs: 100, maxMs: 400 } };
+    const spec = { type: 'etcd' as const, endpoints: [etcd.endpoint], prefix: PREFIX, timeoutMs: 5_000, probeMs: 1_000, backoff: { initialMs: 100, maxMs: 400 } };
     const src = createPoolSource({ ...spec, auth: { username: 'root', password: 'rootpw' } }, { service: 's' });
     const recovered: unknown[] = [];
     src.on('recovered', (r) => recovered.push(r));

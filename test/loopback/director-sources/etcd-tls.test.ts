@@ -46,7 +46,7 @@ describe('etcd pool source over TLS with client certificates (real etcd)', () =>
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const base = () => ({ type: 'etcd' as const, endpoints: [etcd.endpoint], dc: 'tls', cluster: 'c', service: 's', timeoutMs: 2_000, backoff: { initialMs: 100, maxMs: 300 } });
+  const base = () => ({ type: 'etcd' as const, endpoints: [etcd.endpoint], dc: 'tls', cluster: 'c', service: 's', timeoutMs: 5_000, backoff: { initialMs: 100, maxMs: 300 } });
 
   it('reads and watches with the right CA and client certificate', async () => {
     const src = createPoolSource({ ...base(), tls: { ca: f('ca.pem'), cert: f('client.pem'), key: f('client.key') } }, { service: 'x' });

@@ -18,7 +18,7 @@ describe('etcd pool source (real etcd)', () => {
 
   function source(): { src: PoolSource; pools: PoolUpdate[]; stale: PoolStale[] } {
     const src = createPoolSource(
-      { type: 'etcd', endpoints: [etcd.endpoint], dc: 'eqiad', cluster: 'text', timeoutMs: 2_000, probeMs: 1_000, backoff: { initialMs: 100, maxMs: 500 } },
+      { type: 'etcd', endpoints: [etcd.endpoint], dc: 'eqiad', cluster: 'text', timeoutMs: 5_000, probeMs: 1_000, backoff: { initialMs: 100, maxMs: 500 } },
       { service: 'varnish' },
     );
     const pools: PoolUpdate[] = [];
@@ -145,7 +145,7 @@ describe('etcd pool source (real etcd)', () => {
     const r1 = await etcd.put(key('c.example'), val(1, 'yes'));
     const r2 = await etcd.put(key('c.example'), val(2, 'yes'));
     await etcd.compact(r2);
-    const client = new EtcdClient({ endpoints: [etcd.endpoint], timeoutMs: 2_000 });
+    const client = new EtcdClient({ endpoints: [etcd.endpoint], timeoutMs: 5_000 });
     const ac = new AbortController();
     const end = await client.watch(PREFIX, r1, () => undefined, ac.signal);
     expect(end).toEqual({ kind: 'compacted', compactRevision: r2 });

@@ -76,7 +76,7 @@ describe('HTTP pool source (real HTTP server)', () => {
   it('keeps the last good pool through 500, garbage, empty body, a hang and a reset; then follows a new pool', async () => {
     mode = 'pybal';
     const src = createPoolSource(
-      { type: 'http', url: base, intervalMs: 100, timeoutMs: 400, backoff: { initialMs: 50, maxMs: 100 } },
+      { type: 'http', url: base, intervalMs: 100, timeoutMs: 1_000, backoff: { initialMs: 50, maxMs: 100 } },
       { service: 'mw' },
     );
     const pools: PoolUpdate[] = [];
@@ -108,7 +108,7 @@ describe('HTTP pool source (real HTTP server)', () => {
       await expectStale('garbage', 'ERR_POOL_PARSE', /unterminated string.*:2:/);
       expect(stale[stale.length - 1]!.reason.line).toBe(2);
       await expectStale('empty', 'ERR_POOL_PARSE', /empty body/);
-      await expectStale('hang', 'ERR_POOL_TIMEOUT', /400 ms/);
+      await expectStale('hang', 'ERR_POOL_TIMEOUT', /1000 ms/);
       await expectStale('reset', 'ERR_POOL_HTTP_UNREACHABLE', /ECONNRESET|socket|closed|terminated/i);
 
       mode = 'yaml';

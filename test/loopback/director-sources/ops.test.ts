@@ -78,7 +78,7 @@ services:
     drainMs: 300ms
     checks:
       - { type: tcp, intervalMs: 200 }
-    pool: { type: etcd, endpoints: ["${etcd.endpoint}"], dc: lo, cluster: web, timeoutMs: 2000, backoff: { initialMs: 100, maxMs: 500 } }
+    pool: { type: etcd, endpoints: ["${etcd.endpoint}"], dc: lo, cluster: web, timeoutMs: 5000, backoff: { initialMs: 100, maxMs: 500 } }
 `;
     configFile = join(dir, 'director.yaml');
     writeFileSync(configFile, text);
