@@ -1,6 +1,17 @@
 // In the VM: where the time of loading 1,000 x 50 goes (send() is synchronous: the kernel handles the
 // requests inside sendmsg), for a few batch shapes.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { IpvsClient, plan, openGenericSocket } from 'lvskit/ipvs';
+
+// Each shape in a fresh network namespace (its own IPVS tables, no deleted destinations from an earlier load).
+if (process.env.CHILD === undefined) {
+  for (const shape of (process.env.SHAPES ?? '208:416:0').split(',')) {
+    const r = spawnSync('unshare', ['-n', process.execPath, fileURLToPath(import.meta.url)], { env: { ...process.env, CHILD: '1', SHAPES: shape }, encoding: 'utf8' });
+    process.stdout.write(r.stdout + r.stderr);
+  }
+  process.exit(0);
+}
 
 const n = Number(process.env.N ?? 1000);
 const m = Number(process.env.M ?? 50);

@@ -31,7 +31,6 @@ import {
   NLMSG_HDRLEN,
   align4,
   attrLength,
-  decodeGenlHeader,
   writeGenlHeader,
   type NlmsgHeader,
 } from './wire-netlink.js';
@@ -91,7 +90,8 @@ export interface DecodeOptions {
 /** Decode the genl payload of an IPVS message. */
 export function decodeIpvsMessage(buf: Uint8Array, offset = 0, end = buf.length, options: DecodeOptions = {}): IpvsMessage {
   if (end - offset < GENL_HDRLEN) throw new DecodeError('ERR_SHORT_INPUT', `genl header needs ${GENL_HDRLEN} bytes, ${end - offset} left`, offset);
-  const h = decodeGenlHeader(buf.subarray(0, end), offset);
+  // struct genlmsghdr read in place (no reader object: this runs for every entry of a dump).
+  const h = { cmd: buf[offset] as number, version: buf[offset + 1] as number };
   if (isInfo(h.cmd)) {
     return { cmd: h.cmd as typeof IPVS_CMD_SET_INFO, version: h.version, info: decodeAttrsWith(INFO_SCHEMA, buf, offset + GENL_HDRLEN, end) };
   }

@@ -13,6 +13,8 @@ import { decodeIpvsMessage } from '../../src/ipvs/wire.js';
 import { serviceFromWire } from '../../src/ipvs/model.js';
 
 const SCRIPT = 'test/kernel/vm/ipvs-client.mjs';
+/** Runs the apply() example of docs/ipvs.md in the same boot, after SCRIPT. */
+const DOCS_SCRIPT = 'test/kernel/vm/ipvs-docs.mjs';
 
 /** Build dist/ when any src/ipvs file is newer than the built entry (the VM imports the built package). */
 function ensureBuilt(): void {
@@ -35,7 +37,7 @@ function caseLine(name: string): string | undefined {
 describe('kernel: lvskit/ipvs against the kernel and ipvsadm', () => {
   beforeAll(async () => {
     ensureBuilt();
-    run = await runInVm({ files: [SCRIPT], modules: ['ip_vs', 'dummy'], timeoutMs: 1_500_000, memoryMb: 1536 });
+    run = await runInVm({ files: [SCRIPT, DOCS_SCRIPT], include: ['docs/ipvs.md'], modules: ['ip_vs', 'dummy'], timeoutMs: 1_500_000, memoryMb: 1536 });
     output = run.results[0]?.output ?? '';
     for (const m of output.matchAll(/^FACT (\S+) (.*)$/gm)) facts.set(m[1] as string, JSON.parse(m[2] as string));
     // The failing cases' stack traces, for the reader of a red run.
@@ -73,6 +75,12 @@ describe('kernel: lvskit/ipvs against the kernel and ipvsadm', () => {
 
   it('the in-VM script exited 0', () => {
     expect(run.results[0]?.exitCode, output.slice(-3000)).toBe(0);
+  });
+
+  it('the apply() example of docs/ipvs.md runs, prints what the doc shows and leaves that table', () => {
+    const docs = run.results[1];
+    expect(docs?.output, 'docs example did not run').toMatch(/^CASE ok docs-apply-example /m);
+    expect(docs?.exitCode, docs?.output).toBe(0);
   });
 
   it('golden bytes from the kernel decode to the service that was added', () => {
