@@ -15,12 +15,13 @@
 import { Afi, CeaseSubcode, ErrorCode, Safi } from './constants.js';
 import type { AddressFamily, Nlri } from './codec-address.js';
 import { familyOf, ipv4PrefixKey } from './codec-address.js';
-import type { AsPathSegment, PathAttributes } from './codec-attributes.js';
+import type { AsPathSegment, PathAttributes, UnknownAttribute } from './codec-attributes.js';
+import type { LargeCommunity } from './communities.js';
 import type { NotificationMessage } from './codec-messages.js';
 import type { UpdateCodecOptions, UpdateMessage, UpdateVerdict } from './codec-update.js';
 import { isEndOfRib } from './codec-update.js';
 import type { OutRoute } from './plan-updates.js';
-import { attributesKey, attributesKeyUncached, planUpdates } from './plan-updates.js';
+import { attributesKey, planUpdates } from './plan-updates.js';
 
 /** Map key of a route: the prefix, and the path identifier under ADD-PATH. */
 export function routeKey(prefix: string, pathId?: number): string {
@@ -67,8 +68,15 @@ export function maxPrefixesNotification(afi: number, safi: number, limit: number
  * Routes sharing one attribute set, next hop, family and stale flag: what an
  * Adj-RIB-In entry points at. A full table has ~10x fewer of these than routes.
  */
+/** One attribute set held, with the path sets that use it. */
+interface AttrSet {
+  readonly hash: number;
+  readonly attrs: PathAttributes;
+  readonly paths: PathSet[];
+}
+
 interface PathSet {
-  readonly attrKey: string;
+  readonly set: AttrSet;
   readonly afi: AddressFamily;
   readonly nextHop: string[];
   readonly attributes: PathAttributes;
@@ -104,6 +112,89 @@ function hasAs(path: readonly AsPathSegment[] | undefined, asn: number): boolean
   return false;
 }
 
+// Attribute sets are interned by a numeric hash and a field-by-field comparison: no key string per
+// UPDATE. Both ignore NEXT_HOP and MP_* (the path set holds the next hop; MP_* carry the NLRI).
+
+function mix(h: number, v: number): number {
+  return Math.imul(h ^ v, 0x01000193) | 0; // FNV-1a step on 32-bit words
+}
+
+function mixArray(h: number, xs: readonly number[] | undefined): number {
+  if (xs === undefined) return mix(h, -1);
+  h = mix(h, xs.length);
+  for (const x of xs) h = mix(h, x | 0);
+  return h;
+}
+
+function attributesHash(a: PathAttributes): number {
+  let h = 0x811c9dc5 | 0;
+  h = mix(h, a.origin === undefined ? -1 : a.origin.length);
+  if (a.asPath !== undefined) for (const sg of a.asPath) h = mixArray(mix(h, sg.type.length), sg.asns);
+  h = mix(h, a.med ?? -1);
+  h = mix(h, a.localPref ?? -1);
+  h = mixArray(h, a.communities);
+  if (a.largeCommunities !== undefined) for (const c of a.largeCommunities) h = mix(mix(mix(h, c.globalAdmin), c.localData1), c.localData2);
+  h = mix(h, a.extendedCommunities?.length ?? -1);
+  h = mix(h, a.unknown?.length ?? -1);
+  return h;
+}
+
+function sameNumbers(a: readonly number[] | undefined, b: readonly number[] | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Equal path attributes, NEXT_HOP and MP_* aside. */
+function sameAttributes(a: PathAttributes, b: PathAttributes): boolean {
+  if (a.origin !== b.origin || a.med !== b.med || a.localPref !== b.localPref || a.atomicAggregate !== b.atomicAggregate) return false;
+  if (a.originatorId !== b.originatorId || !sameNumbers(a.communities, b.communities)) return false;
+  if (a.asPath !== b.asPath) {
+    if (a.asPath === undefined || b.asPath === undefined || a.asPath.length !== b.asPath.length) return false;
+    for (let i = 0; i < a.asPath.length; i++) {
+      const x = a.asPath[i] as AsPathSegment;
+      const y = b.asPath[i] as AsPathSegment;
+      if (x.type !== y.type || !sameNumbers(x.asns, y.asns)) return false;
+    }
+  }
+  if (a.aggregator !== b.aggregator && (a.aggregator?.asn !== b.aggregator?.asn || a.aggregator?.address !== b.aggregator?.address)) return false;
+  if (a.clusterList !== b.clusterList && (a.clusterList === undefined || b.clusterList === undefined || !sameStrings(a.clusterList, b.clusterList))) return false;
+  if (a.largeCommunities !== b.largeCommunities) {
+    const x = a.largeCommunities;
+    const y = b.largeCommunities;
+    if (x === undefined || y === undefined || x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) {
+      const p = x[i] as LargeCommunity;
+      const q = y[i] as LargeCommunity;
+      if (p.globalAdmin !== q.globalAdmin || p.localData1 !== q.localData1 || p.localData2 !== q.localData2) return false;
+    }
+  }
+  if (a.extendedCommunities !== b.extendedCommunities) {
+    const x = a.extendedCommunities;
+    const y = b.extendedCommunities;
+    if (x === undefined || y === undefined || x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  }
+  if (a.unknown !== b.unknown) {
+    const x = a.unknown;
+    const y = b.unknown;
+    if (x === undefined || y === undefined || x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) {
+      const p = x[i] as UnknownAttribute;
+      const q = y[i] as UnknownAttribute;
+      if (p.type !== q.type || p.flags !== q.flags || !sameBytes(p.value, q.value)) return false;
+    }
+  }
+  return true;
+}
+
 /** The attributes without NEXT_HOP and MP_*: field by field (an object rest copy is slower). */
 function stripReach(a: PathAttributes): PathAttributes {
   const o: PathAttributes = {};
@@ -137,7 +228,8 @@ export class AdjRibIn {
    * Attribute sets, interned: routes received in different UPDATEs with equal
    * attributes share one object; with it, the path sets that use it.
    */
-  readonly #sets = new Map<string, { attrs: PathAttributes; paths: PathSet[] }>();
+  readonly #sets = new Map<number, AttrSet[]>();
+  #setCount = 0;
   readonly #maxPrefixes: number;
   readonly #localAs: number | undefined;
   #families: Set<AddressFamily> | undefined;
@@ -208,11 +300,11 @@ export class AdjRibIn {
       return change;
     }
     const fam = this.#families;
-    const attrKey = attributesKeyUncached(a);
+    const hash = attributesHash(a);
     if (u.nlri.length > 0 && a.nextHop !== undefined) {
       if (fam !== undefined && !fam.has(Afi.IPV4)) change.ignored += u.nlri.length;
       else {
-        const ps = this.#pathSet(Afi.IPV4, [a.nextHop], a, attrKey, false);
+        const ps = this.#pathSet(Afi.IPV4, [a.nextHop], a, hash, false);
         for (const n of u.nlri) this.#add(n, ps, change);
         this.#unused(ps);
       }
@@ -220,7 +312,7 @@ export class AdjRibIn {
     if (mpReach !== undefined && mpReach.nlri.length > 0) {
       if (fam !== undefined && !fam.has(mpReach.afi)) change.ignored += mpReach.nlri.length;
       else {
-        const ps = this.#pathSet(mpReach.afi, mpReach.nextHop, a, attrKey, false);
+        const ps = this.#pathSet(mpReach.afi, mpReach.nextHop, a, hash, false);
         for (const n of mpReach.nlri) this.#add(n, ps, change);
         this.#unused(ps);
       }
@@ -234,25 +326,42 @@ export class AdjRibIn {
    * by `#unused` if none come). One string key per UPDATE (the attribute key);
    * the few path sets of an attribute set are told apart by a scan.
    */
-  #pathSet(afi: AddressFamily, nextHop: string[], a: PathAttributes, attrKey: string, stale: boolean): PathSet {
-    let set = this.#sets.get(attrKey);
+  #pathSet(afi: AddressFamily, nextHop: string[], a: PathAttributes, hash: number, stale: boolean): PathSet {
+    let bucket = this.#sets.get(hash);
+    let set: AttrSet | undefined;
+    if (bucket !== undefined) {
+      for (const s of bucket) {
+        if (sameAttributes(s.attrs, a)) {
+          set = s;
+          break;
+        }
+      }
+    }
     if (set === undefined) {
-      set = { attrs: stripReach(a), paths: [] };
-      this.#sets.set(attrKey, set);
+      set = { hash, attrs: stripReach(a), paths: [] };
+      if (bucket === undefined) this.#sets.set(hash, (bucket = []));
+      bucket.push(set);
+      this.#setCount++;
     }
     for (const ps of set.paths) if (ps.afi === afi && ps.stale === stale && sameStrings(ps.nextHop, nextHop)) return ps;
-    const ps: PathSet = { attrKey, afi, nextHop, attributes: set.attrs, stale, refs: 0 };
+    const ps: PathSet = { set, afi, nextHop, attributes: set.attrs, stale, refs: 0 };
     set.paths.push(ps);
     return ps;
   }
 
   #unused(ps: PathSet): void {
     if (ps.refs > 0) return;
-    const set = this.#sets.get(ps.attrKey);
-    if (set === undefined) return;
+    const set = ps.set;
     const i = set.paths.indexOf(ps);
-    if (i >= 0) set.paths.splice(i, 1);
-    if (set.paths.length === 0) this.#sets.delete(ps.attrKey);
+    if (i < 0) return;
+    set.paths.splice(i, 1);
+    if (set.paths.length > 0) return;
+    const bucket = this.#sets.get(set.hash);
+    const j = bucket === undefined ? -1 : bucket.indexOf(set);
+    if (bucket === undefined || j < 0) return;
+    bucket.splice(j, 1);
+    if (bucket.length === 0) this.#sets.delete(set.hash);
+    this.#setCount--;
   }
 
   #release(ps: PathSet): void {
@@ -262,7 +371,7 @@ export class AdjRibIn {
 
   /** Distinct attribute sets held (for memory accounting and tests). */
   get attributeSets(): number {
-    return this.#sets.size;
+    return this.#setCount;
   }
 
   #lookup(prefix: string, pathId: number | undefined): PathSet | undefined {
@@ -331,7 +440,7 @@ export class AdjRibIn {
     let n = 0;
     const restale = (ps: PathSet): PathSet => {
       if (ps.stale) return ps;
-      const s = this.#pathSet(ps.afi, ps.nextHop, ps.attributes, ps.attrKey, true);
+      const s = this.#pathSet(ps.afi, ps.nextHop, ps.attributes, ps.set.hash, true);
       s.refs++;
       this.#release(ps);
       return s;
@@ -384,6 +493,7 @@ export class AdjRibIn {
     for (const m of this.#v4) m.clear();
     this.#other.clear();
     this.#sets.clear();
+    this.#setCount = 0;
     this.#count = 0;
     return all;
   }

@@ -90,6 +90,25 @@ describe('AdjRibIn storage', () => {
     expect(sorted(rib.routes())).toEqual(['10.0.0.0/8', '10.0.0.0/8#2', '10.0.0.1/8']);
   });
 
+  it('keeps 100,000 attribute sets apart (interned by a 32-bit hash: at this count a collision or two is likely) and shares each among its routes', () => {
+    const rib = new AdjRibIn();
+    const n = 100_000;
+    for (let i = 0; i < n; i++) {
+      const prefixes = [0, 1].map((k) => ({ prefix: `${10 + (i >> 15)}.${(i >> 7) & 255}.${((i & 127) << 1) | k}.0/24` }));
+      rib.apply(ok(ann4(prefixes, { ...attrs, med: i })));
+    }
+    expect(rib.size).toBe(2 * n);
+    expect(rib.attributeSets).toBe(n);
+    for (let i = 0; i < n; i += 997) {
+      const a = rib.get(`${10 + (i >> 15)}.${(i >> 7) & 255}.${(i & 127) << 1}.0/24`);
+      const b = rib.get(`${10 + (i >> 15)}.${(i >> 7) & 255}.${((i & 127) << 1) | 1}.0/24`);
+      expect(a?.attributes.med).toBe(i);
+      expect(b?.attributes).toBe(a?.attributes);
+    }
+    const meds = new Set([...rib.routes()].map((r) => r.attributes.med));
+    expect(meds.size).toBe(n);
+  }, 60_000);
+
   it('matches a plain map of prefix -> route over random announce / withdraw / stale sequences (property)', () => {
     type Op =
       | { op: 'ann'; prefixes: string[]; set: number; nh: number }
