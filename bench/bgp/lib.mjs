@@ -92,7 +92,11 @@ export function startProcess(ns, cmd, args, { logFile, ipc = false, env } = {}) 
         clearTimeout(t);
       }
       started.delete(proc);
-      if (logFile) writeFileSync(logFile, log);
+      try {
+        if (logFile) writeFileSync(logFile, log);
+      } catch {
+        // its temp dir is already gone (interrupted run)
+      }
     },
   };
   started.add(proc);
@@ -101,11 +105,18 @@ export function startProcess(ns, cmd, args, { logFile, ipc = false, env } = {}) 
 
 /** Stop everything still running that we started (by PID, through our own child handles). */
 export async function stopAll() {
-  for (const p of [...started]) await p.stop();
+  for (const p of [...started]) {
+    try {
+      await p.stop();
+    } catch (e) {
+      console.error(`stopping PID ${p.pid}: ${e.message}`);
+      p.child.kill('SIGKILL');
+    }
+  }
 }
 
 /**
- * Poll `probe()` every `intervalMs` until `done(value)` or `timeoutMs` passes; calls `onValue(value, t)`
+ * Poll `probe()` every `intervalMs` (a number, or a function of the time elapsed) until `done(value)` or `timeoutMs` passes; calls `onValue(value, t)`
  * for each answer, `t` being when the answer arrived (the value was true by then). Bounded by time and
  * therefore by count. Gives up (undefined) early when `alive()` turns false (the daemon died).
  */
@@ -123,7 +134,8 @@ export async function poll(probe, { intervalMs, timeoutMs, done, onValue, alive 
     onValue?.(v, Date.now());
     if (v !== undefined && done(v)) return v;
     if (Date.now() - t0 > timeoutMs) return undefined;
-    await sleep(Math.max(0, intervalMs - (Date.now() - t)));
+    const every = typeof intervalMs === 'function' ? intervalMs(Date.now() - t0) : intervalMs;
+    await sleep(Math.max(0, every - (Date.now() - t)));
   }
 }
 
