@@ -16,7 +16,8 @@
 //
 //   - node net floor: bare node sockets doing the same exchanges at the same rate, without
 //     parsing, deadlines, state or metrics (where lvskit's CPU goes: most of it is here)
-// Env: MONITORS_BENCH_SIZES=10000,1000  MONITORS_BENCH_WINDOW_S=20  MONITORS_BENCH_ONLY=lvskit,haproxy,naive,floor
+// Env: MONITORS_BENCH_COALESCE_MS=10 (the lvskit Monitor's coalesceMs)
+//      MONITORS_BENCH_SIZES=10000,1000  MONITORS_BENCH_WINDOW_S=20  MONITORS_BENCH_ONLY=lvskit,haproxy,naive,floor
 //      MONITORS_BENCH_PROFILE=1 (lvskit checker writes a --cpu-prof profile to /tmp/lvskit-monitors-prof)
 // Loopback addresses only. Every process started here is stopped here, by its pid.
 import { spawn, execFileSync } from 'node:child_process';
@@ -38,6 +39,8 @@ const TIMEOUT_MS = 1000;
 const FALL = 3;
 const RISE = 2;
 const BOUND_MS = INTERVAL_MS * FALL + TIMEOUT_MS + 50;
+// Monitor option: checks due within 10 ms of each other start in one event-loop turn (early, never late).
+const COALESCE_MS = Number(process.env.MONITORS_BENCH_COALESCE_MS ?? 10);
 const HAPROXY = '/usr/sbin/haproxy';
 const HZ = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
@@ -242,7 +245,7 @@ async function runLvskit(servers, backends, mode) {
   const c = start(argv, { ipc: true });
   const up = await ask(
     c,
-    { cmd: 'start', servers, mode, intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS, fall: FALL, rise: RISE, concurrency: 256 },
+    { cmd: 'start', servers, mode, intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS, fall: FALL, rise: RISE, concurrency: 256, coalesceMs: COALESCE_MS },
     'up',
     60_000,
   );
@@ -408,6 +411,7 @@ function printRun(n, r) {
 
 async function main() {
   console.log(`monitors: HTTP check every ${INTERVAL_MS} ms, timeout ${TIMEOUT_MS} ms, fall ${FALL}, rise ${RISE}; detection bound interval x fall + timeout + 50 = ${BOUND_MS} ms`);
+  console.log(`lvskit Monitor: concurrency 256, coalesceMs ${COALESCE_MS}, jitter 0.1 (defaults otherwise)`);
   console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, ${execFileSync(HAPROXY, ['-v']).toString().split('\n')[0]}`);
   console.log(`load before: ${load()}`);
   for (const n of SIZES) {

@@ -3,7 +3,7 @@
 // or (mode 'naive') the same checks one at a time (keepalived-style baseline),
 // or (mode 'floor') bare node sockets doing the same exchanges (see startFloor).
 //
-// IPC: parent sends { cmd: 'start', servers: [[id, address, port], ...], mode, intervalMs, timeoutMs, fall, rise, concurrency }
+// IPC: parent sends { cmd: 'start', servers: [[id, address, port], ...], mode, intervalMs, timeoutMs, fall, rise, concurrency, coalesceMs }
 //   -> { cmd: 'up', n, ms } once every server is up (or { cmd: 'not-up', up, n } after 30 s)
 // { cmd: 'window' }   -> starts a measurement window (checks, CPU ticks, event-loop delay)
 // { cmd: 'report' }   -> { cmd: 'report', checks, ok, cpuTicks, sysTicks, elapsedMs, eldP99Ms, eldMaxMs, rssMiB }
@@ -108,7 +108,7 @@ function start(m) {
   }
   const naive = m.mode === 'naive';
   const http = new HttpCheck({ path: '/health', host: 'svc.bench', timeoutMs: m.timeoutMs });
-  monitor = new Monitor({ concurrency: naive ? 1 : m.concurrency });
+  monitor = new Monitor({ concurrency: naive ? 1 : m.concurrency, coalesceMs: m.coalesceMs });
   for (const [id, address, port] of m.servers) {
     monitor.add({
       id,

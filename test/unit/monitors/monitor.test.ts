@@ -102,6 +102,25 @@ describe('Monitor scheduling', () => {
     expect(seen.size).toBeGreaterThan(1);
   });
 
+  it('coalesceMs starts checks due close together in one turn, early and never late; 0 keeps each at its own time', async () => {
+    const run = async (coalesceMs: number): Promise<number[]> => {
+      const clock = new FakeClock();
+      const c = new ScriptedCheck(clock);
+      // First runs at 0.5 x 1000 = 500, 0.504 x 1000 = 504 and 0.52 x 1000 = 520; no jitter after.
+      const m = make({ clock, random: seq([0.5, 0.504, 0.52]), jitter: 0, coalesceMs });
+      for (const a of ['a', 'b', 'c']) m.add({ id: a, target: { address: a }, checks: [{ name: 'x', check: c, intervalMs: 1000 }] });
+      m.start();
+      await tick(clock, 1600, 1);
+      await m.stop();
+      expect(clock.pending).toBe(0);
+      return c.calls.map((x) => x.at);
+    };
+    expect(await run(0)).toEqual([500, 504, 520, 1500, 1504, 1520]);
+    // Within 10 ms of 500: b starts with a (4 ms early); c stays on its own. Each next run is an interval after its start.
+    expect(await run(10)).toEqual([500, 500, 520, 1500, 1500, 1520]);
+    expect(() => new Monitor({ coalesceMs: -1 })).toThrow(/coalesceMs/);
+  });
+
   it('never runs more than `concurrency` checks at once, and runs every due server in turn', async () => {
     const clock = new FakeClock();
     const c = new ScriptedCheck(clock);
