@@ -15,6 +15,7 @@
 //
 // Env: DIRECTOR_BENCH_SERVICES=200 DIRECTOR_BENCH_SERVERS=100 DIRECTOR_BENCH_INTERVAL_MS=10000
 //      DIRECTOR_BENCH_WINDOW_S=30 DIRECTOR_BENCH_ONLY=director,haproxy
+//      DIRECTOR_BENCH_PROFILE=1 (the director writes a --cpu-prof profile to /tmp/lvskit-director-prof)
 // Loopback only. Every process started here is stopped here, by its pid.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -150,7 +151,8 @@ async function startDirector() {
     for (const [j, p] of ports.entries()) lines.push(`      - { host: r${j}, address: 127.0.0.1, port: ${p} }`);
   }
   writeFileSync(cfg, `${lines.join('\n')}\n`);
-  const p = track(spawn(process.execPath, [path.join(ROOT, 'dist', 'director', 'cli.js'), '--config', cfg, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const prof = process.env.DIRECTOR_BENCH_PROFILE === '1' ? ['--cpu-prof', '--cpu-prof-dir', '/tmp/lvskit-director-prof'] : [];
+  const p = track(spawn(process.execPath, [...prof, path.join(ROOT, 'dist', 'director', 'cli.js'), '--config', cfg, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'inherit'] }));
   const downs = new Map();
   const dead = `-r 127.0.0.1:${ports[7]} -m -w 0`;
   let resolveReady;

@@ -4,6 +4,7 @@
  *
  *   lvskit-director --config /etc/lvskit/director.yaml [--dry-run] [--log-format pretty]
  *   lvskit-director --config FILE --check        validate the configuration and exit
+ *   lvskit-director pool|depool|drain SERVICE HOST   operator command (examples/director/ops)
  *   lvskit-director migrate-pybal pybal.conf     print the equivalent YAML (examples/director/pybal)
  *
  * Signals: SIGHUP reloads the configuration (unchanged services untouched);
@@ -19,9 +20,11 @@ import { loadConfig } from './config.js';
 import { startDirector } from './director.js';
 import { ConfigError, DirectorError } from './errors.js';
 import { createLogger } from './logger.js';
+import { main as operatorCommand } from './ops/index.js';
 import { main as migratePybal } from './pybal/index.js';
 
 export const USAGE = `usage: lvskit-director --config FILE [options]
+       lvskit-director pool|depool|drain SERVICE HOST [options]   (see pool --help)
        lvskit-director migrate-pybal PYBAL_CONF [--inline] [--output FILE]
 
 A load-balancer director: health checks -> pools -> IPVS, service IPs
@@ -50,7 +53,8 @@ export function exitCodeOf(e: unknown): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  // Subcommands (examples/director/pybal).
+  // Subcommands: the operator command (examples/director/ops) and the PyBal migration (examples/director/pybal).
+  if (argv[0] === 'pool' || argv[0] === 'depool' || argv[0] === 'drain') return operatorCommand(argv);
   if (argv[0] === 'migrate-pybal') return migratePybal(argv.slice(1));
   let args;
   try {
@@ -110,6 +114,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const logger = createLogger({ level: v['log-level'] ?? config.log.level, format: format ?? config.log.format });
   const ac = new AbortController();
+  // lvskit's timers are unref'd (a library must not hold a process open): the daemon does, until stopped.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   let director;
   try {
     director = await startDirector(config, { logger, signal: ac.signal, ...(v['dry-run'] === true ? { dryRun: true } : {}), ...(statusPort === undefined ? {} : { statusPort }) });
@@ -117,11 +123,10 @@ export async function main(argv: string[]): Promise<number> {
     logger.fatal({ err: e }, 'director failed to start');
     const hint = e instanceof LvskitError ? ` [${e.code}]` : '';
     process.stderr.write(`lvskit-director: cannot start: ${(e as Error).message}${hint}\n`);
+    clearInterval(keepAlive);
     return exitCodeOf(e);
   }
   const d = director;
-  // lvskit's timers are unref'd (a library must not hold a process open): the daemon does, until stopped.
-  const keepAlive = setInterval(() => undefined, 1 << 30);
   void d.stopped.then(() => clearInterval(keepAlive));
   process.on('SIGHUP', () => {
     logger.info('SIGHUP: reloading the configuration');

@@ -14,6 +14,7 @@
  * starts, and leaves a marker in `stateDir` so that process tells the routers
  * it restarted.
  */
+import { setMaxListeners } from 'node:events';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -253,9 +254,21 @@ class Director extends EventEmitter<DirectorEvents> implements DirectorHandle, D
     if (cfg.bgp !== undefined) await this.startBgp(cfg.bgp);
 
     // First IPVS write only once every check has spoken (bounded), so nothing is depooled on no evidence.
-    const wait = AbortSignal.any([AbortSignal.timeout(cfg.ipvs.startupWaitMs), ...(signal === undefined ? [] : [signal])]);
+    // A controller and a timer of our own: a bare AbortSignal.timeout() only weakly held by
+    // AbortSignal.any() can be garbage-collected before it fires (then this would wait forever).
+    const waitCtl = new AbortController();
+    const waitTimer = setTimeout(() => waitCtl.abort(), cfg.ipvs.startupWaitMs);
+    const onAbort = (): void => waitCtl.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const wait = waitCtl.signal;
+    setMaxListeners(this.services.size + 10, wait);
     const t0 = Date.now();
-    await Promise.all([...this.services.values()].map((s) => s.whenSettled(wait).catch(() => undefined)));
+    try {
+      await Promise.all([...this.services.values()].map((s) => s.whenSettled(wait).catch(() => undefined)));
+    } finally {
+      clearTimeout(waitTimer);
+      signal?.removeEventListener('abort', onAbort);
+    }
     if (signal?.aborted === true) throw new DirectorError('ERR_DIRECTOR_STOPPED', 'stopped while starting');
     this.log.info({ waitedMs: Date.now() - t0 }, 'first health check round done: reconciling IPVS');
     this.#ready = true;
