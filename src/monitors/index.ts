@@ -22,7 +22,7 @@
  * - codec-dns.ts     pure DNS message codec (RFC 1035 §4; names per §5.1; compression §4.1.4; AAAA RFC 3596; IPv6 text RFC 5952)
  * - fsm-server.ts    pure server state: per-check rise/fall, all checks must pass, admin, flap damping (after RFC 2439 §4.2)
  * - plan-pool.ts     pure pool plan: weights, depool threshold floor and alert, drain then removal
- * - monitor.ts       `Monitor`: scheduling (interval, jitter, bounded concurrency, no overlap per server) on the injected clock
+ * - monitor.ts       `Monitor`: scheduling (interval, jitter, bounded concurrency, no overlap per server, one heap under one timer, coalescing) on the injected clock
  * - pool.ts          `Pool`: joins the plan to server states and the clock
  * - metrics.ts       `MonitorMetrics` (plain data) and `renderPrometheus`
  *
@@ -30,7 +30,8 @@
  * shortens intervals, so a failure is seen within interval x fall + timeout
  * while checks get a slot), rise 2, fall 3 (stateful checks 1 and 1), servers
  * down until proven up (`initial: 'first-result'` lets the first result
- * decide), no flap damping, 256 checks at once, a 60 s watchdog
+ * decide), no flap damping, 256 checks at once, no coalescing (`coalesceMs`: about 10
+ * for thousands of servers, so checks due together start in one event-loop turn), a 60 s watchdog
  * for custom checks that never settle; pools keep half their enabled servers
  * (`depoolThreshold` 0.5) and drain for 60 s. Check deadlines are real time;
  * scheduling, rise/fall, damping and drains run on the injected clock.
