@@ -229,6 +229,7 @@ for (const iv of INTERVALS) {
 }
 const failed = results.filter((r) => r.error !== undefined);
 out.push('');
+out.push(...bl.notes);
 out.push(`failed trials: ${failed.length}${failed.length ? ` (${failed.map((r) => `${r.pair} ${r.iv} ms ${r.fault} #${r.trial}`).join('; ')})` : ''}`);
 console.log(`\n${out.join('\n')}`);
 if (JSON_OUT !== '') {

@@ -166,7 +166,9 @@ export class BenchLab {
       this.neigh.push({ t, mac });
       this.neighMac = mac;
     });
-    const cap = lab.spawn('c', ['tcpdump', '-i', 'eth0', '-n', '-e', '-tt', '-l', '--immediate-mode', '-B', '8192', 'vrrp or arp or icmp'], {
+    // Small snapshots: in immediate mode libpcap's ring has one fixed-size slot per packet, and with
+    // the default snap length (256 KiB) an 8 MiB ring holds 32 packets: a starved tcpdump dropped some.
+    const cap = lab.spawn('c', ['tcpdump', '-i', 'eth0', '-n', '-e', '-tt', '-l', '--immediate-mode', '-s', '128', '-B', '16384', 'vrrp or arp or icmp'], {
       maxOutput: 8192,
     });
     this.#aux.push(cap);
@@ -299,9 +301,20 @@ export class BenchLab {
     await this.until(() => !this.holds.r1 && !this.holds.r2, 5_000, 'no VIP anywhere');
   }
 
+  /** What the capture and the pinger said about themselves (tcpdump's drop counts, failed sends); after destroy(). */
+  notes = [];
+
   async destroy() {
     this.#bridgeBatch?.kill('SIGTERM');
     for (const p of this.#aux) await p.stop({ graceMs: 1_000 }).catch(() => {});
+    for (const p of this.#aux) {
+      if (p.argv[0] === 'tcpdump') this.notes.push(`capture: ${p.stderr.split('\n').filter((l) => /packets/.test(l)).join('; ')}`);
+      if (p.argv.some((a) => a.endsWith('pinger.mjs'))) {
+        const errs = p.stdout.split('\n').filter((l) => l.startsWith('send-error '));
+        const codes = [...new Set(errs.map((l) => l.split(' ')[2]))];
+        this.notes.push(`pinger: ${errs.length} failed sends${codes.length ? ` (${codes.join(', ')})` : ''}`);
+      }
+    }
     await this.lab?.destroy();
     rmSync(this.#dir, { recursive: true, force: true });
   }

@@ -4,7 +4,8 @@
 // Replies are not read here: the capture on the client's interface sees them. A raw ICMP socket from
 // lvskit's own addon (src/util/native.ts), so run through the lab tier's TypeScript loader:
 //   ip netns exec <ns> chrt -f 10 node --import test/lab/harness/ts-register.mjs bench/vrrp/pinger.mjs <dst> <intervalMs> <seconds>
-// Prints `pinging` once the socket is open; exits after `seconds`, or on SIGTERM.
+// Prints `pinging` once the socket is open and `send-error <seq> <code>` for each failed send;
+// exits after `seconds`, or on SIGTERM.
 import { RawSocket } from '../../src/util/native.ts';
 
 const [dst, intervalArg, secondsArg] = process.argv.slice(2);
@@ -42,8 +43,10 @@ for (let seq = 0, slot = 0; slot < count; seq++) {
   packet.writeUInt16BE(checksum(packet), 2);
   try {
     socket.send(packet, dst);
-  } catch {
-    errors++; // no neighbour yet (EHOSTUNREACH): that request is lost, as a real client's would be
+  } catch (e) {
+    // No neighbour (EHOSTUNREACH) and the like: that request is lost, as a real client's would be.
+    errors++;
+    console.log(`send-error ${seq} ${e?.code ?? e}`);
   }
   const now = performance.now();
   slot = Math.max(slot + 1, Math.ceil((now - start) / intervalMs));
