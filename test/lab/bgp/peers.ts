@@ -367,7 +367,14 @@ export function plainFrrPath(prefix: string, p: FrrPath): PlainRoute {
 
 /** FRR prints well-known communities by name. */
 function frrCommunity(c: string): string {
-  const names: Record<string, string> = { noExport: '65535:65281', noAdvertise: '65535:65282', localAs: '65535:65283', blackhole: '65535:666', gracefulShutdown: '65535:0' };
+  const names: Record<string, string> = {
+    'no-export': '65535:65281',
+    'no-advertise': '65535:65282',
+    'local-AS': '65535:65283',
+    'no-peer': '65535:65284',
+    blackhole: '65535:666',
+    'graceful-shutdown': '65535:0',
+  };
   return names[c] ?? c;
 }
 
