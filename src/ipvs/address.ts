@@ -136,8 +136,21 @@ export function toInetAddr(a: Readonly<ParsedAddress>): Uint8Array {
 export function fromInetAddr(family: AddressFamily, addr: Uint8Array): string {
   const need = family === 'ipv4' ? 4 : 16;
   if (addr.length < need) throw new IpvsError('ERR_IPVS_INVALID_ADDRESS', `address attribute of ${addr.length} bytes for ${family}`);
+  if (need === 4) {
+    // A dump of 50,000 destinations names far fewer addresses: one string per address (the same
+    // string object also makes the reconciler's lookups by text cheaper: its hash is kept).
+    const key = (((addr[0] as number) << 24) | ((addr[1] as number) << 16) | ((addr[2] as number) << 8) | (addr[3] as number)) >>> 0;
+    let text = v4Text.get(key);
+    if (text === undefined) {
+      text = formatAddress(addr.subarray(0, 4));
+      if (v4Text.size >= CACHE_MAX) v4Text.clear();
+      v4Text.set(key, text);
+    }
+    return text;
+  }
   return formatAddress(addr.subarray(0, need));
 }
+const v4Text = new Map<number, string>();
 
 export function familyToAf(f: AddressFamily): number {
   return f === 'ipv4' ? AF_INET : AF_INET6;

@@ -28,7 +28,7 @@ import type { Op, TableService } from './plan.js';
 import { NetlinkChannel, openGenericSocket, type DatagramSocket, type Reply, type RequestSpec } from './transport.js';
 import { GENL_ID_CTRL, CTRL_CMD_GETFAMILY, decodeFamily, encodeGetFamily, type GenlFamily } from './wire-netlink.js';
 import { CMD_SCHEMA, encodeAttrs, type WireDaemon, type WireService } from './wire-schema.js';
-import { decodeIpvsMessage, encodeDestRequest, encodeIpvsMessage, type IpvsMessage } from './wire.js';
+import { decodeDestDumpEntry, decodeIpvsMessage, encodeDestRequest, encodeIpvsMessage, type IpvsMessage } from './wire.js';
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -311,8 +311,25 @@ export class IpvsClient {
 
   async #listDestinations(id: ServiceId, o: CallOptions, ch: NetlinkChannel): Promise<Destination[]> {
     const family = normalizeService({ ...id, scheduler: 'wlc' } as Service).family;
-    const msgs = await this.#dumpMsgs({ cmd: K.IPVS_CMD_GET_DEST, attrs: { service: serviceIdToWire(id) } }, o, svcWhat(id), ch);
-    return msgs.flatMap((m) => (m.attrs?.dest === undefined ? [] : [destinationFromWire(m.attrs.dest, family)]));
+    const m: IpvsMessage = { cmd: K.IPVS_CMD_GET_DEST, attrs: { service: serviceIdToWire(id) } };
+    if (o.stats !== false) {
+      const msgs = await this.#dumpMsgs(m, o, svcWhat(id), ch);
+      return msgs.flatMap((x) => (x.attrs?.dest === undefined ? [] : [destinationFromWire(x.attrs.dest, family)]));
+    }
+    // Settings only (readTable for reconciling): the one-pass reader of dump entries.
+    const reply = await ch.request(this.#spec(m, svcWhat(id), true), this.#req(o));
+    const out: Destination[] = [];
+    try {
+      for (const x of reply.msgs) {
+        if (x.type !== this.family.id) continue;
+        const w = decodeDestDumpEntry(x.payload);
+        if (w !== undefined) out.push(destinationFromWire(w, family));
+      }
+    } catch (e) {
+      if (e instanceof IpvsError) throw e;
+      throw new IpvsError('ERR_IPVS_PROTOCOL', `IPVS_CMD_GET_DEST: undecodable reply: ${(e as Error).message}`, { cause: e, cmd: K.IPVS_CMD_GET_DEST });
+    }
+    return out;
   }
 
   async addDestination(service: Service, d: Destination, o: CallOptions = {}): Promise<void> {

@@ -278,7 +278,9 @@ export class NetlinkChannel {
     }
   }
 
-  #receive(data: Uint8Array): void {
+  #receive(input: Uint8Array): void {
+    // A plain Uint8Array view of the addon's Buffer: its subarrays (every message, every attribute) are much cheaper.
+    const data = input.constructor === Uint8Array ? input : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
     if (data.length === 0) {
       this.#onError(Object.assign(new Error('truncated netlink datagram'), { errno: IpvsErrno.ENOBUFS, code: 'ENOBUFS' }));
       return;

@@ -12,11 +12,16 @@ import {
   IPVS_CMD_ATTR_DEST,
   IPVS_CMD_GET_INFO,
   IPVS_CMD_SET_INFO,
+  IPVS_DEST_ATTR_ACTIVE_CONNS,
   IPVS_DEST_ATTR_ADDR,
   IPVS_DEST_ATTR_ADDR_FAMILY,
   IPVS_DEST_ATTR_FWD_METHOD,
+  IPVS_DEST_ATTR_INACT_CONNS,
   IPVS_DEST_ATTR_L_THRESH,
+  IPVS_DEST_ATTR_PERSIST_CONNS,
   IPVS_DEST_ATTR_PORT,
+  IPVS_DEST_ATTR_STATS,
+  IPVS_DEST_ATTR_STATS64,
   IPVS_DEST_ATTR_TUN_FLAGS,
   IPVS_DEST_ATTR_TUN_PORT,
   IPVS_DEST_ATTR_TUN_TYPE,
@@ -28,6 +33,7 @@ import {
   GENL_HDRLEN,
   NLA_F_NESTED,
   NLA_HDRLEN,
+  NLA_TYPE_MASK,
   NLMSG_HDRLEN,
   align4,
   attrLength,
@@ -217,4 +223,93 @@ export function encodeDestRequest(cmd: number, serviceAttr: Uint8Array, dest: Wi
   if (dest.uThresh !== undefined) at = u32At(out, at, IPVS_DEST_ATTR_U_THRESH, dest.uThresh, 'IPVS_DEST_ATTR_U_THRESH');
   if (dest.lThresh !== undefined) u32At(out, at, IPVS_DEST_ATTR_L_THRESH, dest.lThresh, 'IPVS_DEST_ATTR_L_THRESH');
   return out;
+}
+
+/**
+ * A destination dump entry (the genl payload of one IPVS_CMD_GET_DEST reply
+ * message) decoded without its counters: the same `WireDest` as
+ * `decodeIpvsMessage(payload, 0, end, { skipStats: true }).attrs.dest`
+ * (unit-tested against it), read in one pass with no per-field lookups, for
+ * reading big tables. Anything unusual (an attribute this reader doesn't know,
+ * a short one) goes through the table-driven codec, which keeps or reports it.
+ */
+export function decodeDestDumpEntry(buf: Uint8Array): WireDest | undefined {
+  const end = buf.length;
+  if (end < GENL_HDRLEN) return slowDest(buf);
+  let at = GENL_HDRLEN;
+  let dest: WireDest | undefined;
+  while (end - at >= NLA_HDRLEN) {
+    const len = (buf[at] as number) | ((buf[at + 1] as number) << 8);
+    const type = ((buf[at + 2] as number) | ((buf[at + 3] as number) << 8)) & NLA_TYPE_MASK;
+    if (len < NLA_HDRLEN || at + len > end) return slowDest(buf);
+    if (type !== IPVS_CMD_ATTR_DEST) return slowDest(buf);
+    const d: WireDest = {};
+    let p = at + NLA_HDRLEN;
+    const stop = at + len;
+    while (stop - p >= NLA_HDRLEN) {
+      const l = (buf[p] as number) | ((buf[p + 1] as number) << 8);
+      const t = ((buf[p + 2] as number) | ((buf[p + 3] as number) << 8)) & NLA_TYPE_MASK;
+      if (l < NLA_HDRLEN || p + l > stop) return slowDest(buf);
+      const v = p + NLA_HDRLEN;
+      const n = l - NLA_HDRLEN;
+      const u32 = n >= 4 ? ((buf[v] as number) | ((buf[v + 1] as number) << 8) | ((buf[v + 2] as number) << 16) | ((buf[v + 3] as number) << 24)) >>> 0 : -1;
+      const u16 = n >= 2 ? (buf[v] as number) | ((buf[v + 1] as number) << 8) : -1;
+      const be16 = n >= 2 ? ((buf[v] as number) << 8) | (buf[v + 1] as number) : -1;
+      switch (t) {
+        case IPVS_DEST_ATTR_ADDR:
+          if (n > 16) return slowDest(buf);
+          d.addr = buf.slice(v, v + n);
+          break;
+        case IPVS_DEST_ATTR_PORT:
+          if (be16 < 0) return slowDest(buf);
+          d.port = be16;
+          break;
+        case IPVS_DEST_ATTR_FWD_METHOD:
+        case IPVS_DEST_ATTR_WEIGHT:
+        case IPVS_DEST_ATTR_U_THRESH:
+        case IPVS_DEST_ATTR_L_THRESH:
+        case IPVS_DEST_ATTR_ACTIVE_CONNS:
+        case IPVS_DEST_ATTR_INACT_CONNS:
+        case IPVS_DEST_ATTR_PERSIST_CONNS:
+          if (u32 < 0) return slowDest(buf);
+          if (t === IPVS_DEST_ATTR_FWD_METHOD) d.fwdMethod = u32;
+          else if (t === IPVS_DEST_ATTR_WEIGHT) d.weight = u32;
+          else if (t === IPVS_DEST_ATTR_U_THRESH) d.uThresh = u32;
+          else if (t === IPVS_DEST_ATTR_L_THRESH) d.lThresh = u32;
+          else if (t === IPVS_DEST_ATTR_ACTIVE_CONNS) d.activeConns = u32;
+          else if (t === IPVS_DEST_ATTR_INACT_CONNS) d.inactConns = u32;
+          else d.persistConns = u32;
+          break;
+        case IPVS_DEST_ATTR_ADDR_FAMILY:
+        case IPVS_DEST_ATTR_TUN_FLAGS:
+          if (u16 < 0) return slowDest(buf);
+          if (t === IPVS_DEST_ATTR_ADDR_FAMILY) d.addrFamily = u16;
+          else d.tunFlags = u16;
+          break;
+        case IPVS_DEST_ATTR_TUN_PORT:
+          if (be16 < 0) return slowDest(buf);
+          d.tunPort = be16;
+          break;
+        case IPVS_DEST_ATTR_TUN_TYPE:
+          if (n < 1) return slowDest(buf);
+          d.tunType = buf[v] as number;
+          break;
+        case IPVS_DEST_ATTR_STATS:
+        case IPVS_DEST_ATTR_STATS64:
+          break; // counters: not read here
+        default:
+          return slowDest(buf);
+      }
+      p += align4(l);
+    }
+    if (dest !== undefined) return slowDest(buf); // two dest attributes: let the codec decide
+    dest = d;
+    at = Math.min(at + align4(len), end);
+  }
+  return dest;
+}
+
+function slowDest(buf: Uint8Array): WireDest | undefined {
+  const m = decodeIpvsMessage(buf, 0, buf.length, { skipStats: true });
+  return m.attrs?.dest;
 }

@@ -13,7 +13,7 @@ import { apply } from '../../../src/ipvs/apply.js';
 import { plan, type TableService } from '../../../src/ipvs/plan.js';
 import { NLM_F_ACK, decodeNlmsgs } from '../../../src/ipvs/wire-netlink.js';
 import { encodeAttrs, CMD_SCHEMA, type WireDest } from '../../../src/ipvs/wire-schema.js';
-import { encodeDestRequest, encodeIpvsMessage } from '../../../src/ipvs/wire.js';
+import { decodeDestDumpEntry, decodeIpvsMessage, encodeDestRequest, encodeIpvsMessage } from '../../../src/ipvs/wire.js';
 import { tableArb } from './arbitraries.js';
 import { FakeKernel } from './fake-kernel.js';
 
@@ -142,6 +142,57 @@ describe('fast request encoders', () => {
       fc.property(wireDest, fc.constantFrom(K.IPVS_CMD_NEW_DEST, K.IPVS_CMD_SET_DEST, K.IPVS_CMD_DEL_DEST), (dest, cmd) => {
         const generic = encodeIpvsMessage({ cmd, attrs: { service: { af: 2, protocol: 6, addr: new Uint8Array(16), port: 80 }, dest } });
         expect(toHex(encodeDestRequest(cmd, serviceAttr, dest))).toBe(toHex(generic));
+      }),
+    );
+  });
+
+  it('decodeDestDumpEntry reads what the table-driven codec reads (counters skipped), and its errors', () => {
+    const u32 = fc.integer({ min: 0, max: 0xffff_ffff });
+    const u16 = fc.integer({ min: 0, max: 0xffff });
+    const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
+    const dest: fc.Arbitrary<WireDest> = fc.record(
+      {
+        addrFamily: u16,
+        addr: fc.uint8Array({ maxLength: 16 }),
+        port: u16,
+        fwdMethod: u32,
+        weight: u32,
+        tunType: fc.integer({ min: 0, max: 255 }),
+        tunPort: u16,
+        tunFlags: u16,
+        uThresh: u32,
+        lThresh: u32,
+        activeConns: u32,
+        inactConns: u32,
+        persistConns: u32,
+        stats: fc.record({ conns: u32, inbytes: u64 }, { requiredKeys: [] }),
+        stats64: fc.record({ conns: u64, outbps: u64 }, { requiredKeys: [] }),
+        unknown: fc.array(fc.record({ type: fc.integer({ min: 20, max: 40 }), nested: fc.boolean(), netByteOrder: fc.boolean(), data: fc.uint8Array({ maxLength: 9 }) }), { maxLength: 1 }),
+      },
+      { requiredKeys: [] },
+    );
+    const hex = (x: unknown): string => JSON.stringify(x, (_k, v: unknown) => (v instanceof Uint8Array ? toHex(v) : typeof v === 'bigint' ? `${v}n` : v));
+    fc.assert(
+      fc.property(dest, fc.nat(40), fc.integer({ min: 0, max: 255 }), (d, cut, junk) => {
+        const bytes = encodeIpvsMessage({ cmd: K.IPVS_CMD_NEW_DEST, attrs: { dest: d } });
+        const generic = decodeIpvsMessage(bytes, 0, bytes.length, { skipStats: true }).attrs?.dest;
+        expect(hex(decodeDestDumpEntry(bytes))).toBe(hex(generic));
+        // Damaged entries: the same value or the same typed error as the codec.
+        const bad = bytes.slice(0, Math.max(4, bytes.length - cut));
+        if (bad.length > 8) bad[8] = junk;
+        let want: string;
+        try {
+          want = hex(decodeIpvsMessage(bad, 0, bad.length, { skipStats: true }).attrs?.dest);
+        } catch (e) {
+          want = `throws ${(e as { code?: string }).code}`;
+        }
+        let got: string;
+        try {
+          got = hex(decodeDestDumpEntry(bad));
+        } catch (e) {
+          got = `throws ${(e as { code?: string }).code}`;
+        }
+        expect(got).toBe(want);
       }),
     );
   });
