@@ -796,7 +796,7 @@ function crossChecks(r: Reader, cfg: DirectorConfig): void {
         if (!s.vips.some((v) => isIP(v) === fam)) r.issue([...p, 'servers', i, 'address'], `an IPv${fam} server needs an IPv${fam} VIP (or forwarding: tunnel)`);
       }
     }
-    if (s.forwarding === 'masq' && s.port === undefined) r.issue([...p, 'forwarding'], 'masq (NAT) needs a port');
+    if (s.forwarding === 'masq' && s.port === undefined && s.fwmark === undefined) r.issue([...p, 'forwarding'], 'masq (NAT) needs a port');
     if (s.forwarding !== 'masq' && s.port !== undefined && s.port !== 0) {
       // Direct routing and tunnelling keep the packet's destination port (ipvsadm refuses another one).
       for (const [i, srv] of (s.servers ?? []).entries()) {

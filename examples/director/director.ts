@@ -97,6 +97,15 @@ export interface DirectorHandle extends EventEmitter<DirectorEvents> {
 
 const RESTART_MARKER = 'graceful-restart';
 
+/**
+ * Checks a service may run at once: about 2048 in flight for the whole director, at least 8 and at
+ * most lvskit/monitors' default 256 per service. Under overload, checks then wait for a slot
+ * (their deadline starts when they run) instead of all timing out together.
+ */
+export function checkConcurrency(services: number): number {
+  return Math.max(8, Math.min(256, Math.ceil(2048 / Math.max(1, services))));
+}
+
 function prefixOf(vip: string): string {
   return isIP(vip) === 6 ? `${vip}/128` : `${vip}/32`;
 }
@@ -168,6 +177,7 @@ class Director extends EventEmitter<DirectorEvents> implements DirectorHandle, D
       createSource: (spec: PoolSourceSpec, service: string) =>
         createPoolSource(spec, { service, baseDir: this.config.baseDir, logger: this.log.child({ service, part: 'source' }) }),
       ...(carryUp === undefined ? {} : { carryUp }),
+      concurrency: checkConcurrency(this.config.services.length),
     });
     svc.on('change', () => this.reconcile(`pool ${cfg.name} changed`));
     svc.on('announce', () => this.updateAnnouncements());

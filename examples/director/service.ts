@@ -63,6 +63,8 @@ export interface ServiceRuntimeOptions {
   /** Hosts that were up before a reload: they start up (fall failures to go down) instead of down. */
   carryUp?: ReadonlySet<string>;
   resolve?: (host: string) => Promise<string[]>;
+  /** Checks of this service running at once (the director shares one budget among its services). */
+  concurrency?: number;
 }
 
 async function defaultResolve(host: string): Promise<string[]> {
@@ -98,7 +100,7 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
     } catch (e) {
       throw new DirectorError('ERR_DIRECTOR_START', `service ${config.name}: ${(e as Error).message}`, { cause: e });
     }
-    this.monitor = new Monitor({ logger: this.#log, metrics: options.metrics });
+    this.monitor = new Monitor({ logger: this.#log, metrics: options.metrics, ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }) });
     this.pool = new Pool([], { service: config.name, depoolThreshold: config.depoolThreshold, drainMs: config.drainMs, logger: this.#log, metrics: options.metrics });
     this.#unfollow = this.pool.follow(this.monitor);
     this.pool.on('change', () => {
