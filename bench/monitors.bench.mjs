@@ -41,6 +41,7 @@ const RISE = 2;
 const BOUND_MS = INTERVAL_MS * FALL + TIMEOUT_MS + 50;
 // Monitor option: checks due within 10 ms of each other start in one event-loop turn (early, never late).
 const COALESCE_MS = Number(process.env.MONITORS_BENCH_COALESCE_MS ?? 10);
+const CONCURRENCY = Number(process.env.MONITORS_BENCH_CONCURRENCY ?? 256);
 const HAPROXY = '/usr/sbin/haproxy';
 const HZ = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
@@ -245,7 +246,7 @@ async function runLvskit(servers, backends, mode) {
   const c = start(argv, { ipc: true });
   const up = await ask(
     c,
-    { cmd: 'start', servers, mode, intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS, fall: FALL, rise: RISE, concurrency: 256, coalesceMs: COALESCE_MS },
+    { cmd: 'start', servers, mode, intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS, fall: FALL, rise: RISE, concurrency: CONCURRENCY, coalesceMs: COALESCE_MS },
     'up',
     60_000,
   );
@@ -411,7 +412,7 @@ function printRun(n, r) {
 
 async function main() {
   console.log(`monitors: HTTP check every ${INTERVAL_MS} ms, timeout ${TIMEOUT_MS} ms, fall ${FALL}, rise ${RISE}; detection bound interval x fall + timeout + 50 = ${BOUND_MS} ms`);
-  console.log(`lvskit Monitor: concurrency 256, coalesceMs ${COALESCE_MS}, jitter 0.1 (defaults otherwise)`);
+  console.log(`lvskit Monitor: concurrency ${CONCURRENCY}, coalesceMs ${COALESCE_MS}, jitter 0.1 (defaults otherwise)`);
   console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, ${execFileSync(HAPROXY, ['-v']).toString().split('\n')[0]}`);
   console.log(`load before: ${load()}`);
   for (const n of SIZES) {
