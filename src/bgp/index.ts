@@ -2,14 +2,16 @@
  * lvskit/bgp: a BGP-4 speaker.
  *
  * Status: the pure core (codec for every message, RFC 7606 error handling, the
- * RFC 4271 §8 state machine, Adj-RIBs, UPDATE batching) and first drivers: a
+ * RFC 4271 §8 state machine, Adj-RIBs, UPDATE batching) and the drivers: a
  * per-peer `BgpSession` over TCP and a `BgpSpeaker` that announces and
- * withdraws routes to several peers, with graceful restart both ways and
- * route refresh. Still to come (see the BGP issue): TCP MD5 / GTSM (native
- * addon), lab tests against BIRD/GoBGP/FRR, benchmarks.
+ * withdraws routes to several peers, with per-peer export overrides, graceful
+ * restart both ways, route refresh, and session security (TCP MD5 RFC 2385,
+ * GTSM RFC 5082, multihop TTL) through lvskit's native addon. Tested speaker to
+ * speaker and against hand-written bad peers on loopback, and against BIRD 2,
+ * GoBGP and FRR in the lab tier (test/lab/bgp). User docs: docs/bgp.md.
  *
- *   const bgp = new BgpSpeaker({ localAs: 64512, routerId: '192.0.2.10',
- *     peers: [{ address: '192.0.2.1', remoteAs: 64500 }] });
+ *   const bgp = new BgpSpeaker({ localAs: 64512, routerId: '192.0.2.10', listen: false,
+ *     peers: [{ address: '192.0.2.1', remoteAs: 64500, password: 'secret' }] });
  *   await bgp.start();
  *   bgp.announce('198.51.100.10/32', { communities: ['64500:100'] });
  *   // ... later
