@@ -19,6 +19,7 @@ import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fromHex } from '../../../src/util/bytes.js';
+import { isLvskitError } from '../../../src/util/errors.js';
 import { BgpSpeaker } from '../../../src/bgp/speaker.js';
 import { MessageFramer } from '../../../src/bgp/codec-header.js';
 import { decodeMessage, encodeMessage } from '../../../src/bgp/codec.js';
@@ -216,5 +217,35 @@ describe('bad peers: each malformed input gets its RFC reaction and the speaker 
     await p.closed;
     expect(speaker.routesReceived()).toEqual([]);
     await stillServes(speaker, port);
+  });
+});
+
+describe('bad peer configuration is refused with a typed error before anything connects', () => {
+  const base = { address: '127.0.0.1', remoteAs: PEER_AS };
+  const cases: [string, Record<string, unknown>][] = [
+    ['an empty password', { password: '' }],
+    ['a password over 80 bytes (TCP_MD5SIG_MAXKEYLEN)', { password: 'x'.repeat(81) }],
+    ['ttlSecurity together with multihop', { ttlSecurity: true, multihop: 2 }],
+    ['ttlSecurity of 0 hops', { ttlSecurity: 0 }],
+    ['ttlSecurity of 255 hops', { ttlSecurity: 255 }],
+    ['multihop of 256', { multihop: 256 }],
+    ['multihop of 1.5', { multihop: 1.5 }],
+  ];
+  for (const [name, extra] of cases) {
+    it(name, () => {
+      let caught: unknown;
+      try {
+        new BgpSpeaker({ localAs: LOCAL_AS, routerId: '10.0.0.1', listen: false, peers: [{ ...base, ...extra }] });
+      } catch (e) {
+        caught = e;
+      }
+      expect(isLvskitError(caught, 'ERR_BGP_PEER_CONFIG'), String(caught)).toBe(true);
+    });
+  }
+
+  it('a peer added later is refused the same way, and the speaker keeps its other peers', () => {
+    const s = new BgpSpeaker({ localAs: LOCAL_AS, routerId: '10.0.0.1', listen: false, peers: [base] });
+    expect(() => s.addPeer({ address: '127.0.0.2', remoteAs: PEER_AS, password: 'y'.repeat(100) })).toThrow(/password/);
+    expect(s.peers().map((p) => p.address)).toEqual(['127.0.0.1']);
   });
 });
