@@ -37,6 +37,7 @@ const A = {
   gtsmbad: '192.0.2.17',
   gr: '192.0.2.18',
   backup: '192.0.2.19',
+  multihop: '192.0.2.20',
 } as const;
 const BIRD1 = '192.0.2.1';
 const BIRD2 = '192.0.2.2';
@@ -85,6 +86,8 @@ function birdConfig(): string {
     proto('md5bad', A.md5bad, 64515, 'password "lab secret 2";'),
     proto('gtsm', A.gtsm, 64516, 'ttl security on;'),
     proto('gtsmbad', A.gtsmbad, 64517, 'ttl security on;'),
+    // GTSM for a peer two hops away: BIRD accepts TTL 254 and up (RFC 5082 §3).
+    proto('multihop', A.multihop, 64519, 'multihop 2;\n  ttl security on;'),
     proto('gr', A.gr, 64518, '', 'ipv4 { import all; export none; };\n  ipv6 { import all; export none; };'),
   ].join('\n');
 }
@@ -305,14 +308,18 @@ describe('BGP interop with BIRD 2', () => {
     expect(bad.events.some((e) => e.kind === 'peer-state' && e.state === 'OpenSent')).toBe(false);
   });
 
-  it('GTSM (RFC 5082): with ttlSecurity the session comes up; BIRD requiring TTL 255 from a speaker without it never does', async () => {
-    const [good, bad] = await Promise.all([
+  it('GTSM (RFC 5082): with ttlSecurity the session comes up; BIRD requiring TTL 255 from a speaker without it never does; multihop sets our TTL', async () => {
+    const [good, bad, multihop] = await Promise.all([
       speaker({ localAs: 64516, routerId: A.gtsm, listen: false, peers: [{ address: BIRD1, remoteAs: BIRD_AS, localAddress: A.gtsm, ttlSecurity: true, families: ['ipv4'], ...fastRetry }] }),
       speaker({ localAs: 64517, routerId: A.gtsmbad, listen: false, peers: [{ address: BIRD1, remoteAs: BIRD_AS, localAddress: A.gtsmbad, families: ['ipv4'], ...fastRetry }] }),
+      // TTL 254: what BIRD's GTSM for two hops wants (the system default of 64 is what gtsmbad sends).
+      speaker({ localAs: 64519, routerId: A.multihop, listen: false, peers: [{ address: BIRD1, remoteAs: BIRD_AS, localAddress: A.multihop, multihop: 254, families: ['ipv4'], ...fastRetry }] }),
     ]);
+    await multihop.announce('198.51.100.52/32');
     await good.announce('198.51.100.50/32');
     await bad.announce('198.51.100.51/32');
     await waitRoutes('gtsm', (r) => r.length === 1, 'the route');
+    await waitRoutes('multihop', (r) => r.length === 1, 'the route sent with TTL 254');
     await new Promise((r) => setTimeout(r, 4_000));
     // BIRD sets the minimum TTL on a connection after accepting it, so our first segments (the
     // OPEN) can slip in before and our side may see BIRD's KEEPALIVE; everything later from us is
