@@ -213,7 +213,7 @@ async function send(ns) {
             nextHop4: NEXT_HOP4,
             nextHop6: NEXT_HOP6,
           });
-          await p.gobgp('mrt', 'inject', 'global', mrt);
+          await p.gobgp.long('mrt', 'inject', 'global', mrt); // 210,000 records: can take a while on a loaded machine
           const inRib = async (fam) => Number(/Destination: (\d+)/.exec(await p.gobgp('global', 'rib', 'summary', '-a', fam))?.[1] ?? 0);
           const ok = await poll(async () => [await inRib('ipv4'), await inRib('ipv6')], {
             intervalMs: 500,

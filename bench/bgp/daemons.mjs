@@ -205,6 +205,7 @@ ${neighbors.join('')}`,
   const target = `unix://${join(dir, 'gobgp.sock')}`;
   const p = startProcess(ns, 'gobgpd', ['-f', conf, '--api-hosts', target, '--pprof-disable', '-p', '-l', 'warn'], { logFile: join(dir, 'gobgpd.log') });
   const gobgp = (...args) => runAsync('gobgp', ['--target', target, ...args]);
+  gobgp.long = (...args) => runAsync('gobgp', ['--target', target, ...args], 300_000);
   const up = await poll(() => gobgp('global'), { intervalMs: 200, timeoutMs: 20_000, done: () => true, alive: p.alive });
   if (up === undefined) throw new Error(`gobgpd did not start: ${p.log().slice(-2000)}`);
   const count = async () => {
