@@ -18,6 +18,13 @@ const before = uptime();
 console.log(`host: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`);
 console.log(`load before: ${before}`);
 const { runInVm } = await loadHarness();
+// Progress: the VM's CASE and RESULT lines as they come (the console arrives in arbitrary chunks).
+let partial = '';
+function progress(chunk) {
+  const lines = (partial + chunk.replace(/\r/g, '')).split('\n');
+  partial = lines.pop() ?? '';
+  for (const line of lines) if (/^(CASE|RESULT)/.test(line.trim())) process.stderr.write(`  vm: ${line.trim()}\n`);
+}
 const run = await runInVm({
   files: ['bench/ipvs/vm-bench.mjs'],
   include: ['bench/ipvs'],
@@ -25,15 +32,13 @@ const run = await runInVm({
   memoryMb: 2048,
   timeoutMs: 3_600_000,
   env: process.env.BENCH_CASES === undefined ? {} : { BENCH_CASES: process.env.BENCH_CASES },
-  onOutput: process.env.LVSKIT_VM_VERBOSE === '1' ? undefined : (chunk) => {
-    for (const line of chunk.split('\n')) if (/^(CASE|RESULT)/.test(line.trim())) process.stderr.write(`  vm: ${line.trim()}\n`);
-  },
+  onOutput: process.env.LVSKIT_VM_VERBOSE === '1' ? undefined : progress,
 });
 const after = uptime();
 const out = run.results[0]?.output ?? '';
 const results = [...out.matchAll(/^RESULT (.*)$/gm)].map((m) => JSON.parse(m[1]));
 const get = (name, table) => results.find((r) => r.name === name && r.table === table);
-const kernel = (run.console.match(/Linux version (\S+)/) ?? [])[1] ?? 'unknown';
+const kernel = run.image?.kernelPackage ?? 'unknown';
 console.log(`\nVM: kernel ${kernel}, QEMU TCG, 1 vCPU, 2048 MiB; VM run ${Math.round(run.durationMs / 1000)} s; exit ${run.results[0]?.exitCode}`);
 const fmt = (ms) => (ms === undefined ? 'n/a' : ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms} ms`);
 const ratio = (a, b) => (a === undefined || b === undefined ? 'n/a' : `${(b / a).toFixed(1)}x`);
