@@ -191,7 +191,7 @@ class Director extends EventEmitter<DirectorEvents> implements DirectorHandle, D
 
   reconcile(reason: string): void {
     if (!this.#ready) return;
-    void this.ipvs.set(this.desired(), reason);
+    void this.ipvs.set(() => this.desired(), reason);
   }
 
   // ---- announcements -------------------------------------------------------------
@@ -282,7 +282,7 @@ class Director extends EventEmitter<DirectorEvents> implements DirectorHandle, D
     if (signal?.aborted === true) throw new DirectorError('ERR_DIRECTOR_STOPPED', 'stopped while starting');
     this.log.info({ waitedMs: Date.now() - t0 }, 'first health check round done: reconciling IPVS');
     this.#ready = true;
-    await this.ipvs.set(this.desired(), 'start');
+    await this.ipvs.set(() => this.desired(), 'start');
     if (cfg.ipvs.syncDaemon !== undefined) {
       try {
         await this.ipvs.ensureSyncDaemon(cfg.ipvs.syncDaemon);

@@ -61,6 +61,8 @@ function syncDaemonCommand(d: SyncDaemon): string {
 
 export interface IpvsDriverOptions {
   logger: Logger;
+  /** Coalesce reconcile requests made within this many ms (default 10). */
+  batchMs?: number;
   now?: () => number;
 }
 
@@ -105,7 +107,8 @@ export class IpvsDriver extends EventEmitter<IpvsDriverEvents> {
   /** Dry run: the table as our commands would have left it. */
   #table: TableService[] = [];
   #owned: string[] = [];
-  #desired: TableService[] | undefined;
+  #desired: (() => TableService[]) | undefined;
+  readonly #batchMs: number;
   #desiredVersion = 0;
   #appliedVersion = -1;
   #pending: { reason: string } | undefined;
@@ -119,6 +122,7 @@ export class IpvsDriver extends EventEmitter<IpvsDriverEvents> {
     this.#client = client;
     this.#log = options.logger.child({ part: 'ipvs' });
     this.#now = options.now ?? Date.now;
+    this.#batchMs = options.batchMs ?? 10;
   }
 
   /** The table as last applied (dry run: simulated; kernel: read back on demand via `readTable`). */
@@ -132,8 +136,13 @@ export class IpvsDriver extends EventEmitter<IpvsDriverEvents> {
     return this.#client.readTable({ stats: true });
   }
 
-  /** Set the desired table and reconcile (coalesced with requests made while an apply runs). */
-  set(desired: TableService[], reason: string): Promise<void> {
+  /**
+   * The desired table changed: reconcile. `desired` is called when the apply
+   * runs, not now, so a burst of pool changes (hundreds of servers failing at
+   * once) costs one table build and one plan, not one per change. Requests
+   * made within `batchMs` of each other, or while an apply runs, are coalesced.
+   */
+  set(desired: () => TableService[], reason: string): Promise<void> {
     this.#desired = desired;
     this.#desiredVersion++;
     return this.#kick(reason);
@@ -149,9 +158,11 @@ export class IpvsDriver extends EventEmitter<IpvsDriverEvents> {
     if (this.#closed) return Promise.resolve();
     this.#pending = { reason };
     if (this.#running === undefined) {
-      this.#running = this.#loop().finally(() => {
-        this.#running = undefined;
-      });
+      this.#running = new Promise<void>((r) => setTimeout(r, this.#batchMs))
+        .then(() => this.#loop())
+        .finally(() => {
+          this.#running = undefined;
+        });
     }
     return this.#running;
   }
@@ -162,7 +173,7 @@ export class IpvsDriver extends EventEmitter<IpvsDriverEvents> {
       this.#pending = undefined;
       const version = this.#desiredVersion;
       try {
-        await this.#applyOnce(this.#desired ?? [], reason, version === this.#appliedVersion);
+        await this.#applyOnce(this.#desired?.() ?? [], reason, version === this.#appliedVersion);
         this.#appliedVersion = version;
       } catch (e) {
         this.health.errors++;

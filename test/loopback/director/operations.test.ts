@@ -92,7 +92,7 @@ services:
     writeFileSync(poolFile, [line('rs1', ports[0] as number), line('rs2', ports[1] as number)].join('\n') + '\n');
     const r3 = `-r 127.0.0.1:${ports[2]}`;
     await until('rs3 at weight 0', () => commands().includes(`ipvsadm -e -t 192.0.2.90:80 ${r3} -m -w 0`));
-    await until('rs3 removed', async () => (await pools()) === 'rs1: enabled/up/pooled\nrs2: enabled/up/pooled\n', 5000);
+    await until('rs3 removed', async () => (await pools()) === 'rs1: enabled/up/pooled\nrs2: enabled/up/pooled\n' && commands().includes(`ipvsadm -d -t 192.0.2.90:80 ${r3}`), 5000);
     expect(commands().indexOf(`ipvsadm -d -t 192.0.2.90:80 ${r3}`)).toBeGreaterThan(commands().indexOf(`ipvsadm -e -t 192.0.2.90:80 ${r3} -m -w 0`));
     expect((await (await fetch(`${d.statusUrl}/alerts`)).text()).startsWith('OK')).toBe(true);
   });
