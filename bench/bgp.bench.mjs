@@ -56,6 +56,20 @@ const log = (...a) => console.log(...a);
 
 /** lvskit in a child process, driven over IPC. */
 async function startLvskit(ns, mode, args = []) {
+  // The shared tree's dist/ is rebuilt (and cleaned first) by anyone's `npm run build`: when the import
+  // finds it missing, wait for the build to finish and start again (bounded: 3 tries, 20 s apart).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startLvskitOnce(ns, mode, args);
+    } catch (e) {
+      if (attempt >= 3 || !/ERR_MODULE_NOT_FOUND|Cannot find|does not provide an export/.test(e.message)) throw e;
+      log(`lvskit ${mode}: dist/ was being rebuilt by someone; starting again in 20 s`);
+      await new Promise((r) => setTimeout(r, 20_000));
+    }
+  }
+}
+
+async function startLvskitOnce(ns, mode, args) {
   // LVSKIT_BENCH_BGP_NODE_ARGS: extra node flags for the lvskit process (e.g. --cpu-prof --cpu-prof-dir=/tmp/p).
   const nodeArgs = (env.LVSKIT_BENCH_BGP_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const p = startProcess(ns, process.execPath, [...nodeArgs, join(here, 'bgp', 'lvskit-peer.mjs'), mode, ...args], { ipc: true });
