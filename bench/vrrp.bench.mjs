@@ -142,7 +142,14 @@ async function runGroup(pair, iv) {
         console.log(`${label} ${fault} #${trial}: FAILED ${row.error}`);
         for (const d of [d1, d2]) if (d !== undefined) console.log(`--- ${d.h} (${d.impl}) output tail:\n${d.p.output.slice(-3000)}`);
         await stop();
-        await start();
+        try {
+          await start();
+        } catch (e2) {
+          // The pair cannot even settle (e.g. 10 ms adverts flapping on a starved CPU): give up this group.
+          console.log(`${label}: gave up the group: ${e2 instanceof Error ? e2.message : String(e2)}`);
+          await stop();
+          return;
+        }
       }
     }
     if (pending !== undefined) {
