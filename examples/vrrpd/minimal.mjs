@@ -17,7 +17,10 @@ router.on('transition', (e) => console.log(`${e.instance}: ${e.from} -> ${e.to} 
 transport.attach(router); // received adverts and link changes go to the router
 router.start();
 
-process.once('SIGTERM', async () => {
+let stopping = false; // a second SIGTERM while handing over must not kill the process mid-way
+process.on('SIGTERM', async () => {
+  if (stopping) return;
+  stopping = true;
   await router.stop(); // priority 0: the backup takes over after Skew_Time; VIP removed
   await transport.close();
   vips.close();
