@@ -194,6 +194,8 @@ export interface VrrpState {
   readonly wantMaster: boolean;
   /** When the last lower-priority re-announcement was sent (rate limit). */
   readonly lastLowerPriorityAnnounce: number | undefined;
+  /** When the last lower-priority advert was heard (a gap ends an episode: see onAdvertAsMaster). */
+  readonly lastLowerPrioritySeen: number | undefined;
 }
 
 export interface StepResult {
@@ -286,6 +288,7 @@ export function initialState(config: InstanceConfig): VrrpState {
     preemptReady: false,
     wantMaster: false,
     lastLowerPriorityAnnounce: undefined,
+    lastLowerPrioritySeen: undefined,
   };
 }
 
@@ -538,7 +541,7 @@ class Step {
     // stopped (priority 0), so it takes over after its skew time rather than its
     // Master_Down_Interval (RFC 9568 §6.4.2). keepalived sends priority 0 only on FAULT.
     if (reason === 'sync') this.sendAdvert(PRIORITY_STOP);
-    this.set({ preemptReady: false, lastLowerPriorityAnnounce: undefined });
+    this.set({ preemptReady: false, lastLowerPriorityAnnounce: undefined, lastLowerPrioritySeen: undefined });
     this.armMasterDown('no-master');
     this.transition('backup', reason);
   }
@@ -626,7 +629,13 @@ class Step {
     this.sendAdvert();
     const a = this.s.config.announce;
     const last = this.s.lastLowerPriorityAnnounce;
-    if (a.onLowerPriority && (last === undefined || this.now - last >= Math.max(this.s.config.advertIntervalMs, 1000))) {
+    const seen = this.s.lastLowerPrioritySeen;
+    this.set({ lastLowerPrioritySeen: this.now });
+    // The rate limit holds within one episode (a stream of lower-priority adverts). A silence of
+    // more than three of our intervals ended the last one: a split brain that heals again soon
+    // after (a flapping partition) gets its own GARP/NA at once, or clients stay on the other MAC.
+    const newEpisode = seen !== undefined && this.now - seen > 3 * this.s.config.advertIntervalMs;
+    if (a.onLowerPriority && (last === undefined || newEpisode || this.now - last >= Math.max(this.s.config.advertIntervalMs, 1000))) {
       // keepalived garp_lower_prio_repeat: the other router may have drawn clients to itself.
       this.set({ lastLowerPriorityAnnounce: this.now });
       this.announceWithRepeat();

@@ -513,6 +513,21 @@ describe('two routers on a LAN (scripts on protocol time)', () => {
     expect(step(quiet, { ...lower }, 100).actions.map((x) => x.type)).toEqual(['notice', 'send-advert']);
   });
 
+  it('a split brain that heals again soon after gets its own announcement (rate limit per episode)', () => {
+    // 0.1 s adverts: the limit is 1 s; a partition of 0.4 s between two heals ends the first episode.
+    const master = step(initialState(v4('192.0.2.2', { priority: 255, advertIntervalMs: 100 })), { type: 'startup' }, 0).state;
+    const lower = { type: 'advert' as const, advert: buildAdvert(master, 100), src: '192.0.2.1' };
+    let s: VrrpState = master;
+    const announcesAt: number[] = [];
+    const heard = [100, 200, 300, /* partition: nothing heard for 400 ms */ 700, 800, /* a 300 ms gap is still one episode */ 1100];
+    for (const t of heard) {
+      const r = step(s, lower, t);
+      s = r.state;
+      if (r.actions.some((x) => x.type === 'announce')) announcesAt.push(t);
+    }
+    expect(announcesAt).toEqual([100, 700]);
+  });
+
   it('a master hearing priority 0 from another router advertises at once (RFC 9568 §6.4.3)', () => {
     const master = step(initialState(v4('192.0.2.2', { priority: 200 })), { type: 'startup' }, 0).state;
     const m = step(master, { type: 'timer', timer: 'master-down' }, DOWN_200).state;
