@@ -198,7 +198,8 @@ class Director extends EventEmitter<DirectorEvents> implements DirectorHandle, D
 
   /** Announce each VIP wanted by at least one of its services; withdraw the others. */
   updateAnnouncements(): void {
-    if (!this.#ready) return;
+    // Not before BGP runs (it starts after the first IPVS write): what is recorded here is never re-sent.
+    if (!this.#ready || (this.config.bgp !== undefined && this.bgp === undefined)) return;
     const want = new Map<string, RouteAttributes>();
     const bgpDefaults = this.config.bgp?.announce ?? {};
     for (const s of this.services.values()) {
@@ -261,8 +262,6 @@ class Director extends EventEmitter<DirectorEvents> implements DirectorHandle, D
     for (const sc of cfg.services) this.services.set(sc.name, this.makeService(sc));
     await Promise.all([...this.services.values()].map((s) => s.start(signal)));
 
-    if (cfg.bgp !== undefined) await this.startBgp(cfg.bgp);
-
     // First IPVS write only once every check has spoken (bounded), so nothing is depooled on no evidence.
     // A controller and a timer of our own: a bare AbortSignal.timeout() only weakly held by
     // AbortSignal.any() can be garbage-collected before it fires (then this would wait forever).
@@ -291,6 +290,10 @@ class Director extends EventEmitter<DirectorEvents> implements DirectorHandle, D
       }
     }
     if (cfg.vrrp !== undefined) await this.startVrrp();
+    // BGP only now, and the announcements in the same tick: a session's first UPDATEs then carry our
+    // routes before End-of-RIB. Earlier, a graceful restart sent End-of-RIB with nothing in it and the
+    // routers dropped the routes they were keeping (RFC 4724 §4.1: EoR after the initial update).
+    if (cfg.bgp !== undefined) await this.startBgp(cfg.bgp);
     this.updateAnnouncements();
     if (this.ipvs.mode === 'kernel') {
       this.#timer = setInterval(() => void this.ipvs.recheck(), cfg.ipvs.reconcileIntervalMs);
