@@ -114,14 +114,15 @@ async function measure(name, start) {
   else console.log(`   full pool after ${f0(readyMs)} ms; letting every check run once more`);
   await sleep(INTERVAL_MS + 2000);
   const r0 = (await ask({ cmd: 'count' }, 'count')).requests;
-  const c0 = cpuTicks(c.pid);
+  const pids = c.pids ?? [c.pid];
+  const c0 = pids.reduce((a, p) => a + cpuTicks(p), 0);
   const w0 = epoch();
   await sleep(WINDOW_S * 1000);
-  const c1 = cpuTicks(c.pid);
+  const c1 = pids.reduce((a, p) => a + cpuTicks(p), 0);
   const r1 = (await ask({ cmd: 'count' }, 'count')).requests;
   const secs = (epoch() - w0) / 1000;
   const cpuPct = ((c1 - c0) / HZ / secs) * 100;
-  const rss = rssMiB(c.pid);
+  const rss = pids.reduce((a, p) => a + rssMiB(p), 0);
   const checksPerS = (r1 - r0) / secs;
   console.log(`   window ${f1(secs)} s: CPU ${f1(cpuPct)} %, RSS ${f0(rss)} MiB, ${f0(checksPerS)} checks/s answered`);
   // Detection: one backend port (one server of every service) answers 503 from now on.
@@ -187,45 +188,55 @@ async function startDirector() {
 
 // ---- HAProxy -------------------------------------------------------------------------
 async function startHaproxy() {
-  const cfg = path.join(dir, 'haproxy.cfg');
-  const lines = [
-    'global',
-    '  maxconn 4000',
-    '  nbthread 1',
-    '  max-spread-checks 10s',
-    'defaults',
-    '  mode http',
-    `  timeout connect ${TIMEOUT_MS}`,
-    `  timeout check ${TIMEOUT_MS}`,
-    '  timeout client 10s',
-    '  timeout server 10s',
-    'frontend f',
-    `  bind ${path.join(dir, 'haproxy.sock')}`,
-    '  default_backend s0',
-  ];
-  for (let i = 0; i < SERVICES; i++) {
-    lines.push(`backend s${i}`, '  option httpchk GET /', '  balance roundrobin');
-    for (const [j, p] of ports.entries()) lines.push(`  server r${j} 127.0.0.1:${p} check inter ${INTERVAL_MS} fall ${FALL} rise 2`);
-  }
-  writeFileSync(cfg, `${lines.join('\n')}\n`);
-  const p = track(spawn('/usr/sbin/haproxy', ['-f', cfg, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  // One HAProxy process holds a descriptor per check: 20,000 checks need more than this machine's
+  // hard limit (20,000, which we may not raise), so the services are split over a few processes
+  // of at most HAPROXY_SERVICES_PER_PROCESS x SERVERS checks each; CPU and RSS are their sums.
+  const per = Math.max(1, Math.floor(15_000 / SERVERS));
+  const procs = [];
   const downs = new Map();
   const dead = `/r7 is DOWN`;
-  lineReader(p.stdout, () => undefined);
+  for (let first = 0; first < SERVICES; first += per) {
+    const cfg = path.join(dir, `haproxy-${first}.cfg`);
+    const lines = [
+      'global',
+      '  maxconn 100',
+      '  nbthread 1',
+      '  max-spread-checks 10s',
+      'defaults',
+      '  mode http',
+      `  timeout connect ${TIMEOUT_MS}`,
+      `  timeout check ${TIMEOUT_MS}`,
+      '  timeout client 10s',
+      '  timeout server 10s',
+      'frontend f',
+      `  bind ${path.join(dir, `haproxy-${first}.sock`)}`,
+      `  default_backend s${first}`,
+    ];
+    for (let i = first; i < Math.min(SERVICES, first + per); i++) {
+      lines.push(`backend s${i}`, '  option httpchk GET /', '  balance roundrobin');
+      for (const [j, p] of ports.entries()) lines.push(`  server r${j} 127.0.0.1:${p} check inter ${INTERVAL_MS} fall ${FALL} rise 2`);
+    }
+    writeFileSync(cfg, `${lines.join('\n')}\n`);
+    const p = track(spawn('/usr/sbin/haproxy', ['-f', cfg, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    lineReader(p.stdout, () => undefined);
+    lineReader(p.stderr, (l, t) => {
+      if (l.includes('[ALERT]')) console.log(`   haproxy: ${l}`);
+      const m = /Server (s\d+)\/(r\d+) is DOWN/.exec(l);
+      if (m !== null && l.includes('[WARNING]') && `/${m[2]} is DOWN` === dead && !downs.has(m[1])) downs.set(m[1], t);
+    });
+    procs.push(p);
+  }
+  console.log(`   ${procs.length} HAProxy process(es), ${per * SERVERS} checks at most each`);
   // HAProxy starts every server up and checks it within the spread: ready once one interval has passed.
   const ready = sleep(INTERVAL_MS).then(() => epoch());
-  lineReader(p.stderr, (l, t) => {
-    if (l.includes('[ALERT]')) console.log(`   haproxy: ${l}`);
-    const m = /Server (s\d+)\/(r\d+) is DOWN/.exec(l);
-    if (m !== null && l.includes('[WARNING]') && `/${m[2]} is DOWN` === dead && !downs.has(m[1])) downs.set(m[1], t);
-  });
   return {
-    pid: p.pid,
+    pid: procs[0].pid,
+    pids: procs.map((p) => p.pid),
     ready,
     downs,
     stop: async () => {
-      p.kill('SIGTERM');
-      await new Promise((r) => p.once('exit', r));
+      for (const p of procs) p.kill('SIGTERM');
+      await Promise.all(procs.map((p) => (p.exitCode === null ? new Promise((r) => p.once('exit', r)) : undefined)));
     },
   };
 }
