@@ -201,6 +201,8 @@ ${extra}`;
   });
 
   it('reload: a changed service is replaced without a blip, an added one starts, the unchanged one is not touched', async () => {
+    // The previous case ends when the route is back, which can be before the coalesced IPVS write.
+    await until('static pooled in IPVS', async () => (await d.ipvsTable()).some((s) => 'address' in s && s.address === '192.0.2.81' && (s.destinations ?? []).length === 1));
     const from = applied.length;
     const extra = `  new:
     vips: [192.0.2.82]
