@@ -9,17 +9,13 @@
 // our graceful restart (BIRD keeps the routes until our End-of-RIB); BIRD restarting (the session
 // comes back, routes are announced again); close() withdrawing everything.
 
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab } from '../harness/netlab.js';
-import type { Lab } from '../harness/netlab.js';
+import { describe, expect, it } from 'vitest';
 import { TS_REGISTER, waitFor } from '../harness/probes.js';
-import { Bird, LvskitSpeaker, byPrefix, parseBirdRoutes } from './peers.js';
-import type { BgpSpeakerOptions } from '../../../src/bgp/speaker.js';
-import type { PlainRoute } from './peers.js';
+import { Bird, byPrefix, parseBirdRoutes, usePeerLab, waitRoutes as waitUntilRoutes } from './peers.js';
+import type { LvskitSpeaker, PlainRoute } from './peers.js';
 
 type Host = 'lvk' | 'bird';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -105,55 +101,29 @@ function docsExample(): string {
 const fastRetry = { connectRetry: { initialMs: 500, maxMs: 2_000 }, idleHold: { initialMs: 500, maxMs: 2_000 } };
 
 describe('BGP interop with BIRD 2', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lvskit-bgp-bird-'));
-  let lab: Lab<Host>;
   let bird: Bird<Host>;
-  const speakers: LvskitSpeaker[] = [];
+  const env = usePeerLab<Host>({
+    name: 'bird',
+    hosts: {
+      lvk: { ipv4: Object.values(A).map((a) => `${a}/24`), ipv6: [`${LVK6}/64`] },
+      bird: { ipv4: [`${BIRD1}/24`, `${BIRD2}/24`], ipv6: [`${BIRD6}/64`] },
+    },
+    startPeer: async (lab, dir) => {
+      bird = new Bird<Host>(lab, 'bird', dir, birdConfig());
+      await bird.start();
+      return bird;
+    },
+  });
+  const { dir, speaker } = env;
   let ebgp: LvskitSpeaker;
-
-  async function speaker(options: BgpSpeakerOptions): Promise<LvskitSpeaker> {
-    const s = await LvskitSpeaker.start(lab, 'lvk', options);
-    speakers.push(s);
-    return s;
-  }
   const routesFrom = async (proto: string): Promise<PlainRoute[]> => byPrefix(await bird.routes(`lvk_${proto}`));
   const waitRoutes = (proto: string, pred: (r: PlainRoute[]) => boolean, what: string, timeoutMs = 20_000): Promise<PlainRoute[]> =>
-    waitFor(
-      async () => {
-        const r = await routesFrom(proto);
-        return pred(r) ? r : undefined;
-      },
-      { timeoutMs, intervalMs: 200, what: `BIRD protocol ${proto}: ${what}` },
-    );
-  beforeAll(async () => {
-    lab = await createLab({
-      hosts: {
-        lvk: { ipv4: Object.values(A).map((a) => `${a}/24`), ipv6: [`${LVK6}/64`] },
-        bird: { ipv4: [`${BIRD1}/24`, `${BIRD2}/24`], ipv6: [`${BIRD6}/64`] },
-      },
-    });
-    bird = new Bird<Host>(lab, 'bird', dir, birdConfig());
-    await bird.start();
-  });
-
-  afterEach(async (ctx) => {
-    if (ctx.task.result?.state === 'fail') {
-      console.log(`--- BIRD\n${bird.proc?.output.slice(-6000) ?? ''}`);
-      for (const s of speakers) console.log(`--- lvskit speaker ${s.proc.pid}\n${s.proc.output.slice(-3000)}`);
-    }
-  });
-
-  afterAll(async () => {
-    await Promise.all(speakers.map((s) => s.proc.stop()));
-    await bird?.stop();
-    await lab?.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
+    waitUntilRoutes(() => routesFrom(proto), pred, `BIRD protocol ${proto}: ${what}`, { timeoutMs });
 
   it('runs the docs/bgp.md example as written: BIRD gets the VIP, and loses it when the example gets SIGTERM', async () => {
     const file = path.join(dir, 'docs-example.ts');
     writeFileSync(file, docsExample());
-    const p = lab.spawn('lvk', [process.execPath, '--import', TS_REGISTER, file]);
+    const p = env.lab.spawn('lvk', [process.execPath, '--import', TS_REGISTER, file]);
     await p.waitForOutput(`BGP session with ${BIRD1} established`, { timeoutMs: 60_000 });
     const got = await waitRoutes('docs', (r) => r.length === 1, 'the VIP');
     expect(got).toEqual([

@@ -6,16 +6,10 @@
 // route-maps) route for route; route refresh both ways; TCP MD5 right and wrong; GTSM on both sides,
 // and FRR requiring it from a speaker that does not send TTL 255; close().
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab } from '../harness/netlab.js';
-import type { Lab } from '../harness/netlab.js';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../harness/probes.js';
-import { Frr, LvskitSpeaker, byPrefix } from './peers.js';
-import type { PlainRoute } from './peers.js';
-import type { BgpSpeakerOptions } from '../../../src/bgp/speaker.js';
+import { Frr, byPrefix, usePeerLab, waitRoutes } from './peers.js';
+import type { LvskitSpeaker, PlainRoute } from './peers.js';
 
 type Host = 'lvk' | 'frr';
 const FRR_AS = 64502;
@@ -89,57 +83,31 @@ function frrConfig(): string {
 const fastRetry = { connectRetry: { initialMs: 500, maxMs: 2_000 }, idleHold: { initialMs: 500, maxMs: 2_000 } };
 
 describe('BGP interop with FRR', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lvskit-bgp-frr-'));
-  let lab: Lab<Host>;
   let frr: Frr<Host>;
-  const speakers: LvskitSpeaker[] = [];
+  const env = usePeerLab<Host>({
+    name: 'frr',
+    hosts: {
+      lvk: { ipv4: Object.values(A).map((a) => `${a}/24`), ipv6: ['fd00:53::11/64'] },
+      frr: { ipv4: [`${FRR}/24`], ipv6: ['fd00:53::1/64'] },
+    },
+    startPeer: async (lab, dir) => {
+      frr = new Frr<Host>(lab, 'frr', dir, frrConfig());
+      await frr.start();
+      return frr;
+    },
+  });
+  const { speaker } = env;
   let ebgp: LvskitSpeaker;
-
-  async function speaker(options: BgpSpeakerOptions): Promise<LvskitSpeaker> {
-    const s = await LvskitSpeaker.start(lab, 'lvk', options);
-    speakers.push(s);
-    return s;
-  }
   async function received(from: string): Promise<PlainRoute[]> {
     return byPrefix([...(await frr.routes('ipv4', from)), ...(await frr.routes('ipv6', from))]);
   }
   const waitReceived = (from: string, pred: (r: PlainRoute[]) => boolean, what: string, timeoutMs = 20_000): Promise<PlainRoute[]> =>
-    waitFor(
-      async () => {
-        const r = await received(from);
-        return pred(r) ? r : undefined;
-      },
-      { timeoutMs, intervalMs: 250, what: `FRR from ${from}: ${what}` },
-    );
+    waitRoutes(() => received(from), pred, `FRR from ${from}: ${what}`, { timeoutMs, intervalMs: 250 });
   const stats = async (address: string): Promise<Record<string, number>> => {
     const j = (await frr.json(`show bgp neighbors ${address}`)) as Record<string, { messageStats?: Record<string, number> }>;
     return j[address]?.messageStats ?? {};
   };
 
-  beforeAll(async () => {
-    lab = await createLab({
-      hosts: {
-        lvk: { ipv4: Object.values(A).map((a) => `${a}/24`), ipv6: ['fd00:53::11/64'] },
-        frr: { ipv4: [`${FRR}/24`], ipv6: ['fd00:53::1/64'] },
-      },
-    });
-    frr = new Frr<Host>(lab, 'frr', dir, frrConfig());
-    await frr.start();
-  });
-
-  afterEach(async (ctx) => {
-    if (ctx.task.result?.state === 'fail') {
-      console.log(`--- FRR bgpd\n${frr.proc?.output.slice(-6000) ?? ''}`);
-      for (const s of speakers) console.log(`--- lvskit speaker ${s.proc.pid}\n${s.proc.output.slice(-3000)}`);
-    }
-  });
-
-  afterAll(async () => {
-    await Promise.all(speakers.map((s) => s.proc.stop()));
-    await frr?.stop();
-    await lab?.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
   it('eBGP with a 4-octet ASN: IPv4 and IPv6 VIPs with every attribute (documentation next hops), withdraw', async () => {
     ebgp = await speaker({

@@ -7,16 +7,11 @@
 // our route refresh request; passive; TCP MD5 right and wrong; our graceful restart (GoBGP marks the
 // routes stale and drops what we do not re-announce at our End-of-RIB); gobgpd restarting; close().
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab } from '../harness/netlab.js';
-import type { Lab } from '../harness/netlab.js';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../harness/probes.js';
-import { Gobgp, LvskitSpeaker, byPrefix, plainGobgpPath } from './peers.js';
-import type { PlainRoute } from './peers.js';
 import type { BgpSpeakerOptions } from '../../../src/bgp/speaker.js';
+import { Gobgp, byPrefix, plainGobgpPath, usePeerLab, waitRoutes } from './peers.js';
+import type { LvskitSpeaker, PlainRoute } from './peers.js';
 
 type Host = 'lvk' | 'gobgp';
 const GOBGP_AS = 64501;
@@ -60,17 +55,21 @@ function gobgpConfig(): string {
 const fastRetry = { connectRetry: { initialMs: 500, maxMs: 2_000 }, idleHold: { initialMs: 500, maxMs: 2_000 } };
 
 describe('BGP interop with GoBGP', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lvskit-bgp-gobgp-'));
-  let lab: Lab<Host>;
   let gobgp: Gobgp<Host>;
-  const speakers: LvskitSpeaker[] = [];
+  const env = usePeerLab<Host>({
+    name: 'gobgp',
+    hosts: {
+      lvk: { ipv4: Object.values(A).map((a) => `${a}/24`), ipv6: ['fd00:52::11/64'] },
+      gobgp: { ipv4: [`${GOBGP}/24`], ipv6: [`${GOBGP6}/64`] },
+    },
+    startPeer: async (lab, dir) => {
+      gobgp = new Gobgp<Host>(lab, 'gobgp', dir, gobgpConfig());
+      await gobgp.start();
+      return gobgp;
+    },
+  });
+  const { speaker } = env;
   let ebgp: LvskitSpeaker;
-
-  async function speaker(options: BgpSpeakerOptions): Promise<LvskitSpeaker> {
-    const s = await LvskitSpeaker.start(lab, 'lvk', options);
-    speakers.push(s);
-    return s;
-  }
   /** What GoBGP holds from one of our sessions, both families. */
   async function received(from: string): Promise<PlainRoute[]> {
     const res: PlainRoute[] = [];
@@ -84,38 +83,7 @@ describe('BGP interop with GoBGP', () => {
   }
   const plain = (prefix: string, p: { attrs: never[]; stale?: boolean }): PlainRoute => plainGobgpPath(prefix, p);
   const waitReceived = (from: string, pred: (r: PlainRoute[]) => boolean, what: string, timeoutMs = 20_000): Promise<PlainRoute[]> =>
-    waitFor(
-      async () => {
-        const r = await received(from);
-        return pred(r) ? r : undefined;
-      },
-      { timeoutMs, intervalMs: 200, what: `GoBGP from ${from}: ${what}` },
-    );
-
-  beforeAll(async () => {
-    lab = await createLab({
-      hosts: {
-        lvk: { ipv4: Object.values(A).map((a) => `${a}/24`), ipv6: ['fd00:52::11/64'] },
-        gobgp: { ipv4: [`${GOBGP}/24`], ipv6: [`${GOBGP6}/64`] },
-      },
-    });
-    gobgp = new Gobgp<Host>(lab, 'gobgp', dir, gobgpConfig());
-    await gobgp.start();
-  });
-
-  afterEach(async (ctx) => {
-    if (ctx.task.result?.state === 'fail') {
-      console.log(`--- gobgpd\n${gobgp.proc?.output.slice(-6000) ?? ''}`);
-      for (const s of speakers) console.log(`--- lvskit speaker ${s.proc.pid}\n${s.proc.output.slice(-3000)}`);
-    }
-  });
-
-  afterAll(async () => {
-    await Promise.all(speakers.map((s) => s.proc.stop()));
-    await gobgp?.stop();
-    await lab?.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
+    waitRoutes(() => received(from), pred, `GoBGP from ${from}: ${what}`, { timeoutMs });
 
   it('eBGP with a 4-octet ASN: IPv4 and IPv6 VIPs with every attribute (documentation next hops), withdraw', async () => {
     ebgp = await speaker({
@@ -156,7 +124,7 @@ describe('BGP interop with GoBGP', () => {
       cmds.push(`gobgp -p ${gobgp.api} global rib add -a ipv4 198.18.${i}.0/24 nexthop 192.0.2.${i + 1} ${a.join(' ')}`);
       if (i < 10) cmds.push(`gobgp -p ${gobgp.api} global rib add -a ipv6 2001:db8:f${i}::/48 nexthop 2001:db8::${i + 1} ${a.join(' ')}`);
     }
-    await lab.exec('gobgp', ['sh', '-ec', cmds.join('\n')], { timeoutMs: 30_000, check: true });
+    await env.lab.exec('gobgp', ['sh', '-ec', cmds.join('\n')], { timeoutMs: 30_000, check: true });
     const out: PlainRoute[] = [];
     for (const f of ['ipv4', 'ipv6'] as const) {
       const j = ((await gobgp.json(['neighbor', A.ebgp, 'adj-out', '-a', f])) ?? {}) as Record<string, { attrs: never[] }[]>;

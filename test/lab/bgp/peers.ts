@@ -6,10 +6,13 @@
 // Routes are compared in one plain shape (`PlainRoute`): what lvskit received from a peer, and what a
 // peer shows it received from lvskit (birdc text, `gobgp -j`, `vtysh ... json`).
 
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Lab, LabProcess } from '../harness/netlab.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { createLab } from '../harness/netlab.js';
+import type { HostSpec, Lab, LabProcess } from '../harness/netlab.js';
 import { TS_REGISTER, waitFor } from '../harness/probes.js';
 import type { BgpSpeakerOptions, PeerStatus, RouteAttributes } from '../../../src/bgp/speaker.js';
 
@@ -451,4 +454,80 @@ export class Frr<H extends string = string> {
 /** Sort routes for comparison. */
 export function byPrefix<T extends { prefix: string }>(routes: readonly T[]): T[] {
   return [...routes].sort((a, b) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0));
+}
+
+/** A peer daemon as the lab hooks handle it. */
+interface PeerDaemon {
+  readonly proc: LabProcess | undefined;
+  stop(): Promise<void>;
+}
+
+/** What {@link usePeerLab} gives a test file; `lab` is set once `beforeAll` has run. */
+export interface PeerLab<H extends string> {
+  /** The file's temp dir (peer config, sockets, scripts); removed after the file. */
+  readonly dir: string;
+  readonly lab: Lab<H>;
+  /** Start an lvskit speaker on host `lvk`; the hooks stop it after the file. */
+  speaker(options: BgpSpeakerOptions): Promise<LvskitSpeaker>;
+}
+
+/**
+ * The one lab of a BGP interop file: host `lvk` for lvskit speakers and the peer's host, set up in
+ * `beforeAll` (`startPeer` builds and starts the daemon), the peer's and every speaker's output printed
+ * when a case fails, and everything stopped and removed in `afterAll`. Call it in a `describe` body.
+ */
+export function usePeerLab<H extends string>(opts: {
+  name: string;
+  hosts: Record<H, HostSpec>;
+  startPeer: (lab: Lab<H>, dir: string) => Promise<PeerDaemon>;
+}): PeerLab<H> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `lvskit-bgp-${opts.name}-`));
+  const speakers: LvskitSpeaker[] = [];
+  let lab: Lab<H> | undefined;
+  let peer: PeerDaemon | undefined;
+  const env: PeerLab<H> = {
+    dir,
+    get lab(): Lab<H> {
+      if (lab === undefined) throw new Error('the lab is set up in beforeAll');
+      return lab;
+    },
+    async speaker(options) {
+      const s = await LvskitSpeaker.start(env.lab, 'lvk' as H, options);
+      speakers.push(s);
+      return s;
+    },
+  };
+  beforeAll(async () => {
+    lab = (await createLab({ hosts: opts.hosts as Record<string, HostSpec> })) as unknown as Lab<H>;
+    peer = await opts.startPeer(lab, dir);
+  });
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === 'fail') {
+      console.log(`--- ${opts.name}\n${peer?.proc?.output.slice(-6000) ?? ''}`);
+      for (const s of speakers) console.log(`--- lvskit speaker ${s.proc.pid}\n${s.proc.output.slice(-3000)}`);
+    }
+  });
+  afterAll(async () => {
+    await Promise.all(speakers.map((s) => s.proc.stop()));
+    await peer?.stop();
+    await lab?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return env;
+}
+
+/** Poll `read` until `pred` holds (bounded), returning the routes that satisfied it. */
+export function waitRoutes(
+  read: () => Promise<PlainRoute[]>,
+  pred: (r: PlainRoute[]) => boolean,
+  what: string,
+  opts: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<PlainRoute[]> {
+  return waitFor(
+    async () => {
+      const r = await read();
+      return pred(r) ? r : undefined;
+    },
+    { timeoutMs: opts.timeoutMs ?? 20_000, intervalMs: opts.intervalMs ?? 200, what },
+  );
 }
