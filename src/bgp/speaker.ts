@@ -102,8 +102,14 @@ export interface BgpSpeakerOptions {
   /** Where to accept connections; `false` for none (active peers only). Default port 179 on all addresses. */
   listen?: { address?: string; port?: number } | false;
   holdTime?: number;
-  /** Announce graceful restart (RFC 4724) with this restart time, and act as helper for peers that do. */
-  gracefulRestart?: { restartTime: number; restarting?: boolean };
+  /**
+   * Announce graceful restart (RFC 4724) with this restart time, and act as helper for peers that do.
+   * `forwardingPreserved` sets the F bit for every family: say so when the forwarding state the
+   * routes lead to outlives this process (a director's IPVS table in the kernel). Without it a
+   * router that kept our routes over a restart drops them the moment the new session is up
+   * (RFC 4724 §4.2), before our first UPDATE re-announces them: a short black hole.
+   */
+  gracefulRestart?: { restartTime: number; restarting?: boolean; forwardingPreserved?: boolean };
   clock?: Clock;
   logger?: Logger;
 }
@@ -247,7 +253,7 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
         capabilities: defaultCapabilities({
           localAs: this.#opts.localAs,
           families,
-          ...(gr === undefined ? {} : { gracefulRestart: { restartTime: gr.restartTime, restarting: gr.restarting ?? false } }),
+          ...(gr === undefined ? {} : { gracefulRestart: { restartTime: gr.restartTime, restarting: gr.restarting ?? false, forwardingPreserved: gr.forwardingPreserved ?? false } }),
         }),
         ...(config.connectRetry === undefined ? {} : { connectRetry: config.connectRetry }),
         ...(config.idleHold === undefined ? {} : { idleHold: config.idleHold }),

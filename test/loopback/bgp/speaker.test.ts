@@ -182,7 +182,10 @@ describe('BgpSpeaker over loopback', () => {
     const { router, director } = await pair({ gracefulRestart: true });
     director.announce('198.51.100.60/32');
     director.announce('198.51.100.61/32');
+    const up1 = waitFor(router, 'peer-up');
     await director.start();
+    // forwardingPreserved not given: the F bit is clear for every family.
+    expect((await up1)[1].peerGracefulRestart?.families.map((f) => f.forwardingPreserved)).toEqual([false, false]);
     await until(() => router.routesReceived().length === 2);
 
     const down = waitFor(router, 'peer-down');
@@ -199,7 +202,7 @@ describe('BgpSpeaker over loopback', () => {
       localAs: 4200000001,
       routerId: '10.0.0.1',
       listen: false,
-      gracefulRestart: { restartTime: 30, restarting: true },
+      gracefulRestart: { restartTime: 30, restarting: true, forwardingPreserved: true },
       peers: [{ address: '127.0.0.1', port: router.port as number, localAddress: '127.0.0.2', remoteAs: 65000, nextHop: { ipv4: '192.0.2.10' }, ...fast }],
     });
     speakers.push(next);
@@ -208,6 +211,8 @@ describe('BgpSpeaker over loopback', () => {
     await next.start();
     const [, n] = await up;
     expect(n.peerGracefulRestart).toMatchObject({ restarting: true, restartTime: 30 });
+    // F bit per family (RFC 4724 §3): without it a router drops the kept routes at session up.
+    expect(n.peerGracefulRestart?.families.map((f) => f.forwardingPreserved)).toEqual([true, true]);
     await until(() => router.routesReceived().length === 1);
     expect(router.routesReceived().map((r) => [r.prefix, r.stale])).toEqual([['198.51.100.60/32', false]]);
   });
