@@ -320,7 +320,9 @@ class Director extends EventEmitter<DirectorEvents> implements DirectorHandle, D
       peers: b.peers.map(peerConfig),
       listen: b.listen === false ? false : { ...(b.listen.address === undefined ? {} : { address: b.listen.address }), port: b.listen.port },
       ...(b.holdTime === undefined ? {} : { holdTime: b.holdTime }),
-      ...(b.gracefulRestart === undefined ? {} : { gracefulRestart: { restartTime: b.gracefulRestart.restartTime, restarting } }),
+      // F bit: the IPVS table (the forwarding state behind our routes) stays in the kernel over a
+      // restart, so routers keep our routes until End-of-RIB instead of dropping them at session up.
+      ...(b.gracefulRestart === undefined ? {} : { gracefulRestart: { restartTime: b.gracefulRestart.restartTime, restarting, forwardingPreserved: this.ipvs.mode === 'kernel' } }),
       logger: this.log.child({ part: 'bgp' }),
     });
     this.bgp.on('peer-up', (peer) => this.log.info({ peer }, 'BGP session established'));
