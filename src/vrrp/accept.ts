@@ -5,16 +5,29 @@
  * `netlink` package's raw socket, messages from netlink-attrs.ts), never by
  * running `nft`. A transport file: it touches netlink and nothing else.
  *
- * One table per family (`ip` / `ip6`, default name `lvskit_vrrp`) with an input
- * chain (hook input, priority 0) that drops packets to the listed addresses;
- * IPv6 neighbour solicitations and advertisements to them pass (RFC 5798 §6.1:
- * they MUST NOT be dropped). ARP is not IP, so never touched: a master still
- * answers for the addresses, forwards through them, and sends its GARP / NA.
- * The rules stand whether the instance is master or backup: a backup holds no
- * virtual address, so nothing addressed to one is accepted there anyway.
+ * Each `AcceptFilter` has its own tables, one per family (`ip` / `ip6`), named
+ * `lvskit_vrrp_<pid>_<port>` (the process id and the netlink port of its
+ * socket, in hex; the port is unique in the network namespace while the socket
+ * lives), each with an input chain (hook input, priority 0) that drops packets to
+ * the listed addresses; IPv6 neighbour solicitations and advertisements to them
+ * pass (RFC 5798 §6.1: they MUST NOT be dropped). ARP is not IP, so never
+ * touched: a master still answers for the addresses, forwards through them, and
+ * sends its GARP / NA. The rules stand whether the instance is master or
+ * backup: a backup holds no virtual address, so nothing addressed to one is
+ * accepted there anyway.
  *
- * Every `set` replaces the whole table in one transaction (stale rules of a
- * killed earlier run go with it); `clear` deletes it.
+ * Several processes (and several filters in one process) therefore coexist in
+ * one network namespace: a packet is dropped when any filter's chain drops it,
+ * and each filter only ever changes or deletes its own tables. The tables are
+ * made with NFT_TABLE_F_OWNER (Linux 5.12): the kernel refuses changes from any
+ * other socket and deletes them when this filter's socket closes — on `close()`,
+ * on exit, and when the process is killed or crashes — so no stale rules of a
+ * dead process are ever left to clean up. On an older kernel (EOPNOTSUPP) the
+ * tables are made without the flag (`owned` is false); a crashed process then
+ * leaves its tables behind, named with its pid, and nothing here deletes them:
+ * a table of another process is never touched.
+ *
+ * Every `set` replaces the filter's tables in one transaction; `clear` deletes them.
  */
 import type * as NetlinkPackage from 'netlink';
 import { type AddressFamily, addressFamily, parseIp } from './address.js';
@@ -26,7 +39,11 @@ type RawSocket = NetlinkPackage.RawNetlinkSocket;
 const ERRNO: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 12: 'ENOMEM', 16: 'EBUSY', 17: 'EEXIST', 22: 'EINVAL', 93: 'EPROTONOSUPPORT', 95: 'EOPNOTSUPP' };
 
 export interface AcceptFilterOptions {
-  /** nftables table name (default `lvskit_vrrp`), one per family. */
+  /**
+   * nftables table name, one per family (default `lvskit_vrrp_<pid>_<netlink port in hex>`,
+   * unique in the network namespace). Up to 31 of [A-Za-z0-9_-]. A fixed name shared by two
+   * filters makes them replace each other's rules.
+   */
   table?: string;
   /** Bound on each transaction (default 5 s). */
   timeoutMs?: number;
@@ -36,6 +53,8 @@ export interface AcceptFilterOptions {
 export class AcceptFilter {
   readonly #sock: RawSocket;
   readonly #table: string;
+  /** NFT_TABLE_F_OWNER in use (until the kernel says EOPNOTSUPP). */
+  #owner = true;
   readonly #timeoutMs: number;
   #seq = Math.floor(Math.random() * 0x10000) * 0x1000;
   #tail: Promise<unknown> = Promise.resolve();
@@ -44,7 +63,8 @@ export class AcceptFilter {
 
   private constructor(sock: RawSocket, opts: AcceptFilterOptions) {
     this.#sock = sock;
-    this.#table = opts.table ?? 'lvskit_vrrp';
+    this.#table = opts.table ?? `lvskit_vrrp_${process.pid}_${(sock.address().port >>> 0).toString(16)}`;
+    if (!/^[A-Za-z0-9_-]{1,31}$/.test(this.#table)) throw new VrrpError('ERR_VRRP_CONFIG', `nftables table name '${this.#table}': 1-31 of [A-Za-z0-9_-]`);
     this.#timeoutMs = opts.timeoutMs ?? 5_000;
   }
 
@@ -57,10 +77,26 @@ export class AcceptFilter {
       const sock = new nl.RawNetlinkSocket(NETLINK_NETFILTER, {} as NetlinkPackage.RawNetlinkSocketOptions);
       sock.on('error', () => {});
       sock.unref();
-      return new AcceptFilter(sock, opts);
+      try {
+        return new AcceptFilter(sock, opts);
+      } catch (e) {
+        sock.close();
+        throw e;
+      }
     } catch (e) {
+      if (e instanceof VrrpError) throw e;
       throw new VrrpError('ERR_VRRP_NETLINK', `nfnetlink unavailable: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
+  }
+
+  /** The tables' name (the same in both families). */
+  get table(): string {
+    return this.#table;
+  }
+
+  /** Whether the tables belong to this filter's socket (NFT_TABLE_F_OWNER): the kernel deletes them when it closes. */
+  get owned(): boolean {
+    return this.#owner;
   }
 
   /** Drop packets to `addresses` (both families as given; a family left out has its table deleted). */
@@ -79,7 +115,7 @@ export class AcceptFilter {
     }
   }
 
-  /** Delete both families' tables, whoever installed them (a killed earlier run included). */
+  /** Delete this filter's tables (never another filter's or process's). */
   async clear(): Promise<void> {
     for (const f of ['ipv4', 'ipv6'] as const) {
       await this.#transact(f, []);
@@ -89,14 +125,23 @@ export class AcceptFilter {
 
   #transact(family: AddressFamily, addresses: Uint8Array[]): Promise<void> {
     if (this.#closed) return Promise.reject(new VrrpError('ERR_VRRP_CLOSED', 'AcceptFilter is closed'));
-    const run = (): Promise<void> => this.#once(family, addresses);
+    const run = async (): Promise<void> => {
+      try {
+        await this.#once(family, addresses);
+      } catch (e) {
+        // Linux before 5.12 has no NFT_TABLE_F_OWNER: plain tables, left behind by a crash.
+        if (!(this.#owner && e instanceof VrrpError && / EOPNOTSUPP$/.test(e.message))) throw e;
+        this.#owner = false;
+        await this.#once(family, addresses);
+      }
+    };
     const p = this.#tail.then(run, run);
     this.#tail = p.catch(() => undefined);
     return p;
   }
 
   #once(family: AddressFamily, addresses: Uint8Array[]): Promise<void> {
-    const batch = nftAcceptBatch({ family, table: this.#table, addresses, seq: this.#seq });
+    const batch = nftAcceptBatch({ family, table: this.#table, addresses, seq: this.#seq, owner: this.#owner });
     this.#seq = (this.#seq + batch.acked.length + 2) % 0x7fffffff;
     const waiting = new Set(batch.acked);
     return new Promise<void>((resolve, reject) => {
@@ -128,6 +173,7 @@ export class AcceptFilter {
     });
   }
 
+  /** Close the socket; owned tables go with it (the kernel deletes them). */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

@@ -135,6 +135,9 @@ const NF_DROP = 0;
 const NF_ACCEPT = 1;
 
 const NFTA_TABLE_NAME = 1;
+const NFTA_TABLE_FLAGS = 2;
+/** NFT_TABLE_F_OWNER (Linux 5.12): the table belongs to the netlink socket that made it and goes when it closes. */
+const NFT_TABLE_F_OWNER = 2;
 const NFTA_CHAIN_TABLE = 1;
 const NFTA_CHAIN_NAME = 3;
 const NFTA_CHAIN_HOOK = 4;
@@ -233,9 +236,11 @@ export interface NftBatch {
  * go with the old table: create, delete and create again in one batch) — or,
  * with no addresses, only deletes it. IPv6: neighbour solicitations and
  * advertisements to the addresses are accepted first (RFC 5798 §6.1
- * Accept_Mode: they MUST NOT be dropped).
+ * Accept_Mode: they MUST NOT be dropped). With `owner`, the table is created
+ * with NFT_TABLE_F_OWNER: only the sending socket may change it, and the kernel
+ * deletes it when that socket closes (the process exits or crashes).
  */
-export function nftAcceptBatch(opts: { family: 'ipv4' | 'ipv6'; table: string; addresses: readonly Uint8Array[]; seq: number }): NftBatch {
+export function nftAcceptBatch(opts: { family: 'ipv4' | 'ipv6'; table: string; addresses: readonly Uint8Array[]; seq: number; owner?: boolean }): NftBatch {
   if (!/^[A-Za-z0-9_-]{1,31}$/.test(opts.table)) throw new VrrpError('ERR_VRRP_CONFIG', `nftables table name '${opts.table}'`);
   const fam = NFPROTO[opts.family];
   let seq = opts.seq;
@@ -246,10 +251,11 @@ export function nftAcceptBatch(opts: { family: 'ipv4' | 'ipv6'; table: string; a
     msgs.push(message(nft(type), NLM_F_REQUEST | NLM_F_ACK | flags, seq++, fam, 0, body));
   };
   const tableName = nlattr(NFTA_TABLE_NAME, strz(opts.table));
-  push(NFT_MSG_NEWTABLE, NLM_F_CREATE, tableName);
+  const newTable = opts.owner === true ? concat([tableName, nlattr(NFTA_TABLE_FLAGS, u32be(NFT_TABLE_F_OWNER))]) : tableName;
+  push(NFT_MSG_NEWTABLE, NLM_F_CREATE, newTable);
   push(NFT_MSG_DELTABLE, 0, tableName);
   if (opts.addresses.length > 0) {
-    push(NFT_MSG_NEWTABLE, NLM_F_CREATE, tableName);
+    push(NFT_MSG_NEWTABLE, NLM_F_CREATE, newTable);
     push(
       NFT_MSG_NEWCHAIN,
       NLM_F_CREATE,

@@ -101,6 +101,15 @@ describe('nftables accept-mode batch (nf_tables.h)', () => {
     expect(names(rules[2]?.body as Uint8Array)).toEqual(['payload', 'cmp', 'immediate']);
   });
 
+  it('owner: every NEWTABLE carries NFTA_TABLE_FLAGS NFT_TABLE_F_OWNER (2), DELTABLE only the name', () => {
+    const m = messages(nftAcceptBatch({ family: 'ipv4', table: 't', addresses: [vip4], seq: 1, owner: true }).bytes);
+    const tables = m.filter((x) => x.type === 0x0a00).map((x) => parseAttrs(x.body));
+    expect(tables).toHaveLength(2);
+    for (const t of tables) expect(toHex(t.get(2) as Uint8Array)).toBe('00000002');
+    expect(parseAttrs(m.find((x) => x.type === 0x0a02)?.body ?? new Uint8Array(0)).has(2)).toBe(false);
+    expect(parseAttrs(messages(nftAcceptBatch({ family: 'ipv4', table: 't', addresses: [vip4], seq: 1 }).bytes)[1]?.body ?? new Uint8Array(0)).has(2)).toBe(false);
+  });
+
   it('with no addresses only deletes the table; bad names and address sizes are typed errors', () => {
     const m = messages(nftAcceptBatch({ family: 'ipv4', table: 't', addresses: [], seq: 1 }).bytes);
     expect(m.map((x) => x.type)).toEqual([0x10, 0x0a00, 0x0a02, 0x11]);
