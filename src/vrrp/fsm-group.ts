@@ -21,7 +21,7 @@
  */
 import { PRIORITY_OWNER } from './constants.js';
 import { VrrpError } from './errors.js';
-import { type InstanceConfig, type StateName, type VrrpAction, type VrrpEvent, type VrrpState, initialState, step } from './fsm.js';
+import { type InstanceConfig, type StateName, type VrrpAction, type VrrpEvent, type VrrpState, buildAdvert, initialState, resolveConfig, step } from './fsm.js';
 
 export interface TrackRef {
   /** Name of a tracked object, as given in `track` events. */
@@ -71,7 +71,9 @@ export type RouterEvent =
   | { type: 'shutdown' }
   /** An event for one instance: its timers and validated adverts. */
   | { type: 'instance'; instance: string; event: VrrpEvent }
-  | { type: 'track'; object: string; up: boolean };
+  | { type: 'track'; object: string; up: boolean }
+  /** New settings for a running instance (a daemon's config reload), applied in place: see `RouterStep.reconfigure`. */
+  | { type: 'reconfigure'; instance: RouterInstanceConfig };
 
 /** An instance's action. */
 export interface RouterAction {
@@ -159,6 +161,9 @@ export function routerStep(state: RouterState, event: RouterEvent, now: number):
     case 'track':
       r.track(event.object, event.up);
       break;
+    case 'reconfigure':
+      r.reconfigure(event.instance);
+      break;
   }
   return { state: r.s, actions: r.actions };
 }
@@ -245,6 +250,56 @@ class RouterStep {
     for (const m of ms) {
       const s = this.inst(m);
       if (s.name === 'backup' && s.wantMaster) this.deliver(m, { type: 'sync', to: 'master' });
+    }
+  }
+
+  /**
+   * New settings for an instance, applied in place without a state change where RFC 9568 allows:
+   * - interface, VRID, family and version are the virtual router's identity: changing one is
+   *   `ERR_VRRP_CONFIG` (remove the instance and add a new one);
+   * - addresses: a master removes the ones dropped, adds and announces the new ones (`announce.count`
+   *   GARP / NA each) and advertises the new list at once; a backup holds none, so nothing moves;
+   * - priority and tracking: the effective priority is worked out as for a `track` event, so a
+   *   master advertises a new priority at once and a backup's counts against the next advert it
+   *   hears (RFC 9568 §6.4.2); a vital object that is down now shuts the instance (and its sync
+   *   group) down, and one no longer tracked lets it start;
+   * - the rest (advert interval, preempt, preempt delay, announce, strict) applies where next used:
+   *   the next advert, the next timer armed.
+   */
+  reconfigure(next: RouterInstanceConfig): void {
+    const name = next.name;
+    const before = this.s.instances[name];
+    if (before === undefined) throw new VrrpError('ERR_VRRP_CONFIG', `no instance ${name}`);
+    for (const t of next.track ?? []) {
+      const w = t.weight ?? 0;
+      if (!Number.isInteger(w) || w < 0 || w > 254) throw new VrrpError('ERR_VRRP_CONFIG', `instance ${name}: track weight ${w} is not 0..254`);
+    }
+    const cfg = resolveConfig({ ...next, sync: before.config.sync });
+    const same = (this.configOf(name).interface ?? '') === (next.interface ?? '') && cfg.vrid === before.config.vrid && cfg.family === before.config.family && cfg.version === before.config.version;
+    if (!same) throw new VrrpError('ERR_VRRP_CONFIG', `instance ${name}: interface, VRID, family and version cannot change in place`);
+    this.set({
+      config: { ...this.s.config, instances: this.s.config.instances.map((i) => (i.name === name ? next : i)) },
+      instances: { ...this.s.instances, [name]: { ...before, config: cfg } },
+    });
+    if (before.name === 'master') {
+      const gone = before.config.addresses.filter((a) => !cfg.addresses.includes(a));
+      const added = cfg.addresses.filter((a) => !before.config.addresses.includes(a));
+      if (gone.length > 0) this.actions.push({ instance: name, action: { type: 'remove-addresses', addresses: gone } });
+      if (added.length > 0) {
+        this.actions.push({ instance: name, action: { type: 'add-addresses', addresses: added } });
+        if (cfg.announce.count > 0) this.actions.push({ instance: name, action: { type: 'announce', family: cfg.family, addresses: added, count: cfg.announce.count } });
+      }
+      if (gone.length + added.length > 0) this.actions.push({ instance: name, action: { type: 'send-advert', advert: buildAdvert(this.inst(name)) } });
+    }
+    if (!this.s.running) return;
+    for (const m of this.members(name)) {
+      if (!this.canRun(m)) {
+        if (this.inst(m).name !== 'initialize') this.deliver(m, { type: 'shutdown', fault: true });
+        continue;
+      }
+      const p = this.priorityOf(m);
+      if (p !== 'fault' && p !== this.inst(m).priority) this.deliver(m, { type: 'priority', priority: p });
+      if (this.inst(m).name === 'initialize') this.deliver(m, { type: 'startup' });
     }
   }
 

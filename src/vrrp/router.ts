@@ -239,6 +239,29 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
   }
 
   /**
+   * New settings for a running instance, applied in place (a daemon's config reload; see
+   * `reconfigure` in fsm-group.ts): priority, addresses, tracking, timers, MAC, unicast peers.
+   * Interface, VRID, family and version cannot change. Throws `ERR_VRRP_CONFIG` and changes
+   * nothing when the settings are refused.
+   */
+  reconfigure(instance: VrrpInstanceOptions): void {
+    const rt = this.#rt.get(instance.name);
+    if (rt === undefined) throw new VrrpError('ERR_VRRP_CONFIG', `no instance ${instance.name}`);
+    try {
+      macBytes(instance.mac);
+      for (const p of instance.unicastPeers ?? []) parseIp(p, instance.family);
+      const gap = instance.frameIntervalMs ?? 0;
+      if (!(gap >= 0 && gap <= 10_000)) throw new Error(`frameIntervalMs ${gap} is not 0..10000`);
+      routerStep(this.#state, { type: 'reconfigure', instance }, this.#clock.now()); // a dry run: throws for what the core refuses
+    } catch (e) {
+      if (e instanceof VrrpError) throw e;
+      throw new VrrpError('ERR_VRRP_CONFIG', `instance ${instance.name}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    rt.opts = instance;
+    this.#step({ type: 'reconfigure', instance });
+  }
+
+  /**
    * Hand over a received packet (see codec-ip.ts for raw IPv4 bytes) and the
    * interface it came in on; the interface may be left out while no VRID runs on
    * two interfaces of this router.
