@@ -2,14 +2,16 @@
 // VRRP failover and preemption: lvskit against keepalived, in the same run, on the same lab.
 //
 //   npm run bench -- vrrp                       (root; keepalived, tcpdump, iproute2, chrt)
-//   node bench/vrrp.bench.mjs [--trials N] [--intervals 1000,100,10] [--pairs keepalived-keepalived,lvskit-lvskit]
+//   node bench/vrrp.bench.mjs [--trials N] [--intervals 1000,100,10]
+//                             [--pairs keepalived-keepalived,lvskit-lvskit,lvskit-keepalived,keepalived-lvskit]
 //                             [--faults clean,kill,cut,partition] [--json out.json]
 //   (or the same as VRRP_BENCH_TRIALS, VRRP_BENCH_INTERVALS, VRRP_BENCH_PAIRS, VRRP_BENCH_FAULTS)
 //
 // One lab for everything (bench/vrrp/lab.mjs): routers r1 (priority 150) and r2 (priority 100),
 // a client sending an echo request to the virtual address every 2 ms (bench/vrrp/pinger.mjs);
 // VRRPv3, IPv4, one VRID, both daemons at their defaults otherwise. A pair `A-B` runs daemon A on
-// r1 (the master) and B on r2 (the backup). For each advert interval and fault, `--trials` times:
+// r1 (the master) and B on r2 (the backup); the mixed pairs are the interop cases (lvskit master
+// with a keepalived backup, and the reverse). For each advert interval and fault, `--trials` times:
 // the fault on r1, r2 takes over, then r1 returns and preempts. Faults: `clean` (SIGTERM: priority 0), `kill` (SIGKILL of the daemon's process
 // group; the VIP stays on r1, as it does after any crash), `cut` (r1's eth0 down: host death),
 // `partition` (r1's bridge port detached: r1 keeps its carrier and stays master, alone; its return
@@ -38,7 +40,7 @@ function option(name, env, def) {
 
 const TRIALS = Number(option('trials', 'VRRP_BENCH_TRIALS', '10'));
 const INTERVALS = option('intervals', 'VRRP_BENCH_INTERVALS', '1000,100,10').split(',').map(Number);
-const PAIRS = option('pairs', 'VRRP_BENCH_PAIRS', 'keepalived-keepalived,lvskit-lvskit').split(',').map((p) => p.split('-'));
+const PAIRS = option('pairs', 'VRRP_BENCH_PAIRS', 'keepalived-keepalived,lvskit-lvskit,lvskit-keepalived,keepalived-lvskit').split(',').map((p) => p.split('-'));
 const FAULTS = option('faults', 'VRRP_BENCH_FAULTS', 'clean,kill,cut,partition').split(',');
 const JSON_OUT = option('json', 'VRRP_BENCH_JSON', '');
 

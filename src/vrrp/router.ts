@@ -5,7 +5,9 @@
  * lives apart; tests use an in-memory one).
  *
  * What it adds to the pure core:
- * - timers: one clock timer per instance and timer name, replaced on re-arm;
+ * - timers: one clock timer per instance and timer name, replaced on re-arm; on
+ *   real time, the one that decides a takeover (master-down) is a `PreciseClock`
+ *   timer (precise-timer.ts), within a fraction of a millisecond of its deadline;
  * - receiving: demultiplexing by family and VRID, `validateAdvert` with the
  *   instance's settings, counters per instance, rate-limited logs for the
  *   "SHOULD log" cases of RFC 9568 §7.1, optional following of the peers'
@@ -13,10 +15,11 @@
  * - sending: adverts encoded per destination (the group, or each unicast peer),
  *   GARP / NA frames built from the instance's MAC;
  * - ordering: an instance's address changes and announcements run one after
- *   another, so GARP/NA never leave before the addresses are configured (RFC
- *   9568 §8.1.2, §8.2.2); adverts go out at once, except a new master's first,
- *   which follows its addresses and GARP/NA (at most one interval later) so a
- *   preempted master keeps serving until clients have moved;
+ *   another (the first at once when none is in flight), so GARP/NA never leave
+ *   before the addresses are configured (RFC 9568 §8.1.2, §8.2.2); adverts go
+ *   out at once. A new master sends its first advert, then configures its
+ *   addresses and sends GARP/NA, in the order of RFC 9568 §6.4.1-2 and in the
+ *   same tick when the transport can (`claim`): see #step for why;
  * - typed events (eventemitter3): `transition` with its reason (for notify
  *   hooks), `notice`, `invalid` (a discarded packet), `transport-error`.
  *   Transport failures and throwing listeners never stop the state machine;
@@ -41,6 +44,7 @@ import {
 } from './codec-receive.js';
 import { VRRP_GROUP_V4, VRRP_GROUP_V6 } from './constants.js';
 import { VrrpError } from './errors.js';
+import { PreciseClock } from './precise-timer.js';
 import { type NoticeCode, type StateName, type TransitionReason, type VrrpAction, receiveConfigFor } from './fsm.js';
 import {
   type RouterConfig,
@@ -84,6 +88,13 @@ export interface VrrpTransport {
   addAddresses(instance: string, addresses: readonly string[]): void | Promise<void>;
   /** Remove them; removing an address that is not there is not an error. */
   removeAddresses(instance: string, addresses: readonly string[]): void | Promise<void>;
+  /**
+   * Optional, a new master's hot path: configure the addresses, then send the frames (GARP / NA)
+   * as soon as the addresses are in place, without waiting for more than that (LinuxVrrpTransport:
+   * in the same tick when no other rtnetlink request is in flight). Without it the driver runs
+   * `addAddresses`, waits for it, then sends the frames.
+   */
+  claim?(instance: string, addresses: readonly string[], frames: readonly Uint8Array[]): void | Promise<void>;
 }
 
 export interface VrrpInstanceOptions extends RouterInstanceConfig {
@@ -143,6 +154,8 @@ interface InstanceRuntime {
   timers: Map<string, TimerHandle>;
   /** Address changes and announcements, in order. */
   chain: Promise<void>;
+  /** Operations on `chain` not finished yet (0: the next one starts at once). */
+  queued: number;
   checksumForm: ChecksumForm;
   lastLogged: Map<string, number>;
   lastTransition: { from: StateName; to: StateName; reason: TransitionReason; at: number } | undefined;
@@ -172,6 +185,8 @@ export interface VrrpInstanceSnapshot {
 export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
   readonly #transport: VrrpTransport;
   readonly #clock: Clock;
+  /** For the master-down timer: the injected clock, or a PreciseClock on real time. */
+  readonly #takeoverClock: Clock;
   readonly #log: Logger;
   readonly #logIntervalMs: number;
   readonly #rt = new Map<string, InstanceRuntime>();
@@ -185,6 +200,7 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
     super();
     this.#transport = opts.transport;
     this.#clock = opts.clock ?? realClock;
+    this.#takeoverClock = opts.clock ?? new PreciseClock();
     this.#log = opts.logger ?? noopLogger;
     this.#logIntervalMs = opts.logIntervalMs ?? 60_000;
     const config: RouterConfig = {
@@ -210,6 +226,7 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
         counters: emptyReceiveCounters(),
         timers: new Map(),
         chain: Promise.resolve(),
+        queued: 0,
         checksumForm: form === 'follow' ? 'pseudo-header' : form,
         lastLogged: new Map(),
         lastTransition: undefined,
@@ -393,15 +410,37 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
         const now = this.#clock.now();
         const { state, actions } = routerStep(this.#state, next, now);
         this.#state = state;
-        // Becoming master (a step that adds addresses): the first advert leaves after the addresses
-        // and their GARP/NA, not before (RFC 9568 §6.4.2 lists it first). A master being preempted
-        // drops the addresses as soon as it hears us; sent first, our advert would leave clients
-        // pointing at it for as long as our netlink round trip and burst take (2-30 ms measured, see
-        // BENCHMARKS.md). Bounded: it goes out after one advert interval whatever netlink does.
-        const claiming = new Set(actions.filter((x) => x.action.type === 'add-addresses').map((x) => x.instance));
-        const deferred: (() => void)[] = [];
-        for (const { instance, action } of actions) this.#carryOut(instance, action, now, claiming.has(instance) ? deferred : undefined);
-        for (const d of deferred) d();
+        // Becoming master (a step that adds addresses, then announces them): RFC 9568 §6.4.1-2's
+        // order, the ADVERTISEMENT first, then the addresses with their gratuitous ARP / unsolicited
+        // NA, all in this tick when the transport has `claim` (its addresses are in place when
+        // sendmsg returns; the GARP follows without waiting a loop turn for the acknowledgement).
+        // Why this order (measured by bench/vrrp, BENCHMARKS.md): a preempted master drops the
+        // addresses when it hears our advert, which takes it at least a receive and a netlink
+        // request (keepalived ~0.1-0.3 ms, lvskit more), while ours are in place and announced tens
+        // of microseconds after the advert left: no moment without a router answering for the
+        // addresses, and both hold them only for the old master's reaction time. Addresses and GARP
+        // first (the previous order here, and keepalived's, which adds the addresses on entering
+        // MASTER before its first advert) makes both hold them for our netlink round trip and burst
+        // on top of that, 3-11 ms measured; advert first with the addresses after a netlink round
+        // trip left clients on the old master's MAC after it dropped them (a 21 ms black hole).
+        let claims: Map<string, number> | undefined;
+        if (this.#transport.claim !== undefined) {
+          for (const [k, x] of actions.entries()) {
+            if (x.action.type !== 'add-addresses' || (this.#rt.get(x.instance)?.opts.frameIntervalMs ?? 0) > 0) continue;
+            const j = actions.findIndex((y, m) => m > k && y.instance === x.instance && y.action.type === 'announce');
+            if (j > k) (claims ??= new Map()).set(x.instance, j);
+          }
+        }
+        for (const [k, { instance, action }] of actions.entries()) {
+          const j = claims?.get(instance);
+          if (j === k) continue; // the announcement went with the claim
+          if (j !== undefined && action.type === 'add-addresses') {
+            const ann = actions[j]?.action;
+            if (ann?.type === 'announce') this.#claim(instance, action.addresses, ann);
+            continue;
+          }
+          this.#carryOut(instance, action, now);
+        }
       }
       this.#pending.length = 0;
       throw new VrrpError('ERR_VRRP_CONFIG', 'events kept feeding back into the router; dropped the rest');
@@ -410,7 +449,35 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
     }
   }
 
-  #carryOut(name: string, a: VrrpAction, now: number, deferred?: (() => void)[]): void {
+  /** A new master's addresses and first GARP/NA burst through the transport's `claim` (see #step). */
+  #claim(name: string, addresses: readonly string[], ann: Extract<VrrpAction, { type: 'announce' }>): void {
+    const rt = this.#rt.get(name) as InstanceRuntime;
+    const claim = this.#transport.claim;
+    if (claim === undefined) return;
+    const frames = this.#frames(rt, ann);
+    this.#queue(rt, name, 'addAddresses', () => {
+      // Queued behind earlier changes and no longer master: the removal queued after this one wins anyway.
+      if (this.#state.instances[name]?.name !== 'master') return this.#transport.addAddresses(name, addresses);
+      return claim.call(this.#transport, name, addresses, frames);
+    });
+  }
+
+  /** GARP / NA frames of an announcement; keepalived's order: each round covers every address once. */
+  #frames(rt: InstanceRuntime, a: Extract<VrrpAction, { type: 'announce' }>): Uint8Array[] {
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < a.count; i++) {
+      for (const address of a.addresses) {
+        frames.push(
+          a.family === 'ipv4'
+            ? buildGratuitousArp({ mac: rt.opts.mac, address })
+            : buildUnsolicitedNa({ mac: rt.opts.mac, address, router: rt.opts.naRouterFlag ?? false }),
+        );
+      }
+    }
+    return frames;
+  }
+
+  #carryOut(name: string, a: VrrpAction, now: number): void {
     const rt = this.#rt.get(name) as InstanceRuntime;
     const state = this.#state.instances[name];
     if (state === undefined) return;
@@ -418,9 +485,10 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
       case 'set-timer': {
         rt.timers.get(a.timer)?.cancel();
         const timer = a.timer;
+        const clock = timer === 'master-down' ? this.#takeoverClock : this.#clock;
         rt.timers.set(
           timer,
-          this.#clock.setTimer(a.at - now, () => {
+          clock.setTimer(a.at - now, () => {
             rt.timers.delete(timer);
             this.#step({ type: 'instance', instance: name, event: { type: 'timer', timer } });
           }),
@@ -434,36 +502,16 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
       case 'send-advert': {
         const c = state.config;
         const dsts = rt.opts.unicastPeers ?? [c.family === 'ipv4' ? VRRP_GROUP_V4 : VRRP_GROUP_V6];
-        const send = (): void => {
-          for (const dst of dsts) {
-            let payload: Uint8Array;
-            try {
-              payload = encodeAdvert(a.advert, { src: c.primaryAddress, dst, ipv4Checksum: rt.checksumForm });
-            } catch (error) {
-              this.#transportError(rt, name, 'sendAdvert', error);
-              continue;
-            }
-            this.#now(rt, name, 'sendAdvert', () => this.#transport.sendAdvert(name, { family: c.family, src: c.primaryAddress, dst, payload }));
+        for (const dst of dsts) {
+          let payload: Uint8Array;
+          try {
+            payload = encodeAdvert(a.advert, { src: c.primaryAddress, dst, ipv4Checksum: rt.checksumForm });
+          } catch (error) {
+            this.#transportError(rt, name, 'sendAdvert', error);
+            continue;
           }
-        };
-        if (deferred === undefined || a.advert.priority === 0) {
-          send();
-          return;
+          this.#now(rt, name, 'sendAdvert', () => this.#transport.sendAdvert(name, { family: c.family, src: c.primaryAddress, dst, payload }));
         }
-        // Becoming master (see #step): once, after the queued address change and GARP/NA or after
-        // one interval, and only while still master.
-        let timer: TimerHandle | undefined;
-        let done = false;
-        const once = (): void => {
-          timer?.cancel();
-          if (done) return;
-          done = true;
-          if (this.#state.instances[name]?.name === 'master') send();
-        };
-        deferred.push(() => {
-          this.#queue(rt, name, 'sendAdvert', once);
-          if (!done) timer = this.#clock.setTimer(c.advertIntervalMs, once);
-        });
         return;
       }
       case 'add-addresses': {
@@ -477,22 +525,25 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
         return;
       }
       case 'announce': {
-        const frames: Uint8Array[] = [];
-        // keepalived's order: each round covers every address once.
-        for (let i = 0; i < a.count; i++) {
-          for (const address of a.addresses) {
-            frames.push(
-              a.family === 'ipv4'
-                ? buildGratuitousArp({ mac: rt.opts.mac, address })
-                : buildUnsolicitedNa({ mac: rt.opts.mac, address, router: rt.opts.naRouterFlag ?? false }),
-            );
-          }
-        }
+        const frames = this.#frames(rt, a);
         const gap = rt.opts.frameIntervalMs ?? 0;
+        if (gap === 0) {
+          // A burst: all at once (in this tick when nothing is queued before it).
+          this.#queue(rt, name, 'sendFrame', () => {
+            // Never claim the addresses after stepping down (a queued burst can outlive mastership).
+            if (this.#state.instances[name]?.name !== 'master') return;
+            const pending: Promise<void>[] = [];
+            for (const f of frames) {
+              const p = this.#transport.sendFrame(name, f);
+              if (p !== undefined) pending.push(p);
+            }
+            return pending.length === 0 ? undefined : Promise.all(pending).then(() => undefined);
+          });
+          return;
+        }
         this.#queue(rt, name, 'sendFrame', async () => {
           for (const [i, f] of frames.entries()) {
-            if (i > 0 && gap > 0) await new Promise<void>((resolve) => this.#clock.setTimer(gap, resolve));
-            // Never claim the addresses after stepping down (a slow burst can outlive mastership).
+            if (i > 0) await new Promise<void>((resolve) => this.#clock.setTimer(gap, resolve));
             if (this.#state.instances[name]?.name !== 'master') return;
             await this.#transport.sendFrame(name, f);
           }
@@ -525,15 +576,34 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
     }
   }
 
-  /** Run a transport call after the instance's earlier queued ones. */
+  /**
+   * Run a transport call after the instance's earlier queued ones; at once (in this tick) when none
+   * is unfinished, so an address change or a burst is not held back a microtask or a loop turn.
+   */
   #queue(rt: InstanceRuntime, name: string, op: VrrpRouterEventsOp, fn: () => void | Promise<void>): void {
-    rt.chain = rt.chain.then(async () => {
+    const report = (error: unknown): void => this.#transportError(rt, name, op, error);
+    let run: Promise<void>;
+    if (rt.queued === 0) {
+      let p: void | Promise<void>;
       try {
-        await fn();
+        p = fn();
       } catch (error) {
-        this.#transportError(rt, name, op, error);
+        report(error);
+        return;
       }
-    });
+      if (p === undefined) return;
+      run = p.then(() => undefined, report);
+    } else {
+      run = rt.chain.then(async () => {
+        try {
+          await fn();
+        } catch (error) {
+          report(error);
+        }
+      });
+    }
+    rt.queued++;
+    rt.chain = run.then(() => void rt.queued--);
   }
 
   #transportError(rt: InstanceRuntime, name: string, op: VrrpRouterEventsOp, error: unknown): void {

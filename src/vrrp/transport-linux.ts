@@ -350,6 +350,29 @@ export class LinuxVrrpTransport extends EventEmitter<LinuxTransportEvents> imple
     await this.#vips.addAddresses(i.ifindex, addresses, this.#prefixOpts(instance));
   }
 
+  /**
+   * A new master's addresses and GARP/NA, as soon as the kernel has the addresses: with no other
+   * rtnetlink request in flight, the RTM_NEWADDRs are carried out inside their sendmsg (before
+   * `addAddresses` returns), so the frames leave in the same tick, without waiting a loop turn for
+   * the acknowledgements; otherwise after them. The promise carries the acknowledgements.
+   */
+  claim(instance: string, addresses: readonly string[], frames: readonly Uint8Array[]): Promise<void> {
+    const i = this.#instance(instance);
+    const now = this.#vips.idle;
+    const added = this.#vips.addAddresses(i.ifindex, addresses, this.#prefixOpts(instance));
+    if (now) {
+      try {
+        for (const f of frames) this.sendFrame(instance, f);
+      } catch (e) {
+        return added.then(() => Promise.reject(e as Error));
+      }
+      return added;
+    }
+    return added.then(() => {
+      for (const f of frames) this.sendFrame(instance, f);
+    });
+  }
+
   async removeAddresses(instance: string, addresses: readonly string[]): Promise<void> {
     const i = this.#instance(instance);
     await this.#vips.removeAddresses(i.ifindex, addresses, this.#prefixOpts(instance));

@@ -102,6 +102,12 @@ function errnoOf(e: unknown): string | undefined {
 }
 
 
+/** Wait for every promise; reject with the first failure (in order) once all have settled. */
+async function settleAll(ps: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(ps);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+}
+
 /** An rtnetlink socket for interface facts and virtual addresses in this process's network namespace. */
 export class VipManager {
   readonly #rt: RtSocket;
@@ -109,6 +115,8 @@ export class VipManager {
   #closed = false;
   #watchers = 0;
   #tail: Promise<unknown> = Promise.resolve();
+  /** Requests queued or in flight. */
+  #inFlight = 0;
 
   private constructor(rt: RtSocket, timeoutMs: number) {
     this.#rt = rt;
@@ -138,9 +146,30 @@ export class VipManager {
    * per request, so two dumps in flight would mix. Each request is bounded by `timeoutMs`.
    */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#tail.then(fn, fn);
-    this.#tail = run.catch(() => undefined);
+    // Nothing in flight: start now, so the request reaches the kernel before this call returns (the
+    // netlink package calls sendmsg at once on an idle socket, and rtnetlink carries out an address
+    // change inside sendmsg). A new master's GARP/NA can then follow in the same tick (idle()).
+    let run: Promise<T>;
+    if (this.#inFlight === 0) {
+      try {
+        run = fn();
+      } catch (e) {
+        run = Promise.reject(e as Error);
+      }
+    } else {
+      run = this.#tail.then(fn, fn);
+    }
+    this.#inFlight++;
+    this.#tail = run.then(
+      () => void this.#inFlight--,
+      () => void this.#inFlight--,
+    );
     return run;
+  }
+
+  /** No request queued or in flight: the next one starts (and an address change takes effect) before its call returns. */
+  get idle(): boolean {
+    return this.#inFlight === 0 && !this.#closed;
   }
 
   async #request<T>(what: string, fn: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
@@ -214,56 +243,66 @@ export class VipManager {
     return out;
   }
 
-  /** Add addresses (IPv6 with nodad); ones already there are left as they are. */
+  /**
+   * Add addresses (IPv6 with nodad); ones already there are left as they are. The requests go out
+   * together (one acknowledgement each); when the manager is `idle`, the kernel has every address
+   * before this call returns, and the promise carries the acknowledgements.
+   */
   async addAddresses(ifindex: number, addresses: readonly string[], opts: VipOptions = {}): Promise<void> {
-    for (const a of addresses) {
-      const { family, bytes, prefixLength } = this.#parse(a, opts);
-      try {
-        await this.#request(
-          `add ${a}/${prefixLength} on ifindex ${ifindex}`,
-          () =>
-            this.#rt.newAddress(
-              {
-                family: family === 'ipv4' ? AF_INET : AF_INET6,
-                prefixlen: prefixLength,
-                index: ifindex,
-                scope: family === 'ipv6' && a.toLowerCase().startsWith('fe80') ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE,
-              },
-              // IFA_F_NODAD as the u32 IFA_FLAGS attribute (RFC 4862 §5.4: a VIP moves, it is not a new address).
-              { local: Buffer.from(bytes), address: Buffer.from(bytes), ...(family === 'ipv6' ? { flags: { nodad: true } } : {}) },
-              { timeout: this.#timeoutMs, flags: 0x400 /* NLM_F_CREATE */ | 0x200 /* NLM_F_EXCL */ },
-            ),
-          opts.signal,
-        );
-      } catch (e) {
-        if (e instanceof VrrpError && errnoOf(e.cause) === 'EEXIST') continue;
-        throw e;
-      }
-    }
+    const reqs = addresses.map((a) => ({ a, ...this.#parse(a, opts) }));
+    if (reqs.length === 0) return;
+    const what = `add ${reqs.map((r) => `${r.a}/${r.prefixLength}`).join(', ')} on ifindex ${ifindex}`;
+    await this.#request(
+      what,
+      () =>
+        settleAll(
+          reqs.map(({ a, family, bytes, prefixLength }) =>
+            this.#rt
+              .newAddress(
+                {
+                  family: family === 'ipv4' ? AF_INET : AF_INET6,
+                  prefixlen: prefixLength,
+                  index: ifindex,
+                  scope: family === 'ipv6' && a.toLowerCase().startsWith('fe80') ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE,
+                },
+                // IFA_F_NODAD as the u32 IFA_FLAGS attribute (RFC 4862 §5.4: a VIP moves, it is not a new address).
+                { local: Buffer.from(bytes), address: Buffer.from(bytes), ...(family === 'ipv6' ? { flags: { nodad: true } } : {}) },
+                { timeout: this.#timeoutMs, flags: 0x400 /* NLM_F_CREATE */ | 0x200 /* NLM_F_EXCL */ },
+              )
+              .catch((e: unknown) => {
+                if (errnoOf(e) !== 'EEXIST') throw e;
+              }),
+          ),
+        ),
+      opts.signal,
+    );
   }
 
-  /** Remove addresses; ones not there are not an error. */
+  /** Remove addresses; ones not there are not an error. Sent together, like `addAddresses`. */
   async removeAddresses(ifindex: number, addresses: readonly string[], opts: VipOptions = {}): Promise<void> {
-    for (const a of addresses) {
-      const { family, bytes, prefixLength } = this.#parse(a, opts);
-      try {
-        await this.#request(
-          `remove ${a}/${prefixLength} from ifindex ${ifindex}`,
-          () =>
-            this.#rt.delAddress(
-              { family: family === 'ipv4' ? AF_INET : AF_INET6, prefixlen: prefixLength, index: ifindex },
-              { local: Buffer.from(bytes), address: Buffer.from(bytes) },
-              { timeout: this.#timeoutMs },
-            ),
-          opts.signal,
-        );
-      } catch (e) {
-        const errno = e instanceof VrrpError ? errnoOf(e.cause) : undefined;
-        // EADDRNOTAVAIL: not on the interface; ENODEV: the interface went away with it.
-        if (errno === 'EADDRNOTAVAIL' || errno === 'ENODEV') continue;
-        throw e;
-      }
-    }
+    const reqs = addresses.map((a) => ({ a, ...this.#parse(a, opts) }));
+    if (reqs.length === 0) return;
+    const what = `remove ${reqs.map((r) => `${r.a}/${r.prefixLength}`).join(', ')} from ifindex ${ifindex}`;
+    await this.#request(
+      what,
+      () =>
+        settleAll(
+          reqs.map(({ family, bytes, prefixLength }) =>
+            this.#rt
+              .delAddress(
+                { family: family === 'ipv4' ? AF_INET : AF_INET6, prefixlen: prefixLength, index: ifindex },
+                { local: Buffer.from(bytes), address: Buffer.from(bytes) },
+                { timeout: this.#timeoutMs },
+              )
+              .catch((e: unknown) => {
+                const errno = errnoOf(e);
+                // EADDRNOTAVAIL: not on the interface; ENODEV: the interface went away with it.
+                if (errno !== 'EADDRNOTAVAIL' && errno !== 'ENODEV') throw e;
+              }),
+          ),
+        ),
+      opts.signal,
+    );
   }
 
   #parse(a: string, opts: VipOptions): { family: AddressFamily; bytes: Uint8Array; prefixLength: number } {

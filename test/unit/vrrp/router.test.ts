@@ -136,9 +136,9 @@ describe('VrrpRouter driver over an in-memory wire', () => {
     for (const f of b.transport.frames) {
       expect(f.frame).toMatchObject({ kind: 'garp', address: '192.0.2.100', senderMac: '02:00:00:00:00:02', targetMac: 'ff:ff:ff:ff:ff:ff' });
     }
-    // The addresses, then the frames (RFC 9568 §8.1.2), then the first advert: a master being
-    // preempted drops the addresses only once clients have been told about us (router.ts #step).
-    expect(b.transport.ops.slice(0, 9)).toEqual(['remove', 'add:start', 'add', 'frame', 'frame', 'frame', 'frame', 'frame', 'advert:200']);
+    // RFC 9568 §6.4.2's order: the advert, then the addresses, then the frames once they are in
+    // place (§8.1.2); a transport without `claim` gets the frames after addAddresses resolves.
+    expect(b.transport.ops.slice(0, 9)).toEqual(['remove', 'advert:200', 'add:start', 'add', 'frame', 'frame', 'frame', 'frame', 'frame']);
     expect(a.router.counters('vi')).toMatchObject({ ok: 7, checksum: 0 });
     expect(a.router.instanceState('vi')?.master).toEqual({ address: '192.0.2.2', priority: 200 });
     expect(a.router.snapshot()).toEqual([
@@ -178,29 +178,55 @@ describe('VrrpRouter driver over an in-memory wire', () => {
     expect(b.transport.ops.indexOf('add')).toBeLessThan(b.transport.ops.indexOf('frame'));
   });
 
-  it('preemption: the new master advertises only after its addresses and GARPs, so the old one serves until then', async () => {
+  it('preemption: the new master advertises first, then claims the addresses and sends GARP in the same tick (claim)', async () => {
     const { nodes, run } = setup([
       ['A', inst(1, 100)],
       ['B', inst(2, 200)],
     ]);
     const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    // A transport whose address change is in place on return (LinuxVrrpTransport with rtnetlink idle).
+    let acked!: () => void;
+    const claims: { addresses: readonly string[]; frames: number; addressesInPlaceFirst: boolean }[] = [];
+    (b.transport as FakeTransport & Pick<VrrpTransport, 'claim'>).claim = (_i, addrs, frames) => {
+      b.transport.ops.push('claim');
+      for (const x of addrs) b.transport.addresses.add(x);
+      claims.push({ addresses: addrs, frames: frames.length, addressesInPlaceFirst: addrs.every((x) => b.transport.addresses.has(x)) });
+      for (const f of frames) b.transport.sendFrame('vi', f);
+      return new Promise<void>((r) => (acked = r)); // the acknowledgement comes later
+    };
     a.router.start();
     await run(5000);
     expect(a.router.stateOf('vi')).toBe('master');
-    let open!: () => void;
-    b.transport.gate = new Promise<void>((r) => (open = r));
     b.router.start();
-    await run(3500); // B's Master_Down_Interval (3218.75 ms) is over, its netlink has not answered
+    await run(3300); // B's Master_Down_Interval (3218.75 ms) is over; its acknowledgement has not come
     expect(b.router.stateOf('vi')).toBe('master');
-    expect(b.transport.adverts).toHaveLength(0);
-    expect(a.router.stateOf('vi')).toBe('master');
-    expect([...a.transport.addresses]).toEqual(['192.0.2.100']);
-    open();
-    await run(10);
-    const i = b.transport.ops.indexOf('add');
-    expect(b.transport.ops.slice(i, i + 7)).toEqual(['add', 'frame', 'frame', 'frame', 'frame', 'frame', 'advert:200']);
+    const i = b.transport.ops.indexOf('advert:200');
+    expect(b.transport.ops.slice(i, i + 7)).toEqual(['advert:200', 'claim', 'frame', 'frame', 'frame', 'frame', 'frame']);
+    // The advert and the frames left at the same instant of the fake clock, before any acknowledgement.
+    expect(b.transport.frames[0]?.at).toBe(b.transport.adverts[0]?.at);
+    expect(claims).toEqual([{ addresses: ['192.0.2.100'], frames: 5, addressesInPlaceFirst: true }]);
     expect(a.router.stateOf('vi')).toBe('backup');
     expect([...a.transport.addresses]).toEqual([]);
+    // Later changes wait for the claim's acknowledgement: a shutdown's removal runs after it.
+    void b.router.stop();
+    expect(b.transport.ops.at(-1)).toBe('advert:0');
+    expect(b.transport.addresses.has('192.0.2.100')).toBe(true);
+    acked();
+    await b.router.idle();
+    expect(b.transport.ops.at(-1)).toBe('remove');
+    expect(b.transport.addresses.size).toBe(0);
+  });
+
+  it('a claim that fails is a transport-error event, and the instance stays master', async () => {
+    const { nodes, run } = setup([['B', inst(2, 200)]]);
+    const b = nodes[0] as (typeof nodes)[0];
+    (b.transport as FakeTransport & Pick<VrrpTransport, 'claim'>).claim = () => Promise.reject(new Error('ENODEV'));
+    const errors: string[] = [];
+    b.router.on('transport-error', (e) => errors.push(`${e.op}:${String(e.error)}`));
+    b.router.start();
+    await run(4000);
+    expect(errors).toEqual(['addAddresses:Error: ENODEV']);
+    expect(b.router.stateOf('vi')).toBe('master');
   });
 
   it('refuses a bad MAC, unicast peer or frame gap up front, not in a timer callback', () => {

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { PreciseClock } from '../../../src/vrrp/precise-timer.js';
+
+describe('PreciseClock', () => {
+  it('never fires before the deadline, and fires each timer once', async () => {
+    const clock = new PreciseClock();
+    const delays = [0, 0.3, 1, 2.2, 3.7, 6.1, 12];
+    const fired = await Promise.all(
+      delays.map(
+        (d) =>
+          new Promise<{ d: number; late: number; calls: number }>((resolve) => {
+            const t0 = clock.now();
+            let calls = 0;
+            clock.setTimer(d, () => {
+              calls++;
+              const late = clock.now() - t0 - d;
+              // A second call would show up in `calls` of the resolved value only if it came before this tick ends.
+              setTimeout(() => resolve({ d, late, calls }), 20);
+            });
+          }),
+      ),
+    );
+    for (const f of fired) {
+      expect(f.late, `delay ${f.d}`).toBeGreaterThanOrEqual(0);
+      expect(f.calls).toBe(1);
+    }
+  });
+
+  it('does not call back from inside setTimer, even for a deadline already past', () => {
+    const clock = new PreciseClock();
+    let called = false;
+    const t = clock.setTimer(-5, () => (called = true));
+    expect(called).toBe(false);
+    t.cancel();
+  });
+
+  it('a cancelled timer never fires, whether it waits on a Node timer or on setImmediate turns', async () => {
+    const clock = new PreciseClock({ earlyMs: 5 });
+    let fired = 0;
+    const long = clock.setTimer(30, () => fired++);
+    const short = clock.setTimer(2, () => fired++); // within earlyMs: on setImmediate turns at once
+    await new Promise((r) => setTimeout(r, 1));
+    short.cancel();
+    long.cancel();
+    short.cancel(); // again: a no-op
+    await new Promise((r) => setTimeout(r, 60));
+    expect(fired).toBe(0);
+  });
+
+  it('Infinity never fires; a bad earlyMs falls back to the default', async () => {
+    const clock = new PreciseClock({ earlyMs: Number.NaN });
+    let fired = false;
+    clock.setTimer(Infinity, () => (fired = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(fired).toBe(false);
+  });
+});
