@@ -14,7 +14,20 @@ import type { Logger } from '../util/logger.js';
 import { noopLogger } from '../util/logger.js';
 import { IpvsBatchError, IpvsError, type BatchFailure } from './errors.js';
 import { IpvsClient, type IpvsClientOptions } from './client.js';
-import { applyOpsToTable, plan, type Drift, type DrainEntry, type DrainOptions, type Op, type Plan, type TableService } from './plan.js';
+import {
+  applyOpsToIndex,
+  indexTable,
+  planIncremental,
+  tableOfIndex,
+  type Drift,
+  type DrainEntry,
+  type DrainOptions,
+  type NormalEntry,
+  type Op,
+  type Plan,
+  type TableIndex,
+  type TableService,
+} from './plan.js';
 import { renderOps } from './plan-render.js';
 
 export interface ApplyOptions {
@@ -38,9 +51,16 @@ export interface ApplyOptions {
    * one request in one datagram, one round trip. Every ack is still checked; if an operation
    * fails, apply reads the kernel and plans again. Changes made by others (drift) are not seen
    * this way: apply without `known` now and then to find and repair them.
+   *
+   * A `table` that apply returned carries apply's own index of it (kept by identity; the array is
+   * frozen), so planning against it does per-destination work only for the services that changed:
+   * the cost of a change, not of the table. Any other table is indexed first.
    */
   known?: readonly TableService[];
-  /** Read the table back after writing and report what still differs (default true, false with `known`). */
+  /**
+   * Read the table back after writing and report what still differs (default true, false with
+   * `known`). With `known`, only the services the plan touched are read back.
+   */
   verify?: boolean;
   /** Re-read and re-plan this many times after recoverable failures (default 2). */
   retries?: number;
@@ -71,8 +91,9 @@ export interface ApplyResult {
   /**
    * The kernel's table after this apply, as read back (`verify`) or as the acked operations made it;
    * undefined when operations failed for good (read the kernel again). Pass it as `known` next time.
+   * Frozen: apply keeps its index of it (see `ApplyOptions.known`).
    */
-  table: TableService[] | undefined;
+  table: readonly TableService[] | undefined;
 }
 
 function renderSafe(ops: readonly Op[]): string {
@@ -109,24 +130,28 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       }
     }
   };
+  const planOptions = (): Parameters<typeof planIncremental>[2] => ({
+    ...(options.owned === undefined ? {} : { owned: options.owned as PlanOwned }),
+    ...(options.ownAll === undefined ? {} : { ownAll: options.ownAll }),
+    ...(options.drain === undefined ? {} : { drain: options.drain }),
+    ...(drainState === undefined ? {} : { drainState }),
+    now: clock.now(),
+  });
+  let drainState = options.drainState;
   try {
     let first: Plan | undefined;
     let writes = 0;
     let failures: BatchFailure[] = [];
-    let drainState = options.drainState;
     let attempts = 0;
     let lastOps = 0;
-    let table: TableService[] | undefined;
+    let after: TableIndex | undefined;
+    let touched: string[] = [];
+    let incremental = false;
     for (;;) {
       attempts++;
-      const actual = attempts === 1 && options.known !== undefined ? options.known : await readTable();
-      const p = plan(desired, actual, {
-        ...(options.owned === undefined ? {} : { owned: options.owned as PlanOwned }),
-        ...(options.ownAll === undefined ? {} : { ownAll: options.ownAll }),
-        ...(options.drain === undefined ? {} : { drain: options.drain }),
-        ...(drainState === undefined ? {} : { drainState }),
-        now: clock.now(),
-      });
+      incremental = attempts === 1 && options.known !== undefined;
+      const have = incremental ? (knownIndexes.get(options.known as readonly TableService[]) ?? indexTable(options.known as readonly TableService[])) : indexTable(await readTable());
+      const p = planIncremental(desired, have, planOptions());
       first ??= p;
       drainState = p.drainState;
       if (options.dryRun === true) {
@@ -134,7 +159,7 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       }
       if (p.ops.length === 0) {
         failures = [];
-        table = [...actual];
+        after = have;
         break;
       }
       log.info({ ops: p.ops.length, drift: p.drift.length, foreign: p.foreign.length }, 'applying IPVS changes');
@@ -144,7 +169,8 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       failures = r.failures;
       if (failures.length === 0) {
         // Every operation acked: the kernel now holds what the plan made of what was read.
-        table = verifying ? undefined : applyOpsToTable(actual, p.ops);
+        after = applyOpsToIndex(have, p.ops);
+        touched = p.touched;
         break;
       }
       // Lost replies, or the table moved under us (exists / no such ...): read again and re-plan.
@@ -156,19 +182,21 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
     }
     let remaining: Drift[] = [];
     if (verifying && writes > 0) {
-      table = await readTable();
-      const after = plan(desired, table, {
-        ...(options.owned === undefined ? {} : { owned: options.owned as PlanOwned }),
-        ...(options.ownAll === undefined ? {} : { ownAll: options.ownAll }),
-        ...(options.drain === undefined ? {} : { drain: options.drain }),
-        ...(drainState === undefined ? {} : { drainState }),
-        now: clock.now(),
-      });
-      remaining = after.drift.filter((d) => !(d.kind === 'destination-changed' && after.draining.some((x) => x.key === d.key && x.destKey === d.destKey)));
-      // Draining destinations are expected to be there.
-      remaining = remaining.filter((d) => !(d.kind === 'destination-unexpected' && after.draining.some((x) => x.key === d.key && x.destKey === d.destKey)));
+      // Read back: with `known` and every write acked, only the services this apply touched (the
+      // rest is as known); otherwise the whole table.
+      const read = incremental && failures.length === 0 && after !== undefined ? await readBack(client, after, touched, call) : indexTable(await readTable());
+      if (failures.length === 0) after = read;
+      const again = planIncremental(desired, read, planOptions());
+      // Draining destinations are expected to be there (at weight 0).
+      const drainingHere = (d: Drift): boolean => 'destKey' in d && again.draining.some((x) => x.key === d.key && x.destKey === d.destKey);
+      remaining = again.drift.filter((d) => !((d.kind === 'destination-changed' || d.kind === 'destination-unexpected') && drainingHere(d)));
     }
     const p = first as Plan;
+    let table: readonly TableService[] | undefined;
+    if (failures.length === 0 && after !== undefined) {
+      table = Object.freeze(tableOfIndex(after));
+      knownIndexes.set(table, after);
+    }
     return {
       plan: p,
       commands: renderSafe(p.ops),
@@ -180,11 +208,37 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       owned: [...new Set([...p.owned, ...remaining.filter((d) => d.kind === 'service-unexpected').map((d) => d.key)])],
       attempts,
       lastOps,
-      table: failures.length === 0 ? table : undefined,
+      table,
     };
   } finally {
     if (own) client.close();
   }
+}
+
+/** apply's index of each table it returned, by the array's identity (the arrays are frozen). */
+const knownIndexes = new WeakMap<readonly TableService[], TableIndex>();
+
+/** `have` with the `keys` services replaced by what the kernel holds now (absent ones removed). */
+async function readBack(client: IpvsClient, have: TableIndex, keys: readonly string[], call: { signal?: AbortSignal }): Promise<TableIndex> {
+  const out = new Map(have);
+  for (const key of keys) {
+    const e = have.get(key);
+    if (e === undefined) continue;
+    let svc: TableService;
+    try {
+      svc = { ...(await client.getService(e.original, { ...call, stats: false })) };
+    } catch (err) {
+      if (err instanceof IpvsError && err.code === 'ERR_IPVS_NO_SERVICE') {
+        out.delete(key);
+        continue;
+      }
+      throw err;
+    }
+    svc.destinations = await client.listDestinations(svc, { ...call, stats: false });
+    const [fresh] = indexTable([svc]).values() as IterableIterator<NormalEntry>;
+    out.set(key, fresh as NormalEntry);
+  }
+  return out;
 }
 
 type PlanOwned = Iterable<string> | ((key: string, service: TableService) => boolean);

@@ -26,7 +26,8 @@
  *                   destination requests (byte-for-byte the table-driven codec's output, unit-tested)
  * - address.ts      strict IPv4/IPv6 text <-> bytes, RFC 5952 canonical text
  * - model.ts        public `Service` / `Destination`, defaults as ipvsadm, keys, toWire/fromWire, compare
- * - plan.ts         `plan(desired, actual, options)`: minimal ordered ops, foreign services, draining, drift
+ * - plan.ts         `plan(desired, actual, options)`: minimal ordered ops, foreign services, draining, drift;
+ *                   `planIncremental` against an indexed table, per-destination work only for changed services
  * - plan-render.ts  dry run: ops and tables as `ipvsadm -R` input
  * - transport.ts    (socket) request/response layer: seq matching, batches (many requests per
  *                   datagram, a bounded window, acks on each datagram's last request or on every
@@ -86,9 +87,15 @@ export {
   type TunnelType,
 } from './model.js';
 export {
+  applyOpsToIndex,
   applyOpsToTable,
   drainKey,
+  indexTable,
   plan,
+  planIncremental,
+  tableOfIndex,
+  type NormalEntry,
+  type TableIndex,
   type DrainEntry,
   type DrainOptions,
   type DrainingDestination,

@@ -27,10 +27,13 @@ import {
   normalServiceKey,
   normalizeDestination,
   normalizeService,
+  type AddressServiceId,
   type Destination,
+  type FwmarkServiceId,
   type NormalDestination,
   type NormalService,
   type Service,
+  type ServiceOptions,
 } from './model.js';
 import { IpvsError } from './errors.js';
 
@@ -125,33 +128,60 @@ export function drainKey(key: string, destKey: string): string {
   return `${key} ${destKey}`;
 }
 
-interface NormalEntry {
+/** One service of a table, normalized and indexed (see `indexTable`). */
+export interface NormalEntry {
   key: string;
   service: NormalService;
-  original: Service;
+  /** The table's own object for this service (what `owned` functions are given). */
+  original: TableService;
   dests: Map<string, { n: NormalDestination; d: Destination }>;
 }
+
+/**
+ * A table indexed by service key and destination key, normalized: what `planIncremental` plans
+ * against. Treat it as immutable; `applyOpsToIndex` makes a new one and shares untouched entries.
+ */
+export type TableIndex = ReadonlyMap<string, NormalEntry>;
 
 function destKeyOf(n: NormalDestination): string {
   return `${n.family === 'ipv6' ? `[${n.address}]` : n.address}:${n.port}`;
 }
 
+function indexService(s: TableService, what: string): NormalEntry {
+  const service = normalizeService(s);
+  const key = normalServiceKey(service);
+  const dests = new Map<string, { n: NormalDestination; d: Destination }>();
+  for (const d of s.destinations ?? []) {
+    const n = normalizeDestination(d, service);
+    const dk = destKeyOf(n);
+    if (dests.has(dk)) throw new IpvsError('ERR_IPVS_INVALID_CONFIG', `${what} lists destination ${dk} of ${key} twice`);
+    dests.set(dk, { n, d });
+  }
+  return { key, service, original: s, dests };
+}
+
 function index(table: readonly TableService[], what: string): Map<string, NormalEntry> {
   const out = new Map<string, NormalEntry>();
   for (const s of table) {
-    const service = normalizeService(s);
-    const key = normalServiceKey(service);
-    if (out.has(key)) throw new IpvsError('ERR_IPVS_INVALID_CONFIG', `${what} lists service ${key} twice`);
-    const dests = new Map<string, { n: NormalDestination; d: Destination }>();
-    for (const d of s.destinations ?? []) {
-      const n = normalizeDestination(d, service);
-      const dk = destKeyOf(n);
-      if (dests.has(dk)) throw new IpvsError('ERR_IPVS_INVALID_CONFIG', `${what} lists destination ${dk} of ${key} twice`);
-      dests.set(dk, { n, d });
-    }
-    out.set(key, { key, service, original: s, dests });
+    const e = indexService(s, what);
+    if (out.has(e.key)) throw new IpvsError('ERR_IPVS_INVALID_CONFIG', `${what} lists service ${e.key} twice`);
+    out.set(e.key, e);
   }
   return out;
+}
+
+/** Index a table (the kernel's, as read or as known) by service and destination key. */
+export function indexTable(table: readonly TableService[]): TableIndex {
+  return index(table, 'actual table');
+}
+
+/**
+ * One desired service to plan: `w` is its indexed entry, or undefined when it is known to equal
+ * the actual table's entry exactly (then it has no operations and no drift).
+ */
+interface PlanItem {
+  key: string;
+  w: NormalEntry | undefined;
 }
 
 /**
@@ -159,10 +189,123 @@ function index(table: readonly TableService[], what: string): Map<string, Normal
  * `desired` for the services this director owns.
  */
 export function plan(desired: readonly TableService[], actual: readonly TableService[], options: PlanOptions = {}): Plan {
-  const now = options.now ?? 0;
   const want = index(desired, 'desired table');
   // The kernel's table can't hold duplicates; a caller-built one might.
   const have = index(actual, 'actual table');
+  const items: PlanItem[] = [];
+  for (const [key, w] of want) items.push({ key, w });
+  return planItems(items, want, have, options);
+}
+
+/**
+ * `plan(desired, actual)` against an indexed actual table, doing per-destination work only for
+ * the services that differ: a desired service whose settings and destinations equal the index's
+ * entry exactly (compared field by field on the caller's objects, without normalizing or
+ * allocating) has nothing to do and is skipped; the others are planned as `plan` does. The result
+ * is the one `plan(desired, actual)` gives (the unit tests check this as a property).
+ *
+ * Cost: a scan of the desired services and their destinations' fields, plus normal planning of the
+ * changed services only. So a known table plus one change costs about the change, not the table.
+ */
+export function planIncremental(desired: readonly TableService[], have: TableIndex, options: PlanOptions = {}): Plan & { touched: string[] } {
+  const items: PlanItem[] = [];
+  const keys = new Set<string>();
+  for (const s of desired) {
+    // The common case without normalizing: an address service spelled as the index has it.
+    let h = fastEntry(s, have);
+    let key: string;
+    let service: NormalService | undefined;
+    if (h !== undefined) {
+      key = h.key;
+    } else {
+      service = normalizeService(s);
+      key = normalServiceKey(service);
+      h = have.get(key);
+      if (h !== undefined && diffService(service, h.service).length > 0) h = undefined;
+    }
+    if (keys.has(key)) throw new IpvsError('ERR_IPVS_INVALID_CONFIG', `desired table lists service ${key} twice`);
+    keys.add(key);
+    if (h !== undefined && sameDests(s.destinations ?? [], h.service, h, ++stampCounter)) items.push({ key, w: undefined });
+    else items.push({ key, w: indexService(s, 'desired table') });
+  }
+  const p = planItems(items, keys, have, options);
+  const touched = new Set<string>();
+  for (const op of p.ops) touched.add(op.key);
+  return { ...p, touched: [...touched] };
+}
+
+let stampCounter = 0;
+
+/**
+ * The index's entry for `s` when `s` is an address service whose fields equal that entry's
+ * service exactly as written (so normalizing `s` would give it); undefined otherwise (then the
+ * caller normalizes). Entries in an index are always normal forms, so they are valid.
+ */
+function fastEntry(s: TableService, have: TableIndex): NormalEntry | undefined {
+  if (typeof s !== 'object' || s === null) return undefined;
+  const a = s as Partial<AddressServiceId> & Partial<FwmarkServiceId> & ServiceOptions;
+  if (a.fwmark !== undefined || typeof a.address !== 'string' || typeof a.protocol !== 'string') return undefined;
+  const h = have.get(`${a.protocol}/${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`);
+  if (h === undefined) return undefined;
+  const n = h.service;
+  if (n.kind !== 'address' || n.address !== a.address || n.protocol !== a.protocol || n.port !== a.port) return undefined;
+  if ((a.scheduler ?? 'wlc') !== n.scheduler || (a.pe ?? '') !== n.pe || (a.onePacket === true) !== n.onePacket) return undefined;
+  if (a.persistence !== undefined || n.persistent || (a.otherFlags ?? 0) !== 0 || n.otherFlags !== 0) return undefined;
+  if ((a.schedFlags !== undefined && a.schedFlags.length > 0) || n.schedBits !== 0) return undefined;
+  return h;
+}
+
+/** The index entry's destinations as an array, in its order (made once per entry). */
+const orderedOf = new WeakMap<NormalEntry, NormalDestination[]>();
+const marks = new WeakMap<object, number>();
+
+/**
+ * Whether `dests` (the caller's, of normalized service `svc`) normalize to exactly `h`'s
+ * destinations, decided on the raw fields. Conservative: anything unusual (tunnels, an address
+ * not in canonical text, a mixed family, a value normalization would refuse) answers false,
+ * and the service is then planned the normal way.
+ */
+function sameDests(dests: readonly Destination[], svc: NormalService, h: NormalEntry, stamp: number): boolean {
+  if (dests.length !== h.dests.size) return false;
+  // In the index's order first (an index built from this desired table); else by key, each matched once.
+  let list = orderedOf.get(h);
+  if (list === undefined) {
+    list = [];
+    for (const hd of h.dests.values()) list.push(hd.n);
+    orderedOf.set(h, list);
+  }
+  let i = 0;
+  while (i < dests.length && sameDest(dests[i] as Destination, svc, list[i] as NormalDestination)) i++;
+  if (i === dests.length) return true;
+  for (const d of dests) {
+    if (typeof d !== 'object' || d === null || typeof d.address !== 'string') return false;
+    const port = d.port ?? (svc.kind === 'fwmark' ? 0 : svc.port);
+    const hd = h.dests.get(d.address.includes(':') ? `[${d.address}]:${port}` : `${d.address}:${port}`);
+    if (hd === undefined || marks.get(hd) === stamp || !sameDest(d, svc, hd.n)) return false;
+    marks.set(hd, stamp);
+  }
+  return true;
+}
+
+function inRange(v: number, max: number): boolean {
+  return Number.isInteger(v) && v >= 0 && v <= max;
+}
+
+function sameDest(d: Destination, svc: NormalService, n: NormalDestination): boolean {
+  if (typeof d !== 'object' || d === null) return false;
+  if (d.tunnel !== undefined || n.forwarding === 'tunnel' || n.family !== svc.family) return false;
+  if (d.address !== n.address || (d.family !== undefined && d.family !== n.family)) return false;
+  if ((d.forwarding ?? 'route') !== n.forwarding) return false;
+  if ((d.port ?? (svc.kind === 'fwmark' ? 0 : svc.port)) !== n.port || !inRange(n.port, 0xffff)) return false;
+  if (svc.kind === 'address' && n.forwarding === 'route' && n.port !== svc.port) return false;
+  if ((d.weight ?? 1) !== n.weight || !inRange(n.weight, 0x7fff_ffff)) return false;
+  if ((d.upperThreshold ?? 0) !== n.upperThreshold || !inRange(n.upperThreshold, 0xffff_ffff)) return false;
+  if ((d.lowerThreshold ?? 0) !== n.lowerThreshold || !inRange(n.lowerThreshold, 0xffff_ffff)) return false;
+  return n.tunnelType === 'ipip' && n.tunnelPort === 0 && n.tunnelChecksum === 'nocsum';
+}
+
+function planItems(items: readonly PlanItem[], want: { has(key: string): boolean }, have: TableIndex, options: PlanOptions): Plan {
+  const now = options.now ?? 0;
   const ownedSet = typeof options.owned === 'function' || options.owned === undefined ? undefined : new Set(options.owned);
   const ownedFn = typeof options.owned === 'function' ? options.owned : undefined;
   const isOwned = (key: string, s: Service): boolean =>
@@ -182,15 +325,18 @@ export function plan(desired: readonly TableService[], actual: readonly TableSer
   const draining: DrainingDestination[] = [];
   const drainState = new Map<string, DrainEntry>();
 
-  for (const [key, w] of want) {
+  for (const { key, w } of items) {
     const h = have.get(key);
     if (h === undefined) {
+      if (w === undefined) throw new Error('planItems: an unchanged service must be in the actual table');
       drift.push({ kind: 'service-missing', key });
       addSvc.push({ kind: 'add-service', key, service: w.service });
       for (const [dk, d] of w.dests) addDest.push({ kind: 'add-destination', key, destKey: dk, service: w.service, destination: d.n });
       continue;
     }
     if (!(ownedSet?.has(key) ?? false) && options.ownAll !== true && !(ownedFn?.(key, h.original) ?? false)) adopted.push(key);
+    // Known to be equal: nothing to do (plan() would find no change, no drift, nothing to drain).
+    if (w === undefined) continue;
     const changes = diffService(w.service, h.service);
     if (changes.length > 0) {
       drift.push({ kind: 'service-changed', key, fields: changes });
@@ -270,8 +416,81 @@ export function plan(desired: readonly TableService[], actual: readonly TableSer
     draining,
     drainState,
     nextCheckAt,
-    owned: [...want.keys()],
+    owned: items.map((x) => x.key),
   };
+}
+
+/**
+ * Apply `ops` to an index as the kernel would, copy on write: a new index that shares every
+ * entry the operations don't touch (cost: the touched services, plus one map of service keys).
+ * Touched services get a fresh `original` object (their destinations in the index's order).
+ */
+export function applyOpsToIndex(have: TableIndex, ops: readonly Op[]): Map<string, NormalEntry> {
+  const out = new Map(have);
+  const copied = new Set<string>();
+  for (const op of ops) {
+    let e = out.get(op.key);
+    if (e !== undefined && !copied.has(op.key)) {
+      e = { key: e.key, service: e.service, original: e.original, dests: new Map(e.dests) };
+      out.set(op.key, e);
+      copied.add(op.key);
+    }
+    switch (op.kind) {
+      case 'add-service':
+        if (e !== undefined) throw new IpvsError('ERR_IPVS_EXISTS', `service ${op.key} exists`);
+        out.set(op.key, { key: op.key, service: op.service, original: {} as TableService, dests: new Map() });
+        copied.add(op.key);
+        break;
+      case 'edit-service':
+        if (e === undefined) throw new IpvsError('ERR_IPVS_NO_SERVICE', `no service ${op.key}`);
+        e.service = op.service;
+        break;
+      case 'delete-service':
+        if (e === undefined) throw new IpvsError('ERR_IPVS_NO_SERVICE', `no service ${op.key}`);
+        out.delete(op.key);
+        copied.delete(op.key);
+        break;
+      case 'add-destination':
+        if (e === undefined) throw new IpvsError('ERR_IPVS_NO_SERVICE', `no service ${op.key}`);
+        if (e.dests.has(op.destKey)) throw new IpvsError('ERR_IPVS_EXISTS', `destination ${op.destKey} exists`);
+        e.dests.set(op.destKey, { n: op.destination, d: {} as Destination });
+        break;
+      case 'edit-destination': {
+        if (e === undefined) throw new IpvsError('ERR_IPVS_NO_SERVICE', `no service ${op.key}`);
+        const d = e.dests.get(op.destKey);
+        if (d === undefined) throw new IpvsError('ERR_IPVS_NO_DESTINATION', `no destination ${op.destKey}`);
+        e.dests.set(op.destKey, { n: op.destination, d: d.d });
+        break;
+      }
+      case 'delete-destination':
+        if (e === undefined) throw new IpvsError('ERR_IPVS_NO_SERVICE', `no service ${op.key}`);
+        if (!e.dests.delete(op.destKey)) throw new IpvsError('ERR_IPVS_NO_DESTINATION', `no destination ${op.destKey}`);
+        break;
+    }
+  }
+  for (const key of copied) {
+    const e = out.get(key) as NormalEntry;
+    e.original = tableServiceOf(e.service, e.dests);
+  }
+  return out;
+}
+
+function tableServiceOf(s: NormalService, dests: ReadonlyMap<string, { n: NormalDestination; d: Destination }>): TableService {
+  const base: TableService = denormalizeService(s);
+  base.destinations = [...dests.values()].map(({ n, d }) => {
+    const x = denormalizeDestination(n);
+    if (d.activeConns !== undefined) x.activeConns = d.activeConns;
+    if (d.inactiveConns !== undefined) x.inactiveConns = d.inactiveConns;
+    return x;
+  });
+  return base;
+}
+
+/** The table an index describes: its entries' objects, in its order. */
+export function tableOfIndex(have: TableIndex): TableService[] {
+  const out: TableService[] = [];
+  for (const e of have.values()) out.push(e.original);
+  return out;
 }
 
 /**
