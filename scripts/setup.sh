@@ -8,12 +8,12 @@ set -euo pipefail
 # Per tier, as the tiers come to need them:
 #   loopback: openssl (test certificates), iproute2 (ss)
 #   lab:    iproute2 iputils-ping keepalived (VRRP interop); bird2 gobgpd frr (BGP interop);
-#           exabgp (BGP send benchmark anchor, harmless to have)
+#           exabgp (BGP send benchmark anchor, harmless to have); tcpdump (VRRP adverts on the wire)
 #   loopback: haproxy is the monitors benchmark anchor; etcd-server etcd-client (director config)
 #   kernel: qemu-system-x86 busybox-static ipvsadm (the kernel image itself is fetched with
 #           `apt-get download` into .cache/kernel by test/kernel/harness/image.mjs, never installed)
 #   base tools they use: tar, dpkg, apt, util-linux (setpriv), libc-bin (ldd)
-packages=(openssl iproute2 iputils-ping keepalived bird2 gobgpd frr exabgp haproxy etcd-server etcd-client
+packages=(openssl iproute2 iputils-ping tcpdump keepalived bird2 gobgpd frr exabgp haproxy etcd-server etcd-client
           qemu-system-x86 busybox-static ipvsadm tar util-linux)
 
 # The kernel tier picks its kernel package from apt's lists: make sure they exist.

@@ -45,7 +45,7 @@ async function missing() {
     }
     case 'lab': {
       if (process.getuid?.() !== 0) return 'needs root (network namespaces)';
-      for (const c of ['ip', 'ping']) if (!have(c)) return `'${c}' not installed (run scripts/setup.sh)`;
+      for (const c of ['ip', 'ping', 'tcpdump']) if (!have(c)) return `'${c}' not installed (run scripts/setup.sh)`;
       // BGP interop peers (test/lab/bgp): BIRD 2, GoBGP, FRR's bgpd and vtysh.
       for (const c of ['bird', 'birdc', 'gobgpd', 'gobgp', 'vtysh']) if (!have(c)) return `'${c}' not installed (run scripts/setup.sh)`;
       if (!existsSync('/usr/lib/frr/bgpd')) return "FRR's /usr/lib/frr/bgpd not installed (run scripts/setup.sh)";
