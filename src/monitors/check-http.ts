@@ -17,8 +17,10 @@
 import { isIP } from 'node:net';
 import { MonitorError } from './errors.js';
 import { abortReason } from '../util/abort.js';
-import { exchangeHttp, type HttpExchange, type HttpJudge } from './http-client.js';
+import { deadlineQueue, type DeadlineQueue } from './deadlines.js';
+import { exchangeHttp, startHttp, type HttpExchange, type HttpJudge } from './http-client.js';
 import { checkTimeout, DEFAULT_TIMEOUT_MS, describeError, targetPort, type Outcome } from './result.js';
+import { START, type CheckSink, type RunningCheck } from './start.js';
 import type { Check, CheckOptions, CheckResult, CheckTarget } from './types.js';
 
 export interface HttpTlsOptions {
@@ -91,6 +93,7 @@ export class HttpCheck implements Check {
   readonly #prepared = new WeakMap<CheckTarget, Prepared>();
   readonly #judge: HttpJudge;
   readonly #timeoutMs: number;
+  readonly #deadlines: DeadlineQueue;
 
   constructor(options: HttpCheckOptions = {}) {
     this.#o = options;
@@ -106,6 +109,7 @@ export class HttpCheck implements Check {
     }
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     checkTimeout(this.#timeoutMs);
+    this.#deadlines = deadlineQueue(this.#timeoutMs);
     const max = options.maxBodyBytes ?? 65536;
     if (!Number.isInteger(max) || max < 0) throw new MonitorError('ERR_MONITOR_BAD_CONFIG', `maxBodyBytes must be a non-negative integer, got ${max}`);
     if (options.path !== undefined && (!options.path.startsWith('/') || badPath(options.path))) {
@@ -143,6 +147,17 @@ export class HttpCheck implements Check {
       return Promise.resolve({ ok: false, reason: describeError(e), latencyMs: 0 });
     }
     return exchangeHttp(ex, this.#judge, this.#timeoutMs, signal);
+  }
+
+  /** The `Monitor`'s fast path (internal): same exchange, reported to `sink`, stopped by `cancel()`. */
+  [START](target: CheckTarget, sink: CheckSink): RunningCheck {
+    let ex: HttpExchange;
+    try {
+      ex = this.#prepare(target);
+    } catch (e) {
+      return reportLater(sink, { ok: false, reason: describeError(e), latencyMs: 0 });
+    }
+    return startHttp(ex, this.#judge, this.#timeoutMs, this.#deadlines, sink);
   }
 
   #prepare(target: CheckTarget): HttpExchange {
@@ -201,20 +216,42 @@ class Verdicts implements HttpJudge {
     const ok = this.#ok(status);
     // A throwing expectStatus predicate is a bug in the caller's config: down, never an uncaught exception.
     if (ok instanceof Error) return { ok: false, reason: `expectStatus threw: ${describeError(ok)}`, details };
-    if (this.#head || (!ok && this.#bodyMatch === undefined)) return { ok, reason: `HTTP ${status}`, details };
+    if (this.#head || (!ok && this.#bodyMatch === undefined)) return { ok, reason: statusReason(status), details };
     return undefined;
   }
 
   onBody(status: number, body: string | undefined, bytes: number, capped: boolean, details: Record<string, unknown>): Outcome {
     details.bodyBytes = bytes;
     if (capped) details.bodyCapped = true;
-    if (this.#ok(status) !== true) return { ok: false, reason: `HTTP ${status}`, details };
+    if (this.#ok(status) !== true) return { ok: false, reason: statusReason(status), details };
     const m = this.#bodyMatch;
     if (m !== undefined && !matches(body ?? '', m)) {
       return { ok: false, reason: `HTTP ${status}, body did not match ${String(m)}${capped ? ` in the first ${this.#maxBody} bytes` : ''}`, details };
     }
-    return { ok: true, reason: `HTTP ${status}`, details };
+    return { ok: true, reason: statusReason(status), details };
   }
+}
+
+/** `HTTP 200` and the like, built once per status code. */
+const REASONS: string[] = [];
+function statusReason(status: number): string {
+  if (status < 100 || status > 999) return `HTTP ${status}`;
+  return (REASONS[status] ??= `HTTP ${status}`);
+}
+
+/** A check that cannot start: its result, reported from a later turn as `START` promises. */
+class Unstarted implements RunningCheck {
+  cancelled = false;
+  cancel(): void {
+    this.cancelled = true;
+  }
+}
+function reportLater(sink: CheckSink, r: CheckResult): RunningCheck {
+  const u = new Unstarted();
+  queueMicrotask(() => {
+    if (!u.cancelled) sink.done(r);
+  });
+  return u;
 }
 
 function checkHost(host: string): void {

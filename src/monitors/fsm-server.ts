@@ -192,7 +192,8 @@ export function stepServer(config: ServerConfig, prev: ServerState, input: Serve
       cause = { reason };
     }
   } else if (input.type === 'result') {
-    const i = s.checks.findIndex((c) => c.name === input.check);
+    let i = s.checks.length - 1;
+    while (i >= 0 && (s.checks[i] as CheckState).name !== input.check) i--;
     if (i < 0) throw new RangeError(`no check named ${input.check}`);
     const c = { ...(s.checks[i] as CheckState) };
     const r = input.result;

@@ -10,14 +10,19 @@
  * context per check configuration, SNI and name verification as asked.
  *
  * Each exchange keeps its own deadline and latency, as `runTimed` would, but
- * without an AbortController, event listeners or closures per check: at
- * thousands of checks a second those cost as much as the exchange. Every
- * failure resolves a down result; only the caller's abort rejects.
+ * without an AbortController, a timer, event listeners or closures per check:
+ * at thousands of checks a second those cost as much as the exchange. The
+ * deadline sits in the shared queue of its timeout value (`deadlines.ts`).
+ * Every failure is a down result. Two ways in: `exchangeHttp` (a promise;
+ * only the caller's abort rejects) and `startHttp` (a callback and a
+ * `cancel()`, no promise: what `Monitor` uses for built-in checks).
  */
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import { abortReason } from '../util/abort.js';
+import { deadlineQueue, type DeadlineQueue, type Expiring } from './deadlines.js';
 import { describeError, link, unlink, type Outcome } from './result.js';
+import type { CheckSink, RunningCheck } from './start.js';
 import type { CheckResult } from './types.js';
 
 export interface HttpExchange {
@@ -75,8 +80,28 @@ const enum Chunk {
  */
 export function exchangeHttp(ex: HttpExchange, judge: HttpJudge, timeoutMs: number, signal: AbortSignal | undefined): Promise<CheckResult> {
   return new Promise<CheckResult>((resolve, reject) => {
-    new Exchange(ex, judge, timeoutMs, signal, resolve, reject);
+    new Exchange(ex, judge, timeoutMs, deadlineQueue(timeoutMs), new PromiseSink(resolve, reject), signal);
   });
+}
+
+/**
+ * Start one exchange within `timeoutMs` (its deadline in `deadlines`, the
+ * queue of that timeout value); `sink.done` gets the result, once, from a
+ * later turn of the event loop, unless `cancel()` is called first (then
+ * nothing is reported and the connection is closed at once).
+ */
+export function startHttp(ex: HttpExchange, judge: HttpJudge, timeoutMs: number, deadlines: DeadlineQueue, sink: CheckSink): RunningCheck {
+  return new Exchange(ex, judge, timeoutMs, deadlines, sink, undefined);
+}
+
+/** The promise side of `exchangeHttp`. */
+class PromiseSink implements CheckSink {
+  readonly done: (r: CheckResult) => void;
+  readonly reject: (e: unknown) => void;
+  constructor(resolve: (r: CheckResult) => void, reject: (e: unknown) => void) {
+    this.done = resolve;
+    this.reject = reject;
+  }
 }
 
 const EXCHANGE = Symbol('lvskit.httpExchange');
@@ -97,21 +122,22 @@ function onSockEnd(this: Tagged): void {
 function onSockError(this: Tagged, e: Error): void {
   this[EXCHANGE]?.onError(e);
 }
+function onSockConnect(this: Tagged): void {
+  const x = this[EXCHANGE];
+  if (x !== undefined && x.phase !== Phase.Done) this.write(x.ex.request);
+}
 const ONREAD = { buffer: READ_BUFFER, callback: onPlainRead };
 
-function onDeadline(x: Exchange): void {
-  x.timedOut();
-}
-
-class Exchange {
+class Exchange implements Expiring, RunningCheck {
   readonly ex: HttpExchange;
   readonly judge: HttpJudge;
   readonly timeoutMs: number;
   readonly signal: AbortSignal | undefined;
-  readonly resolve: (r: CheckResult) => void;
-  readonly reject: (e: unknown) => void;
+  readonly sink: CheckSink;
   readonly t0: number;
-  readonly timer: ReturnType<typeof setTimeout>;
+  readonly deadline: number;
+  dslot = -1;
+  readonly deadlines: DeadlineQueue;
   readonly sock: Socket;
   phase = Phase.Head;
   headText = '';
@@ -123,22 +149,21 @@ class Exchange {
   line = '';
   bytes = 0;
   parts: Buffer[] | undefined;
+  /** Fields of the head being read. */
+  length: number | undefined = undefined;
+  lengthBad = false;
+  te: string | undefined = undefined;
+  location: string | undefined = undefined;
 
-  constructor(
-    ex: HttpExchange,
-    judge: HttpJudge,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-    resolve: (r: CheckResult) => void,
-    reject: (e: unknown) => void,
-  ) {
+  constructor(ex: HttpExchange, judge: HttpJudge, timeoutMs: number, deadlines: DeadlineQueue, sink: CheckSink, signal: AbortSignal | undefined) {
     this.ex = ex;
     this.judge = judge;
     this.timeoutMs = timeoutMs;
     this.signal = signal;
-    this.resolve = resolve;
-    this.reject = reject;
+    this.sink = sink;
+    this.deadlines = deadlines;
     this.t0 = performance.now();
+    this.deadline = this.t0 + timeoutMs;
     if (ex.keepBody) this.parts = [];
     const t = ex.tls;
     if (t === undefined) {
@@ -147,6 +172,10 @@ class Exchange {
         port: ex.port,
         onread: ONREAD,
       });
+      (this.sock as Tagged)[EXCHANGE] = this;
+      // Written once connected: one shared listener, where a write queued before
+      // the connection is up costs the socket two closures and two once-wrappers.
+      this.sock.on('connect', onSockConnect);
     } else {
       t.context ??= createSecureContext(t.ca === undefined ? {} : { ca: t.ca });
       const name = t.servername;
@@ -160,14 +189,24 @@ class Exchange {
         checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(name, cert),
       });
       this.sock.on('data', onTlsData);
+      (this.sock as Tagged)[EXCHANGE] = this;
+      // Written before the connection is up: the socket sends it after the handshake.
+      this.sock.write(ex.request);
     }
-    (this.sock as Tagged)[EXCHANGE] = this;
-    // Written before the connection is up: the socket queues it and sends it once connected (after the handshake over TLS).
-    this.sock.write(ex.request);
     this.sock.on('end', onSockEnd);
     this.sock.on('error', onSockError);
-    this.timer = setTimeout(onDeadline, timeoutMs, this);
+    deadlines.add(this);
     if (signal !== undefined) link(signal, this);
+  }
+
+  /** Stop at once and report nothing (the caller no longer wants the result). */
+  cancel(): void {
+    if (this.phase !== Phase.Done) this.close(false);
+  }
+
+  /** The deadline passed (called by the deadline queue). */
+  expire(): void {
+    this.timedOut();
   }
 
   onRead(n: number, buf: Buffer): boolean {
@@ -178,7 +217,7 @@ class Exchange {
   /** Stop the exchange: deadline and abort link released, socket closed (with a RST when asked and possible). */
   close(reset: boolean): void {
     this.phase = Phase.Done;
-    clearTimeout(this.timer);
+    this.deadlines.remove(this);
     if (this.signal !== undefined) unlink(this.signal, this);
     // SO_LINGER 0 then close: a RST, as HAProxy ends its checks (plain TCP only: a TLS socket has no TCP handle of its own).
     if (reset && this.ex.tls === undefined && !this.sock.destroyed) this.sock.resetAndDestroy();
@@ -190,7 +229,7 @@ class Exchange {
     this.close(this.ex.reset);
     const r: CheckResult = { ok: o.ok, reason: o.reason, latencyMs: performance.now() - this.t0 };
     if (o.details !== undefined) r.details = o.details;
-    this.resolve(r);
+    this.sink.done(r);
   }
 
   /** A failure before any response: down, with the error described. */
@@ -201,14 +240,14 @@ class Exchange {
   timedOut(): void {
     if (this.phase === Phase.Done) return;
     this.close(false);
-    this.resolve({ ok: false, reason: `timed out after ${this.timeoutMs} ms`, latencyMs: performance.now() - this.t0, details: { timeout: true } });
+    this.sink.done({ ok: false, reason: `timed out after ${this.timeoutMs} ms`, latencyMs: performance.now() - this.t0, details: { timeout: true } });
   }
 
-  /** The caller's signal fired (called through `link`). */
+  /** The caller's signal fired (called through `link`; only exchanges from `exchangeHttp` have one). */
   abort(): void {
     if (this.phase === Phase.Done) return;
     this.close(false);
-    this.reject(abortReason(this.signal as AbortSignal));
+    (this.sink as PromiseSink).reject(abortReason(this.signal as AbortSignal));
   }
 
   broken(why: string): void {
@@ -244,6 +283,10 @@ class Exchange {
 
   /** Takes head bytes from `buf[at..end)`; returns where the head's consumption ended. */
   feedHead(buf: Buffer, at: number, end: number): number {
+    if (this.headText === '') {
+      const rest = this.headFromBytes(buf, at, end);
+      if (rest >= 0) return rest;
+    }
     const before = this.headText.length;
     this.headText += buf.toString('latin1', at, end);
     const text = this.headText;
@@ -278,29 +321,82 @@ class Exchange {
     const status = Number(m[1]);
     // RFC 9110 §15.2: interim 1xx responses precede the final one (101 would switch protocols: take it as final).
     if (status >= 100 && status < 200 && status !== 101) return;
-    this.status = status;
-    let length: number | undefined;
-    let lengthBad = false;
-    let te: string | undefined;
-    let location: string | undefined;
+    this.startHead(status);
     for (let i = 1; i < lines.length; i++) {
       const l = lines[i] as string;
       const colon = l.indexOf(':');
       if (colon <= 0) continue;
       const name = l.slice(0, colon).toLowerCase();
-      if (name === 'content-length') {
-        // RFC 9112 §6.3: a list of equal values is that value; anything else is an error.
-        for (const v of l.slice(colon + 1).split(',')) {
-          const t = v.trim();
-          if (!/^\d{1,15}$/.test(t) || (length !== undefined && Number(t) !== length)) lengthBad = true;
-          else length = Number(t);
-        }
-      } else if (name === 'transfer-encoding') {
-        te = te === undefined ? l.slice(colon + 1).trim() : `${te}, ${l.slice(colon + 1).trim()}`;
-      } else if (name === 'location') {
-        location = l.slice(colon + 1).trim();
-      }
+      if (name === 'content-length') this.header(Field.ContentLength, l.slice(colon + 1));
+      else if (name === 'transfer-encoding') this.header(Field.TransferEncoding, l.slice(colon + 1));
+      else if (name === 'location') this.header(Field.Location, l.slice(colon + 1));
     }
+    this.onHead(status);
+  }
+
+  /**
+   * The head when it came whole in one read (as it nearly always does), read
+   * from the bytes: the status line checked in place and only the three
+   * fields wanted turned into strings. Returns where the head ended, or -1
+   * when the bytes are not that simple case (then the text path decides, with
+   * the same outcome, and says what was wrong).
+   */
+  headFromBytes(buf: Buffer, at: number, end: number): number {
+    // "HTTP/1.x NNN" and the empty line at the least.
+    if (end - at < 16 || !isStatusLineStart(buf, at)) return -1;
+    // The read buffer is shared: a match past `end` is stale bytes, not this response.
+    const idx = buf.indexOf(CRLFCRLF, at);
+    if (idx < 0 || idx + 4 > end || idx - at > MAX_HEAD_BYTES) return -1;
+    const l0 = buf.indexOf(CRLF, at);
+    // RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ]
+    if (l0 - at !== 12 && buf[at + 12] !== 0x20) return -1;
+    const status = (buf[at + 9] as number) * 100 + (buf[at + 10] as number) * 10 + (buf[at + 11] as number) - 0x30 * 111;
+    // RFC 9110 §15.2: an interim 1xx response is skipped, as in `onHeadText`.
+    if (status >= 100 && status < 200 && status !== 101) return idx + 4;
+    this.startHead(status);
+    let pos = l0 + 2;
+    while (pos < idx) {
+      let le = buf.indexOf(CRLF, pos);
+      if (le > idx) le = idx;
+      const colon = buf.indexOf(0x3a, pos);
+      if (colon > pos && colon < le) {
+        const n = colon - pos;
+        if (n === 14 && nameIs(buf, pos, CONTENT_LENGTH)) this.header(Field.ContentLength, buf.toString('latin1', colon + 1, le));
+        else if (n === 17 && nameIs(buf, pos, TRANSFER_ENCODING)) this.header(Field.TransferEncoding, buf.toString('latin1', colon + 1, le));
+        else if (n === 8 && nameIs(buf, pos, LOCATION)) this.header(Field.Location, buf.toString('latin1', colon + 1, le));
+      }
+      pos = le + 2;
+    }
+    this.onHead(status);
+    return idx + 4;
+  }
+
+  startHead(status: number): void {
+    this.status = status;
+    this.length = undefined;
+    this.lengthBad = false;
+    this.te = undefined;
+    this.location = undefined;
+  }
+
+  header(field: Field, value: string): void {
+    if (field === Field.ContentLength) {
+      // RFC 9112 §6.3: a list of equal values is that value; anything else is an error.
+      for (const v of value.split(',')) {
+        const t = v.trim();
+        if (!/^\d{1,15}$/.test(t) || (this.length !== undefined && Number(t) !== this.length)) this.lengthBad = true;
+        else this.length = Number(t);
+      }
+    } else if (field === Field.TransferEncoding) {
+      this.te = this.te === undefined ? value.trim() : `${this.te}, ${value.trim()}`;
+    } else {
+      this.location = value.trim();
+    }
+  }
+
+  /** The final response's head is read: decide from the status, or set up reading the body. */
+  onHead(status: number): void {
+    const { length, lengthBad, te, location } = this;
     const details: Record<string, unknown> = { status };
     if (location !== undefined) details.location = location;
     this.details = details;
@@ -414,6 +510,40 @@ class Exchange {
     const body = this.parts === undefined ? undefined : Buffer.concat(this.parts).toString('utf8');
     this.finish(this.judge.onBody(this.status, body, this.bytes, capped, this.details as Record<string, unknown>));
   }
+}
+
+const enum Field {
+  ContentLength,
+  TransferEncoding,
+  Location,
+}
+const CRLF = Buffer.from('\r\n', 'latin1');
+const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+const CONTENT_LENGTH = Buffer.from('content-length', 'latin1');
+const TRANSFER_ENCODING = Buffer.from('transfer-encoding', 'latin1');
+const LOCATION = Buffer.from('location', 'latin1');
+const HTTP1 = Buffer.from('HTTP/1.', 'latin1');
+
+/** `buf[at..]` starts `HTTP/1.0 NNN` or `HTTP/1.1 NNN` (N a digit). */
+function isStatusLineStart(buf: Buffer, at: number): boolean {
+  for (let i = 0; i < 7; i++) if (buf[at + i] !== HTTP1[i]) return false;
+  const minor = buf[at + 7];
+  if ((minor !== 0x30 && minor !== 0x31) || buf[at + 8] !== 0x20) return false;
+  for (let i = 9; i < 12; i++) {
+    const d = buf[at + i] as number;
+    if (d < 0x30 || d > 0x39) return false;
+  }
+  return true;
+}
+
+/** The field name at `buf[at..]` is `lower` (lower-case ASCII), in any case. */
+function nameIs(buf: Buffer, at: number, lower: Buffer): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const b = buf[at + i] as number;
+    const w = lower[i] as number;
+    if (b !== w && !(w >= 0x61 && w <= 0x7a && b === w - 0x20)) return false;
+  }
+  return true;
 }
 
 function looksLikeHttp(text: string): boolean {

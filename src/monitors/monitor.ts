@@ -36,6 +36,7 @@ import { MonitorError } from './errors.js';
 import { initialServerState, stepServer, type DampingConfig, type ServerConfig, type ServerEvent, type ServerInput, type ServerState } from './fsm-server.js';
 import { MonitorMetrics, type CheckSeries } from './metrics.js';
 import { describeError } from './result.js';
+import { isStartable, START, type CheckSink, type RunningCheck } from './start.js';
 import { isStatefulCheck, type Check, type CheckResult, type CheckTarget, type StatefulCheck } from './types.js';
 
 export interface MonitoredCheck {
@@ -113,6 +114,8 @@ export interface MonitorEvents {
 
 interface Entry {
   name: string;
+  /** Position of this check in the server's `state.checks` (same order as the spec's checks). */
+  index: number;
   check: Check | StatefulCheck;
   intervalMs: number;
   fastIntervalMs: number;
@@ -138,6 +141,8 @@ interface Srv {
   busy: boolean;
   queued: boolean;
   abort: AbortController;
+  /** The server's running polled check (a server runs one at a time). */
+  current: Run | undefined;
   wake?: TimerHandle;
   log: Logger;
   removed: boolean;
@@ -145,16 +150,23 @@ interface Srv {
 
 const DEFAULT_INTERVAL_MS = 2000;
 
-/** One running polled check. */
-class Run {
+/** One running polled check; built-in checks report to it directly (`CheckSink`). */
+class Run implements CheckSink {
   finished = false;
   readonly srv: Srv;
   readonly entry: Entry;
   readonly startedAt: number;
-  constructor(srv: Srv, entry: Entry, startedAt: number) {
+  readonly owner: (run: Run, r: CheckResult | undefined) => void;
+  /** The check, when started on the fast path. */
+  x: RunningCheck | undefined;
+  constructor(srv: Srv, entry: Entry, startedAt: number, owner: (run: Run, r: CheckResult | undefined) => void) {
     this.srv = srv;
     this.entry = entry;
     this.startedAt = startedAt;
+    this.owner = owner;
+  }
+  done(r: CheckResult): void {
+    this.owner(this, r);
   }
 }
 
@@ -184,6 +196,10 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   readonly #coalesceMs: number;
   /** One watchdog timer for all running checks, armed at the oldest one's deadline. */
   #watchdog: TimerHandle | undefined;
+  readonly #finishRun = (run: Run, r: CheckResult | undefined): void => this.#finish(run, r);
+  readonly #fire = (): void => this.#onTick();
+  /** Whether result records go to the logger (not for `noopLogger`: a record object per check otherwise). */
+  readonly #traceResults: boolean;
 
   constructor(options: MonitorOptions = {}) {
     super();
@@ -192,6 +208,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     this.#concurrency = options.concurrency ?? 256;
     this.#jitter = options.jitter ?? 0.1;
     this.#log = options.logger ?? noopLogger;
+    this.#traceResults = this.#log !== noopLogger;
     this.metrics = options.metrics ?? new MonitorMetrics();
     this.#watchdogMs = options.watchdogMs ?? 60_000;
     this.#coalesceMs = options.coalesceMs ?? 0;
@@ -242,8 +259,9 @@ export class Monitor extends EventEmitter<MonitorEvents> {
       if (!(fastIntervalMs > 0) || fastIntervalMs > intervalMs) {
         throw new MonitorError('ERR_MONITOR_BAD_CONFIG', `server ${spec.id} check ${c.name}: fastIntervalMs must be > 0 and <= intervalMs`);
       }
-      return { name: c.name, check: c.check, intervalMs, fastIntervalMs, srv: undefined as unknown as Srv, heapIndex: -1, seq: 0, nextAt: 0, fast: false, due: false };
+      return { name: c.name, index: 0, check: c.check, intervalMs, fastIntervalMs, srv: undefined as unknown as Srv, heapIndex: -1, seq: 0, nextAt: 0, fast: false, due: false };
     });
+    entries.forEach((e, i) => (e.index = i));
     const srv: Srv = {
       spec,
       config,
@@ -253,6 +271,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
       busy: false,
       queued: false,
       abort: new AbortController(),
+      current: undefined,
       log: this.#log.child({ server: spec.id, service: spec.target.service }),
       removed: false,
     };
@@ -269,6 +288,8 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     if (srv === undefined) return false;
     this.#servers.delete(id);
     this.#stopServer(srv);
+    // A check on the fast path was cancelled without a word: free its slot now.
+    if (srv.current?.x !== undefined) this.#finish(srv.current, undefined);
     this.#seen(srv.state.checks.filter((c) => c.results === 0).length);
     this.metrics.removeServer(srv.spec.target.service ?? '', id);
     this.emit('removed', id);
@@ -374,6 +395,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   #stopServer(srv: Srv): void {
     srv.removed = true;
     srv.abort.abort(new MonitorError('ERR_MONITOR_STOPPED', 'monitor stopped'));
+    srv.current?.x?.cancel();
     srv.wake?.cancel();
     for (const e of srv.entries) {
       this.#unschedule(e);
@@ -387,7 +409,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   /** Whether a check is on its way up or down (then it runs at its fast interval). */
   #transitioning(srv: Srv, e: Entry): boolean {
     if (e.fastIntervalMs >= e.intervalMs) return false;
-    const c = srv.state.checks.find((x) => x.name === e.name);
+    const c = srv.state.checks[e.index];
     return c !== undefined && ((c.up && c.failures > 0) || (!c.up && c.successes > 0));
   }
 
@@ -474,7 +496,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     if (this.#tick !== undefined && this.#tickAt <= top.nextAt) return;
     this.#tick?.cancel();
     this.#tickAt = top.nextAt;
-    this.#tick = this.#clock.setTimer(top.nextAt - this.#clock.now(), () => this.#onTick());
+    this.#tick = this.#clock.setTimer(top.nextAt - this.#clock.now(), this.#fire);
   }
 
   /** Checks due now (or within `coalesceMs`, so they start in the same turn) go to the queue; then the pump runs once. */
@@ -482,7 +504,9 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     this.#tick = undefined;
     this.#ticking = true;
     try {
-      const limit = this.#clock.now() + this.#coalesceMs;
+      // The timer was armed for #tickAt: what was due then is due now, even when the
+      // real clock's timer ran a fraction of a millisecond before now() got there.
+      const limit = Math.max(this.#clock.now(), this.#tickAt) + this.#coalesceMs;
       for (let n = this.#heap.length; n > 0; n--) {
         const e = this.#heap[0];
         if (e === undefined || e.nextAt > limit) break;
@@ -524,10 +548,17 @@ export class Monitor extends EventEmitter<MonitorEvents> {
   #run(srv: Srv, e: Entry): void {
     srv.busy = true;
     this.#running++;
-    const run = new Run(srv, e, this.#clock.now());
+    const run = new Run(srv, e, this.#clock.now(), this.#finishRun);
     this.#runs.add(run);
+    srv.current = run;
     // A check that never settles (a bug in it) must not freeze its server's state or hold a slot forever.
     if (this.#watchdog === undefined) this.#armWatchdog(run.startedAt + this.#watchdogMs);
+    const c = e.check as Check;
+    if (isStartable(c)) {
+      // Built-in checks: no promise, signal or closures per run; stop and remove cancel through `run.x`.
+      run.x = c[START](srv.spec.target, run);
+      return;
+    }
     const signal = srv.abort.signal;
     let p: Promise<CheckResult>;
     try {
@@ -559,6 +590,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
         if (this.#watchdog === undefined) this.#armWatchdog(deadline);
         return;
       }
+      run.x?.cancel();
       this.#finish(run, { ok: false, reason: `check did not settle within ${ms} ms (watchdog)`, latencyMs: ms, details: { watchdog: true } });
     }
   }
@@ -570,6 +602,7 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     this.#running--;
     const srv = run.srv;
     srv.busy = false;
+    if (srv.current === run) srv.current = undefined;
     if (r !== undefined && !srv.removed) this.#onResult(srv, run.entry, r);
     if (!srv.removed && srv.dueList.length > 0 && !srv.queued) {
       srv.queued = true;
@@ -582,9 +615,9 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     if (srv.removed) return;
     e.series ??= this.metrics.checkSeries({ service: srv.spec.target.service ?? '', server: srv.spec.id, check: e.name, kind: e.check.kind });
     this.metrics.recordTo(e.series, r);
-    srv.log.trace({ check: e.name, ok: r.ok, reason: r.reason, latencyMs: r.latencyMs }, 'check result');
+    if (this.#traceResults) srv.log.trace({ check: e.name, ok: r.ok, reason: r.reason, latencyMs: r.latencyMs }, 'check result');
     this.emit('result', srv.spec.id, e.name, r);
-    const first = srv.state.checks.find((c) => c.name === e.name)?.results === 0;
+    const first = srv.state.checks[e.index]?.results === 0;
     this.#step(srv, { type: 'result', check: e.name, result: r });
     if (first) this.#seen(1);
     // Entering a transition brings the next run forward to the fast interval; leaving one

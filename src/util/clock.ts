@@ -19,7 +19,11 @@ export interface Clock {
   setTimer(delayMs: number, fn: () => void): TimerHandle;
 }
 
-/** The real clock: `performance.now()` and Node timers (unref'd by default, so they never hold the process open). */
+/**
+ * The real clock: `performance.now()` and Node timers (unref'd by default, so they never hold the process open).
+ * A timer runs within Node's millisecond resolution of its due time: possibly a fraction of a millisecond
+ * before `now()` reaches it, never a whole millisecond early.
+ */
 export class RealClock implements Clock {
   readonly #ref: boolean;
   constructor(options: { ref?: boolean } = {}) {
@@ -30,22 +34,50 @@ export class RealClock implements Clock {
   }
   setTimer(delayMs: number, fn: () => void): TimerHandle {
     const delay = clampDelay(delayMs);
-    if (delay === Infinity) return { cancel: () => undefined };
-    // Node fires delays above 2^31-1 ms after 1 ms; re-arm in steps instead.
-    const due = performance.now() + delay;
-    let t: ReturnType<typeof setTimeout>;
-    const arm = (ms: number): void => {
-      t = setTimeout(() => {
-        const left = due - performance.now();
-        if (left > 0) arm(left);
-        else fn();
-      }, Math.min(Math.ceil(ms), MAX_NODE_DELAY));
-      if (!this.#ref) t.unref();
-    };
-    arm(delay);
-    return { cancel: () => clearTimeout(t) };
+    if (delay === Infinity) return NEVER;
+    const timer = new RealTimer(fn, this.#ref, performance.now() + delay);
+    timer.arm(delay);
+    return timer;
   }
 }
+
+/**
+ * One real timer, without closures (Node passes the timer to `fireRealTimer`).
+ * Node counts timers in whole milliseconds of its loop time, so a timer can
+ * run up to 1 ms before `performance.now()` reaches its due time; that is
+ * within the timer's resolution and it runs then, with no second timer.
+ * Only a timer more than 1 ms early (a delay above Node's limit of 2^31-1 ms,
+ * armed in steps) is armed again for the rest.
+ */
+class RealTimer implements TimerHandle {
+  readonly fn: () => void;
+  readonly ref: boolean;
+  readonly due: number;
+  t: ReturnType<typeof setTimeout> | undefined;
+  constructor(fn: () => void, ref: boolean, due: number) {
+    this.fn = fn;
+    this.ref = ref;
+    this.due = due;
+  }
+  arm(ms: number): void {
+    this.t = setTimeout(fireRealTimer, Math.min(Math.ceil(ms), MAX_NODE_DELAY), this);
+    if (!this.ref) this.t.unref();
+  }
+  cancel(): void {
+    if (this.t === undefined) return;
+    clearTimeout(this.t);
+    this.t = undefined;
+  }
+}
+
+function fireRealTimer(timer: RealTimer): void {
+  timer.t = undefined;
+  const left = timer.due - performance.now();
+  if (left >= 1) timer.arm(left);
+  else timer.fn();
+}
+
+const NEVER: TimerHandle = { cancel: () => undefined };
 
 /** One shared real clock, for drivers constructed without one. */
 export const realClock: Clock = new RealClock();
