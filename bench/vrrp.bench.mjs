@@ -24,7 +24,8 @@
 // advert) against RFC 9568's Skew_Time / Master_Down_Interval. From the return: r1's first
 // advert (preemption), the longest reply gap and requests lost (black hole), and the time both
 // routers hold the VIP (dual master). Benchmarks never run in CI.
-import { existsSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { BenchLab, PING_INTERVAL_MS, PRIORITY } from './vrrp/lab.mjs';
@@ -57,6 +58,14 @@ for (const tool of ['keepalived', 'tcpdump', 'ip', 'chrt']) {
   if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) usage(`${tool} not found (apt-get install keepalived tcpdump iproute2 util-linux)`);
 }
 if (!existsSync(new URL('../dist/vrrp/index.js', import.meta.url))) usage('dist/ is missing: npm run build (npm run bench does it)');
+// The routers load a private copy of the build made now: a `npm run build` elsewhere in the tree
+// empties dist/ while it runs, and a router started then would fail. Under node_modules/ so its bare
+// imports resolve, and lvskit's package.json (the native addon's root) is found above it.
+const SNAPSHOT = fileURLToPath(new URL(`../node_modules/.cache/lvskit-vrrp-bench-${process.pid}/`, import.meta.url));
+mkdirSync(`${SNAPSHOT}vrrp`, { recursive: true });
+cpSync(fileURLToPath(new URL('../dist/vrrp/index.js', import.meta.url)), `${SNAPSHOT}vrrp/index.js`);
+const ROUTER_MODULE = pathToFileURL(`${SNAPSHOT}vrrp/index.js`).href;
+process.on('exit', () => rmSync(SNAPSHOT, { recursive: true, force: true }));
 
 const short = { keepalived: 'keepalived', lvskit: 'lvskit' };
 const pairName = (p) => `${short[p[0]]}→${short[p[1]]}`;
@@ -71,7 +80,7 @@ const started = Date.now();
 console.log(`vrrp bench: ${TRIALS} trials, intervals ${INTERVALS.join(', ')} ms, pairs ${PAIRS.map(pairName).join(', ')}, faults ${FAULTS.join(', ')}`);
 console.log(`load before: ${loadBefore}`);
 
-const bl = await BenchLab.create(createLab);
+const bl = await BenchLab.create(createLab, { routerModule: ROUTER_MODULE });
 const results = []; // { pair, iv, fault, trial, failover, ret, error? }
 
 function figuresOf(kind, r) {

@@ -116,9 +116,12 @@ export class BenchLab {
   #dir = mkdtempSync(path.join(os.tmpdir(), 'lvskit-vrrp-bench-'));
   #kaRuns = 0;
   #aux = [];
+  #routerModule;
 
-  static async create(createLab) {
+  /** `routerModule`: where bench/vrrp/router.mjs loads lvskit/vrrp from (default the package's own dist/). */
+  static async create(createLab, { routerModule } = {}) {
     const b = new BenchLab();
+    b.#routerModule = routerModule;
     b.lab = await createLab({
       hosts: { r1: { ipv4: [`${NET}.1/24`] }, r2: { ipv4: [`${NET}.2/24`] }, c: { ipv4: [`${NET}.3/24`] } },
     });
@@ -226,7 +229,7 @@ export class BenchLab {
   async startDaemon(h, impl, ivMs) {
     const priority = PRIORITY[h];
     if (impl === 'lvskit') {
-      const cfg = { interface: 'eth0', vrid: VRID, priority, advertIntervalMs: ivMs, addresses: [VIP] };
+      const cfg = { interface: 'eth0', vrid: VRID, priority, advertIntervalMs: ivMs, addresses: [VIP], ...(this.#routerModule ? { module: this.#routerModule } : {}) };
       const p = this.lab.spawn(h, [process.execPath, ROUTER, JSON.stringify(cfg)], { cwd: REPO, maxOutput: 65536 });
       await p.waitForOutput(/^(ready|error .*)$/m, { timeoutMs: 30_000 });
       if (/^error /m.test(p.stdout)) throw new Error(`lvskit router on ${h}: ${p.output}`);

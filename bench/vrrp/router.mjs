@@ -1,14 +1,14 @@
 // lvskit's VRRP router for the benchmark, built from the public API (`lvskit/vrrp`, the dist build
 // `npm run bench` makes first), run inside a lab namespace:
 //   ip netns exec <ns> node bench/vrrp/router.mjs '{"interface":"eth0","vrid":77,"priority":150,
-//     "advertIntervalMs":100,"addresses":["10.77.0.100"]}'
+//     "advertIntervalMs":100,"addresses":["10.77.0.100"],"module":"file:///..."}'
+// (`module`, optional: where to load lvskit/vrrp from, the bench's snapshot of dist/)
 // v3 IPv4, GARP/NA and every other setting at lvskit's defaults (keepalived's: 5 GARPs at once, 5
 // more after 5 s), the instance tracking its link (fault while it is down, as keepalived's does).
 // Prints `ready`, one `transition {json}` per transition, `transport-error {json}`; SIGTERM / SIGINT:
 // a clean stop (priority 0, addresses removed), `stopped`, exit 0. A startup error: `error <msg>`, exit 1.
-import { LinuxVrrpTransport, VipManager, VrrpRouter, linkObject } from 'lvskit/vrrp';
-
 const args = JSON.parse(process.argv[2] ?? '{}');
+const { LinuxVrrpTransport, VipManager, VrrpRouter, linkObject } = await import(args.module ?? 'lvskit/vrrp');
 
 async function main() {
   const vips = await VipManager.open();

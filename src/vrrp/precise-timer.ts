@@ -52,8 +52,9 @@ export class PreciseClock implements Clock {
         timeout = setTimeout(check, Math.min(MAX_NODE_DELAY, Math.floor(left - this.#earlyMs)));
         timeout.unref();
       } else {
+        // Not unref'd: Node keeps the loop from blocking in poll only for ref'd immediates, and an
+        // unref'd one waits for the next I/O (a backup whose master died may hear nothing for seconds).
         immediate = setImmediate(check);
-        immediate.unref();
       }
     };
     wait();

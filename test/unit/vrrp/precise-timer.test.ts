@@ -35,16 +35,30 @@ describe('PreciseClock', () => {
   });
 
   it('a cancelled timer never fires, whether it waits on a Node timer or on setImmediate turns', async () => {
-    const clock = new PreciseClock({ earlyMs: 5 });
+    const clock = new PreciseClock({ earlyMs: 50 });
     let fired = 0;
-    const long = clock.setTimer(30, () => fired++);
-    const short = clock.setTimer(2, () => fired++); // within earlyMs: on setImmediate turns at once
-    await new Promise((r) => setTimeout(r, 1));
+    const long = clock.setTimer(200, () => fired++); // on a Node timer first
+    const short = clock.setTimer(40, () => fired++); // within earlyMs: on setImmediate turns at once
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
     short.cancel();
     long.cancel();
     short.cancel(); // again: a no-op
-    await new Promise((r) => setTimeout(r, 60));
+    await new Promise((r) => setTimeout(r, 260));
     expect(fired).toBe(0);
+  });
+
+  it('spins on a ref\'d Immediate, so the loop keeps turning without other I/O (an unref\'d one sleeps in poll)', async () => {
+    const clock = new PreciseClock({ earlyMs: 5 });
+    const immediates = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Immediate').length;
+    const before = immediates();
+    let fired = false;
+    const t = clock.setTimer(3, () => (fired = true)); // within earlyMs: spins from the start
+    expect(immediates()).toBe(before + 1);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(fired).toBe(true);
+    expect(immediates()).toBe(before);
+    t.cancel();
   });
 
   it('Infinity never fires; a bad earlyMs falls back to the default', async () => {
