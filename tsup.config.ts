@@ -26,10 +26,24 @@ export default defineConfig([{
 {
   // The example director (bin `lvskit-director`). It imports lvskit by package name, resolved at
   // run time through the exports map (self-reference in the repo, node_modules once installed).
-  entry: { 'director/cli': 'examples/director/cli.ts', 'director/index': 'examples/director/index.ts' },
-  external: ['lvskit'],
+  entry: { 'director/cli': 'examples/director/cli.ts' },
+  external: ['lvskit', /^lvskit\//],
   format: ['esm'],
   dts: false,
+  sourcemap: true,
+  clean: false,
+  target: 'node20',
+  platform: 'node',
+  splitting: false,
+  keepNames: true,
+},
+{
+  // `lvskit/director`: the director as a function (startDirector), for tools that embed it; ESM and
+  // CJS with types. lvskit's own modules stay imports (types included), not copies.
+  entry: { 'director/index': 'examples/director/index.ts' },
+  external: ['lvskit', /^lvskit\//],
+  format: ['esm', 'cjs'],
+  dts: true,
   sourcemap: true,
   clean: false,
   target: 'node20',

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 const root = resolve(import.meta.dirname, '../..');
 // Inside the repo so the unpacked package finds its dependencies in ../node_modules.
 const consumer = join(root, '.cache', `pkgtest-${process.pid}`);
-const subpaths = ['lvskit', 'lvskit/bgp', 'lvskit/vrrp', 'lvskit/ipvs', 'lvskit/monitors'];
+const subpaths = ['lvskit', 'lvskit/bgp', 'lvskit/vrrp', 'lvskit/ipvs', 'lvskit/monitors', 'lvskit/director'];
 
 function node(file: string): unknown {
   const out = execFileSync(process.execPath, [file], { cwd: consumer, encoding: 'utf8' });
@@ -51,7 +51,8 @@ console.log(JSON.stringify(out));\n`,
     expect(out['lvskit/vrrp']).toEqual(expect.arrayContaining(['VrrpError', 'IPPROTO_VRRP']));
     expect(out['lvskit/ipvs']).toEqual(expect.arrayContaining(['IpvsError', 'IPVS_CMD_NEW_SERVICE']));
     expect(out['lvskit/monitors']).toEqual(expect.arrayContaining(['MonitorError']));
-  });
+    expect(out['lvskit/director']).toEqual(expect.arrayContaining(['startDirector', 'parseConfig', 'ConfigError', 'DirectorError']));
+   }, 30_000);
 
   it('every subpath requires from CJS, with the same names as ESM', () => {
     writeFileSync(
@@ -63,7 +64,7 @@ console.log(JSON.stringify(out));\n`,
     const cjs = node('cjs.cjs') as Record<string, string[]>;
     const esm = node('esm.mjs') as Record<string, string[]>;
     for (const p of subpaths) expect(cjs[p], p).toEqual(esm[p]);
-  });
+   }, 30_000);
 
   it('instanceof works across the ESM and CJS builds and across entries', () => {
     writeFileSync(
@@ -96,6 +97,20 @@ console.log(JSON.stringify({
       name: 'BgpError',
     });
   });
+
+  it('lvskit/director embeds from ESM and CJS: configs parse, errors are typed and lvskit errors', () => {
+    const prog = (load: string): string => `${load}
+const { parseConfig, ConfigError } = director;
+const ok = parseConfig('services:\\n  web:\\n    vips: [192.0.2.1]\\n    port: 80\\n    checks: [{ type: tcp }]\\n    servers: [{ host: a, address: 127.0.0.1 }]\\n', 'ok.yaml');
+let bad;
+try { parseConfig('services:\\n  web:\\n    vips: [192.0.2.1]\\n    port: eighty\\n    checks: [{ type: tcp }]\\n    servers: [{ host: a, address: 127.0.0.1 }]\\n', 'bad.yaml'); } catch (e) { bad = e; }
+console.log(JSON.stringify({ services: ok.services.map((s) => s.name), typed: bad instanceof ConfigError, lvskit: bad instanceof root.LvskitError, issue: bad.issues[0] && bad.issues[0].key }));\n`;
+    writeFileSync(join(consumer, 'embed.mjs'), prog("const director = await import('lvskit/director');\nconst root = await import('lvskit');"));
+    writeFileSync(join(consumer, 'embed.cjs'), prog("const director = require('lvskit/director');\nconst root = require('lvskit');"));
+    const want = { services: ['web'], typed: true, lvskit: true, issue: 'services.web.port' };
+    expect(node('embed.mjs')).toEqual(want);
+    expect(node('embed.cjs')).toEqual(want);
+   }, 30_000);
 
   it('the lvskit-director bin runs from the packed package', () => {
     const pkg = JSON.parse(readFileSync(join(consumer, 'node_modules', 'lvskit', 'package.json'), 'utf8')) as { bin?: Record<string, string> };
