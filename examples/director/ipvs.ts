@@ -38,6 +38,8 @@ export interface IpvsHealth {
 
 export interface IpvsDriverEvents {
   applied: [IpvsApplied];
+  /** The desired table is in IPVS now (kernel: written without failures; dry run: at once), changes or not. */
+  landed: [table: readonly TableService[]];
   error: [Error];
 }
 
@@ -173,8 +175,10 @@ export class IpvsDriver extends EventEmitter<IpvsDriverEvents> {
       this.#pending = undefined;
       const version = this.#desiredVersion;
       try {
-        await this.#applyOnce(this.#desired?.() ?? [], reason, version === this.#appliedVersion);
+        const desired = this.#desired?.() ?? [];
+        const ok = await this.#applyOnce(desired, reason, version === this.#appliedVersion);
         this.#appliedVersion = version;
+        if (ok) this.emit('landed', desired);
       } catch (e) {
         this.health.errors++;
         this.#log.error({ err: e }, 'IPVS apply failed');
@@ -183,9 +187,11 @@ export class IpvsDriver extends EventEmitter<IpvsDriverEvents> {
     }
   }
 
-  async #applyOnce(desired: TableService[], reason: string, unchanged: boolean): Promise<void> {
+  /** One reconcile; true when the whole desired table is in IPVS afterwards. */
+  async #applyOnce(desired: TableService[], reason: string, unchanged: boolean): Promise<boolean> {
     const at = this.#now();
     let ops: Op[];
+    let ok = true;
     if (this.#client === undefined) {
       const p = plan(desired, this.#table, { owned: this.#owned });
       ops = p.ops;
@@ -204,14 +210,16 @@ export class IpvsDriver extends EventEmitter<IpvsDriverEvents> {
         this.#log.warn({ drift: r.plan.drift.length, ops: r.plan.ops.length }, 'IPVS table drifted from what we wrote (someone else changed it): corrected');
       }
       if (r.failures.length > 0) this.#log.error({ failures: this.health.failures }, 'IPVS operations failed');
+      ok = r.failures.length === 0;
     }
     this.health.applies++;
     this.health.lastApplyAt = at;
-    if (ops.length === 0) return;
+    if (ops.length === 0) return ok;
     this.health.opsTotal += ops.length;
     const commands = ops.map(commandOf);
     for (const c of commands) this.#log.info({ cmd: c, reason, dryRun: this.mode === 'dry-run' }, this.mode === 'dry-run' ? 'would run' : 'ipvs');
     this.emit('applied', { at, mode: this.mode, reason, ops, commands });
+    return ok;
   }
 
   /** Start the connection-sync daemon when it is not running (dry run: log the command). */

@@ -7,12 +7,20 @@
  * Servers leave gently: a server removed from the pool source, or set
  * `pooled: no` / `enabled: false`, is disabled first, so the Pool drains it at
  * weight 0 for `drainMs` before IPVS forgets it.
+ *
+ * The drain time counts from the moment IPVS has the weight 0 (`drainLanded`,
+ * called by the director after each successful IPVS write), not from the pool's
+ * decision: until the write lands the kernel still schedules new connections
+ * to the server, and under load (or a big table) the write can take seconds.
+ * The Pool's own drain deadline is set `DRAIN_FALLBACK_MS` later, as a bound
+ * should IPVS never confirm the write.
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'lvskit';
 import type { Destination as IpvsDestination, TableService } from 'lvskit/ipvs';
+import { realClock, type Clock, type TimerHandle } from 'lvskit';
 import { Monitor, Pool, fromServerState, type MonitorMetrics, type MonitoredCheck, type PoolEvent, type PoolServer, type ServerState } from 'lvskit/monitors';
 import { buildChecks } from './checks.js';
 import type { ServiceConfig } from './config.js';
@@ -45,6 +53,8 @@ export interface ServerView {
 }
 
 export interface ServiceEvents {
+  /** A draining server's weight 0 is in IPVS: it is removed at `until` (ms since the epoch, like `since`). */
+  drain: [ev: { service: string; id: string; since: number; until: number }];
   /** The destinations changed (IPVS must be reconciled). */
   change: [];
   /** A member changed pool status. */
@@ -65,7 +75,25 @@ export interface ServiceRuntimeOptions {
   resolve?: (host: string) => Promise<string[]>;
   /** Checks of this service running at once (the director shares one budget among its services). */
   concurrency?: number;
+  /** Drain timers (tests). */
+  clock?: Clock;
 }
+
+/** How much later than `drainMs` the Pool ends a drain by itself when IPVS never confirms the weight 0. */
+export const DRAIN_FALLBACK_MS = 60_000;
+
+/** A draining server: when IPVS had its weight 0 (once known) and the timer that ends the drain. */
+interface Drain {
+  landedAt?: number;
+  timer?: TimerHandle;
+}
+
+/** Seconds for people: `2 s`, `1.5 s`, `90 s`. */
+export function humanMs(ms: number): string {
+  return `${Number((ms / 1000).toFixed(ms < 10_000 ? 1 : 0))} s`;
+}
+
+const vsKey = (t: TableService): string => ('fwmark' in t && t.fwmark !== undefined ? `fwm ${t.family ?? 'ipv4'} ${t.fwmark}` : `${(t as { protocol?: string }).protocol ?? 'tcp'} ${(t as { address?: string }).address ?? ''} ${(t as { port?: number }).port ?? 0}`);
 
 async function defaultResolve(host: string): Promise<string[]> {
   const r = await lookup(host, { all: true, verbatim: true });
@@ -88,6 +116,10 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
   #stopped = false;
   #applyChain: Promise<void> = Promise.resolve();
   #unfollow: () => void;
+  readonly #clock: Clock;
+  readonly #drains = new Map<string, Drain>();
+  /** Drains ended by our own timer (their pool event gets our reason). */
+  readonly #drained = new Set<string>();
 
   constructor(config: ServiceConfig, options: ServiceRuntimeOptions) {
     super();
@@ -100,8 +132,11 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
     } catch (e) {
       throw new DirectorError('ERR_DIRECTOR_START', `service ${config.name}: ${(e as Error).message}`, { cause: e });
     }
+    this.#clock = options.clock ?? realClock;
     this.monitor = new Monitor({ logger: this.#log, metrics: options.metrics, ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }) });
-    this.pool = new Pool([], { service: config.name, depoolThreshold: config.depoolThreshold, drainMs: config.drainMs, logger: this.#log, metrics: options.metrics });
+    // The Pool's drain deadline is only the fallback: the drain normally ends drainMs after IPVS has the weight 0.
+    const poolDrainMs = config.drainMs > 0 ? config.drainMs + DRAIN_FALLBACK_MS : 0;
+    this.pool = new Pool([], { service: config.name, depoolThreshold: config.depoolThreshold, drainMs: poolDrainMs, clock: this.#clock, logger: this.#log, metrics: options.metrics });
     this.#unfollow = this.pool.follow(this.monitor);
     this.pool.on('change', () => {
       this.emit('change');
@@ -110,7 +145,20 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
     this.pool.on('alert', (a, why) => this.emit('alert', a, why));
     this.pool.on('event', (ev) => {
       if (ev.kind !== 'member') return;
-      this.emit('member', { ...ev, service: config.name });
+      let reason = ev.reason;
+      if (ev.to === 'draining') {
+        this.#drains.set(ev.id, {});
+        // The Pool says "weight 0 until <its clock>": the director's drain starts when IPVS has the weight 0.
+        reason = `${ev.reason.split(':')[0] ?? 'failed'}: removed ${humanMs(config.drainMs)} after IPVS has its weight 0`;
+      } else if (ev.from === 'draining') {
+        this.#drains.get(ev.id)?.timer?.cancel();
+        this.#drains.delete(ev.id);
+        if (ev.to === 'out') {
+          if (this.#drained.delete(ev.id)) reason = `drain time of ${humanMs(config.drainMs)} over (counted from the weight-0 write)`;
+          else if (/^drain time/.test(reason)) reason = `drain time over (IPVS never confirmed the weight 0 within ${humanMs(config.drainMs + DRAIN_FALLBACK_MS)})`;
+        }
+      }
+      this.emit('member', { ...ev, reason, service: config.name });
       if (ev.to === 'out' && this.#leaving.has(ev.id)) this.#forget(ev.id);
     });
     if (config.pool !== undefined) {
@@ -285,6 +333,48 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
     this.emit('announce', want);
   }
 
+  /**
+   * IPVS has `applied` (the whole desired table, written at `at` on this director's clock): each
+   * draining server of this service whose weight 0 is in it starts its drain time now.
+   */
+  drainLanded(applied: readonly TableService[], at = this.#clock.now()): void {
+    if (this.#stopped || this.#drains.size === 0) return;
+    let pending = false;
+    for (const d of this.#drains.values()) if (d.landedAt === undefined) pending = true;
+    if (!pending) return;
+    const mine = new Set(this.table().map(vsKey));
+    // address|port -> the highest weight any of this service's virtual services has for it.
+    const weights = new Map<string, number>();
+    for (const t of applied) {
+      if (!mine.has(vsKey(t))) continue;
+      for (const x of t.destinations ?? []) {
+        const k = `${x.address}|${x.port}`;
+        weights.set(k, Math.max(weights.get(k) ?? 0, x.weight ?? 0));
+      }
+    }
+    for (const [host, d] of this.#drains) {
+      if (d.landedAt !== undefined) continue;
+      const m = this.#members.get(host);
+      if (m === undefined) continue;
+      const port = this.config.fwmark !== undefined ? m.port : m.port || (this.config.port ?? 0);
+      if (weights.get(`${m.address}|${port}`) !== 0) continue;
+      d.landedAt = at;
+      d.timer = this.#clock.setTimer(this.config.drainMs, () => this.#endDrain(host));
+      const wall = Date.now() + (at - this.#clock.now());
+      this.#log.info({ host, drainMs: this.config.drainMs, until: new Date(wall + this.config.drainMs).toISOString() }, 'weight 0 is in IPVS: drain time starts');
+      this.emit('drain', { service: this.name, id: host, since: wall, until: wall + this.config.drainMs });
+    }
+  }
+
+  #endDrain(host: string): void {
+    if (this.#stopped || this.pool.plan.state.members[host]?.status !== 'draining') return;
+    // A connection count of 0 ends the Pool's drain at once; then forget the count again.
+    this.#drained.add(host);
+    this.pool.update(host, { connections: 0 });
+    this.#drained.delete(host);
+    if (this.#members.has(host)) this.pool.update(host, { connections: undefined });
+  }
+
   /** Servers pooled (at full weight, held included). */
   get pooledCount(): number {
     return this.pool.plan.pooledCount;
@@ -350,6 +440,8 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    for (const d of this.#drains.values()) d.timer?.cancel();
+    this.#drains.clear();
     this.#unfollow();
     await this.#source?.stop();
     await this.monitor.stop();
