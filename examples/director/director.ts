@@ -23,7 +23,7 @@ import type { Logger } from 'lvskit';
 import { BgpSpeaker, type PeerConfig, type PeerStatus, type RouteAttributes } from 'lvskit/bgp';
 import type { TableService } from 'lvskit/ipvs';
 import { MonitorMetrics } from 'lvskit/monitors';
-import { LinuxVrrpTransport, VrrpRouter, type VrrpInstanceOptions, type VrrpInstanceSnapshot } from 'lvskit/vrrp';
+import { LinuxVrrpTransport, VrrpRouter, type VrrpInstanceOptions, type VrrpInstanceSnapshot, type VrrpTransport } from 'lvskit/vrrp';
 import { diffServices, loadConfig, type BgpConfig, type DirectorConfig, type ServiceConfig } from './config.js';
 import { ConfigError, DirectorError, startError } from './errors.js';
 import { IpvsDriver, openIpvs, type IpvsApplied, type IpvsMode } from './ipvs.js';
@@ -33,6 +33,7 @@ import { createPoolSource } from './sources/index.js';
 import type { PoolSourceSpec } from './sources/types.js';
 import { StatusServer, type DirectorView } from './status.js';
 import { applySysctls, checkSysctls, type SysctlStatus } from './sysctl.js';
+import { DryRunVrrpTransport, dryInterfaceFacts } from './vrrp-dry.js';
 
 export interface DirectorOptions {
   /** Aborting stops the director (like `stop()`). */
@@ -69,6 +70,10 @@ export interface DirectorEvents {
   ipvs: [IpvsApplied];
   /** A server changed pool status. */
   member: [ev: { service: string; id: string; from: string; to: string; reason: string }];
+  /** A draining server's weight 0 is in IPVS: its drain time runs from `since` to `until` (ms since the epoch). */
+  drain: [ev: { service: string; id: string; since: number; until: number }];
+  /** A VRRP instance changed state (in dry run too: the state it would hold). */
+  vrrp: [ev: { instance: string; from: string; to: string; reason: string; dryRun: boolean }];
   /** A VIP was announced or withdrawn. */
   announce: [ev: { prefix: string; announced: boolean }];
   reload: [ReloadResult];
@@ -134,6 +139,8 @@ class Director extends EventEmitter<DirectorEvents> implements DirectorHandle, D
   bgp: BgpSpeaker | undefined;
   vrrp: VrrpRouter | undefined;
   vrrpTransport: LinuxVrrpTransport | undefined;
+  /** Dry run: the transport that logs what VRRP would do. */
+  vrrpDry: DryRunVrrpTransport | undefined;
   status_: StatusServer | undefined;
   sysctls: SysctlStatus[] = [];
   readonly announced = new Map<string, RouteAttributes>();
@@ -152,6 +159,10 @@ class Director extends EventEmitter<DirectorEvents> implements DirectorHandle, D
     this.#opts = opts;
     this.stopped = new Promise((r) => (this.#resolveStopped = r));
     ipvs.on('applied', (a) => this.emit('ipvs', a));
+    // Drain times count from here: the weight 0 is in IPVS.
+    ipvs.on('landed', (table) => {
+      for (const s of this.services.values()) s.drainLanded(table);
+    });
   }
 
   get mode(): IpvsMode {
@@ -182,6 +193,7 @@ class Director extends EventEmitter<DirectorEvents> implements DirectorHandle, D
     svc.on('change', () => this.reconcile(`pool ${cfg.name} changed`));
     svc.on('announce', () => this.updateAnnouncements());
     svc.on('member', (ev) => this.emit('member', { service: ev.service, id: ev.id, from: ev.from, to: ev.to, reason: ev.reason }));
+    svc.on('drain', (ev) => this.emit('drain', ev));
     return svc;
   }
 
@@ -338,17 +350,34 @@ class Director extends EventEmitter<DirectorEvents> implements DirectorHandle, D
   async startVrrp(): Promise<void> {
     const v = this.config.vrrp;
     if (v === undefined || v.instances.length === 0) return;
-    if (this.ipvs.mode === 'dry-run') {
-      for (const i of v.instances) this.log.info({ instance: i.name, vrid: i.vrid, interface: i.interface }, 'dry run: VRRP instance not started');
-      return;
-    }
+    const dry = this.ipvs.mode === 'dry-run';
+    const vlog = this.log.child({ part: 'vrrp' });
     try {
-      this.vrrpTransport = await LinuxVrrpTransport.open({ instances: v.instances.map((i) => ({ name: i.name, interface: i.interface, family: i.family, ...(i.unicastPeers === undefined ? {} : { unicastPeers: i.unicastPeers }) })), logger: this.log.child({ part: 'vrrp' }) });
+      let transport: VrrpTransport;
+      if (dry) {
+        // Dry run: the real state machine on a link of its own; what it would do is logged (vrrp-dry.ts).
+        this.vrrpDry = new DryRunVrrpTransport(new Map(v.instances.map((i) => [i.name, i.interface])), vlog);
+        transport = this.vrrpDry;
+        vlog.warn('VRRP dry run: instances run alone on a simulated link (no adverts sent, no VIPs configured); what they would do is logged');
+      } else {
+        this.vrrpTransport = await LinuxVrrpTransport.open({ instances: v.instances.map((i) => ({ name: i.name, interface: i.interface, family: i.family, ...(i.unicastPeers === undefined ? {} : { unicastPeers: i.unicastPeers }) })), logger: vlog });
+        transport = this.vrrpTransport;
+      }
       const instances: VrrpInstanceOptions[] = [];
       for (const i of v.instances) {
-        const info = await this.vrrpTransport.interfaceInfo(i.interface);
+        let primary = i.primaryAddress;
+        let mac = i.mac;
+        if (this.vrrpTransport !== undefined) {
+          const info = await this.vrrpTransport.interfaceInfo(i.interface);
+          primary ??= i.family === 'ipv6' ? info.linkLocalIpv6 : info.primaryIpv4;
+          mac ??= info.mac;
+        } else {
+          const f = dryInterfaceFacts(i.interface, i.family);
+          if (!f.found) vlog.info({ instance: i.name, interface: i.interface }, 'dry run: no such interface here; using placeholder addresses');
+          primary ??= f.primary;
+          mac ??= f.mac;
+        }
         const vips = this.config.services.filter((s) => s.vrrp === i.name).flatMap((s) => s.vips.filter((a) => (isIP(a) === 6) === (i.family === 'ipv6')));
-        const primary = i.primaryAddress ?? (i.family === 'ipv6' ? info.linkLocalIpv6 : info.primaryIpv4);
         if (primary === undefined) throw new DirectorError('ERR_DIRECTOR_START', `VRRP ${i.name}: ${i.interface} has no ${i.family === 'ipv6' ? 'link-local IPv6' : 'IPv4'} address`);
         const tracks = this.config.services.filter((s) => s.vrrp === i.name).map((s) => ({ object: `pool:${s.name}`, weight: 0 }));
         instances.push({
@@ -362,14 +391,19 @@ class Director extends EventEmitter<DirectorEvents> implements DirectorHandle, D
           addresses: [...new Set([...i.addresses, ...vips])],
           primaryAddress: primary,
           preempt: i.preempt,
-          mac: i.mac ?? info.mac,
+          mac,
           ...(i.unicastPeers === undefined ? {} : { unicastPeers: i.unicastPeers }),
           ...(tracks.length > 0 ? { track: tracks } : {}),
         });
       }
-      this.vrrp = new VrrpRouter({ instances, transport: this.vrrpTransport, logger: this.log.child({ part: 'vrrp' }) });
-      this.vrrp.on('transition', (e) => this.log.info({ instance: e.instance, from: e.from, to: e.to, reason: e.reason }, 'VRRP transition'));
-      this.vrrpTransport.attach(this.vrrp);
+      // Pools known now (the first IPVS write is done): an empty one starts its instance in FAULT.
+      const down = [...this.services.values()].filter((s) => s.config.vrrp !== undefined && !(s.announceWanted || s.config.announce.when === 'never')).map((s) => `pool:${s.name}`);
+      this.vrrp = new VrrpRouter({ instances, transport, logger: vlog, ...(down.length > 0 ? { initiallyDown: down } : {}) });
+      this.vrrp.on('transition', (e) => {
+        this.log.info({ instance: e.instance, from: e.from, to: e.to, reason: e.reason, ...(dry ? { dryRun: true } : {}) }, 'VRRP transition');
+        this.emit('vrrp', { instance: e.instance, from: e.from, to: e.to, reason: e.reason, dryRun: dry });
+      });
+      this.vrrpTransport?.attach(this.vrrp);
       this.vrrp.start();
     } catch (e) {
       this.vrrpTransport?.close();
