@@ -6,7 +6,7 @@
  * | `/pools` | service names, one a line | `["web", ...]` |
  * | `/pools/<service>` | `host: enabled/up/pooled` a line (PyBal's format) | `{ host: { enabled, up, pooled, weight, status, checks } }` |
  * | `/pools/<service>/<host>` | `enabled/up/pooled` | `{ enabled, up, pooled, weight, status, checks }` |
- * | `/alerts` | `OK: ...`, `WARNING: ...` or `CRITICAL: ...` then one line per problem | `{ status, alerts: [{ level, component, message }] }` |
+ * | `/alerts` | `OK: ...`, `WARNING: ...` or `CRITICAL: ...` with the problems of that level, then one line per lesser problem | `{ status, alerts: [{ level, component, message }] }` |
  * | `/metrics` | Prometheus text format 0.0.4 | (text only) |
  *
  * PyBal's words: `enabled`/`disabled` (operator), `up`/`down` (checks),
@@ -99,8 +99,11 @@ export function alertsText(r: AlertReport, d: DirectorView): string {
     const n = [...d.services.values()].reduce((a, s) => a + s.pooledCount, 0);
     return `OK: ${d.services.size} service(s), ${n} server(s) pooled, ${d.announced.size} VIP(s) announced\n`;
   }
+  // First line: the status and every problem of that level (what a Nagios-style check shows); then one
+  // line per lesser problem (WARNINGs under a CRITICAL). No problem is printed twice.
   const head = r.alerts.filter((a) => a.level === r.status).map((a) => `${a.component}: ${a.message}`);
-  return `${r.status}: ${head.join('; ')}\n${r.alerts.map((a) => `${a.level} ${a.component}: ${a.message}`).join('\n')}\n`;
+  const rest = r.alerts.filter((a) => a.level !== r.status).map((a) => `${a.level} ${a.component}: ${a.message}\n`);
+  return `${r.status}: ${head.join('; ')}\n${rest.join('')}`;
 }
 
 const lbl = (l: Record<string, string | number>): string => `{${Object.entries(l).map(([k, v]) => `${k}="${escapeLabel(String(v))}"`).join(',')}}`;
