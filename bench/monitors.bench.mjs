@@ -291,6 +291,7 @@ async function runLvskit(servers, backends, mode) {
     cpuMsPer1000: (cpuS * 1e6) / req,
     sysMsPer1000: ((rep.sysTicks / HZ) * 1e6) / req,
     cpuCores: cpuS / secs,
+    mainCores: rep.mainTicks / HZ / secs,
     rssMiB: rep.rssMiB,
     eldP99Ms: rep.eldP99Ms,
     eldMaxMs: rep.eldMaxMs,
@@ -399,7 +400,7 @@ const f0 = (x) => (Number.isFinite(x) ? Math.round(x).toString() : String(x));
 
 function printRun(n, r) {
   console.log(
-    `  ${r.label.padEnd(22)} checks/s ${f0(r.checksPerS).padStart(6)}  CPU ${f1(r.cpuMsPer1000).padStart(6)} ms/1000 checks (sys ${f1(r.sysMsPer1000)}; ${r.cpuCores.toFixed(2)} cores)` +
+    `  ${r.label.padEnd(22)} checks/s ${f0(r.checksPerS).padStart(6)}  CPU ${f1(r.cpuMsPer1000).padStart(6)} ms/1000 checks (sys ${f1(r.sysMsPer1000)}; ${r.cpuCores.toFixed(2)} cores${r.mainCores === undefined ? '' : `, main thread ${r.mainCores.toFixed(2)}`})` +
       `  RSS ${f0(r.rssMiB)} MiB` +
       (r.eldP99Ms !== undefined ? `  loop delay p99 ${f1(r.eldP99Ms)} ms (max ${f1(r.eldMaxMs)})` : '') +
       `  [backends ${f1(r.backendCpuMsPer1000)} ms/1000, TIME_WAIT ${r.timeWait}]`,

@@ -6,7 +6,7 @@
 // IPC: parent sends { cmd: 'start', servers: [[id, address, port], ...], mode, intervalMs, timeoutMs, fall, rise, concurrency, coalesceMs }
 //   -> { cmd: 'up', n, ms } once every server is up (or { cmd: 'not-up', up, n } after 30 s)
 // { cmd: 'window' }   -> starts a measurement window (checks, CPU ticks, event-loop delay)
-// { cmd: 'report' }   -> { cmd: 'report', checks, ok, cpuTicks, sysTicks, elapsedMs, eldP99Ms, eldMaxMs, rssMiB }
+// { cmd: 'report' }   -> { cmd: 'report', checks, ok, cpuTicks, sysTicks, mainTicks (main thread only), elapsedMs, eldP99Ms, eldMaxMs, rssMiB }
 // { cmd: 'watch', ids } -> from now on sends { cmd: 'state', id, up, at } for these servers
 // Loopback addresses only (the parent picks them).
 import { readFileSync } from 'node:fs';
@@ -16,7 +16,14 @@ import { HttpCheck, Monitor } from 'lvskit/monitors';
 
 /** [utime, stime] of this process (all threads), in clock ticks. */
 function cpuTicks() {
-  const f = readFileSync('/proc/self/stat', 'utf8');
+  return statTicks('/proc/self/stat');
+}
+/** [utime, stime] of the main thread alone (the event loop; V8's GC and compiler helpers run on others). */
+function mainTicks() {
+  return statTicks(`/proc/self/task/${process.pid}/stat`);
+}
+function statTicks(file) {
+  const f = readFileSync(file, 'utf8');
   const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
   return [Number(rest[11]), Number(rest[12])];
 }
@@ -37,7 +44,7 @@ process.on('message', (m) => {
     eld.reset();
     reasons.clear();
     eld.enable();
-    win = { checks, ok, cpu: cpuTicks(), t: performance.now() };
+    win = { checks, ok, cpu: cpuTicks(), main: mainTicks(), t: performance.now() };
   } else if (m.cmd === 'report') {
     eld.disable();
     process.send({
@@ -46,6 +53,7 @@ process.on('message', (m) => {
       ok: ok - win.ok,
       cpuTicks: cpuTicks()[0] + cpuTicks()[1] - win.cpu[0] - win.cpu[1],
       sysTicks: cpuTicks()[1] - win.cpu[1],
+      mainTicks: mainTicks()[0] + mainTicks()[1] - win.main[0] - win.main[1],
       elapsedMs: performance.now() - win.t,
       eldP99Ms: eld.percentile(99) / 1e6,
       eldMaxMs: eld.max / 1e6,

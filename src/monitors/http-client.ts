@@ -382,6 +382,12 @@ class Exchange implements Expiring, RunningCheck {
   header(field: Field, value: string): void {
     if (field === Field.ContentLength) {
       // RFC 9112 §6.3: a list of equal values is that value; anything else is an error.
+      if (value.indexOf(',') < 0) {
+        const t = value.trim();
+        if (!/^\d{1,15}$/.test(t) || (this.length !== undefined && Number(t) !== this.length)) this.lengthBad = true;
+        else this.length = Number(t);
+        return;
+      }
       for (const v of value.split(',')) {
         const t = v.trim();
         if (!/^\d{1,15}$/.test(t) || (this.length !== undefined && Number(t) !== this.length)) this.lengthBad = true;
