@@ -300,6 +300,7 @@ async function runLvskit(servers, backends, mode) {
     det,
     reasons: rep.reasons,
     waiting: rep.waiting,
+    slots: rep.slots,
   };
 }
 
@@ -407,6 +408,10 @@ function printRun(n, r) {
   );
   if (r.okShare !== undefined && r.okShare < 0.999) {
     console.log(`    warning: only ${(r.okShare * 100).toFixed(2)} % of the checks were ok; ${r.waiting} servers waiting for a slot at the end; failures: ${r.reasons.map(([k, v]) => `${k} x${v}`).join('; ')}`);
+  }
+  if (r.slots !== undefined && r.label !== 'node net floor') {
+    const s = r.slots;
+    console.log(`    concurrency: at most ${s.maxRunning} checks running; servers waiting for a slot in ${s.waitingSamples} of ${s.samples} samples (max ${s.maxWaiting})`);
   }
   console.log(`    detection: ${r.det.text}`);
 }

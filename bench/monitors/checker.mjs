@@ -33,6 +33,8 @@ let monitor;
 let checks = 0;
 let ok = 0;
 let win;
+let slots;
+let sampler;
 /** Failure reasons seen in the window, with counts. */
 const reasons = new Map();
 const watched = new Set();
@@ -45,8 +47,18 @@ process.on('message', (m) => {
     reasons.clear();
     eld.enable();
     win = { checks, ok, cpu: cpuTicks(), main: mainTicks(), t: performance.now() };
+    // How often the concurrency limit made servers wait: sampled every 20 ms over the window.
+    slots = { samples: 0, waitingSamples: 0, maxWaiting: 0, maxRunning: 0 };
+    clearInterval(sampler);
+    sampler = setInterval(() => {
+      slots.samples++;
+      if (monitor.waiting > 0) slots.waitingSamples++;
+      slots.maxWaiting = Math.max(slots.maxWaiting, monitor.waiting);
+      slots.maxRunning = Math.max(slots.maxRunning, monitor.running ?? 0);
+    }, 20);
   } else if (m.cmd === 'report') {
     eld.disable();
+    clearInterval(sampler);
     process.send({
       cmd: 'report',
       checks: checks - win.checks,
@@ -59,6 +71,7 @@ process.on('message', (m) => {
       eldMaxMs: eld.max / 1e6,
       rssMiB: process.memoryUsage().rss / 2 ** 20,
       waiting: monitor.waiting,
+      slots,
       reasons: [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 4),
     });
   } else if (m.cmd === 'watch') {
@@ -84,7 +97,7 @@ function startFloor(m) {
   const perTick = servers.length / (m.intervalMs / 10);
   let next = 0;
   let credit = 0;
-  monitor = { waiting: 0, stop: async () => clearInterval(tick) };
+  monitor = { waiting: 0, running: 0, stop: async () => clearInterval(tick) };
   const tick = setInterval(() => {
     credit += perTick;
     for (; credit >= 1; credit--) {
