@@ -151,8 +151,13 @@ const director = await startDirector(configFile, { logger: pino({ base: undefine
   else if (rec.msg === 'BGP session established') event(`BGP    session with ${rec.peer} established`);
 } }), dryRun: true });
 director.on('member', (e) => {
-  const what = { pooled: 'pooled (gets traffic)', held: 'held: failing, but kept pooled by the depool threshold', draining: 'draining: weight 0, existing connections finish', out: 'out of the pool' }[e.to];
+  const what = { pooled: 'pooled (gets traffic)', held: 'held: failing, but kept pooled by the depool threshold', draining: 'draining: weight 0, no new connections', out: 'out of the pool' }[e.to];
   event(`pool   ${e.id}: ${e.from} -> ${what}   (${e.reason})`);
+});
+// The drain time runs from the moment IPVS has the weight 0: when it ends, on the demo's clock and the wall clock.
+director.on('drain', (e) => {
+  const at = `${((e.until - t0) / 1000).toFixed(1)}s`;
+  event(`pool   ${e.id}: weight 0 is in IPVS; open connections get ${((e.until - e.since) / 1000).toFixed(0)} s, until ${at.trim()} (${new Date(e.until).toISOString().slice(11, 19)} UTC), then it is removed`);
 });
 director.on('announce', (e) => event(`BGP    ${e.prefix} ${e.announced ? 'announced' : 'withdrawn'}`));
 await until('servers pooled', async () => (await director.ipvsTable()).flatMap((s) => s.destinations ?? []).length === 3);
@@ -176,7 +181,7 @@ await until('web2 removed', async () => {
   return !t.some((s) => (s.destinations ?? []).some((d) => d.port === byName.web2.port));
 });
 await show('/pools/web');
-say('  web2 went to weight 0 first (no new connections, existing ones finish), then was removed after the 2 s drain.');
+say('  web2 went to weight 0 first (no new connections, existing ones finish), then was removed 2 s after IPVS had the weight 0.');
 
 await step('3. web2 recovers');
 byName.web2.healthy = true;
@@ -190,6 +195,7 @@ await until('an alert', async () => (await (await fetch(`${url}/alerts`)).text()
 await show('/pools/web');
 await show('/alerts');
 say('  Depooling every failing server would pile all traffic onto web3; the director keeps a floor and raises an alert instead.');
+say('  Now web1 and web2 recover:');
 byName.web1.healthy = true;
 byName.web2.healthy = true;
 await until('all back', async () => (await (await fetch(`${url}/pools/web`)).text()).split('\n').filter((l) => l.endsWith('enabled/up/pooled')).length === 3);

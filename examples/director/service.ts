@@ -154,7 +154,7 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
         this.#drains.get(ev.id)?.timer?.cancel();
         this.#drains.delete(ev.id);
         if (ev.to === 'out') {
-          if (this.#drained.delete(ev.id)) reason = `drain time of ${humanMs(config.drainMs)} over (counted from the weight-0 write)`;
+          if (this.#drained.delete(ev.id)) reason = `drain time of ${humanMs(config.drainMs)} over, counted from the weight-0 write`;
           else if (/^drain time/.test(reason)) reason = `drain time over (IPVS never confirmed the weight 0 within ${humanMs(config.drainMs + DRAIN_FALLBACK_MS)})`;
         }
       }

@@ -51,10 +51,16 @@ describe('npm run demo', () => {
     const del = at(/IPVS {3}ipvsadm -d -t 192\.0\.2\.80:80 -r 127\.0\.0\.1:\d+\(web2\)$/);
     expect(zero).toBeGreaterThan(add);
     expect(del).toBeGreaterThan(zero);
+    // The drain time starts once IPVS has the weight 0, told in people's times (no raw clock values).
+    const drain = at(/pool {3}web2: weight 0 is in IPVS; open connections get 2 s, until +\d+\.\ds \(\d\d:\d\d:\d\d UTC\), then it is removed$/);
+    expect(drain).toBeGreaterThan(zero);
+    expect(del).toBeGreaterThan(drain);
+    expect(out).not.toMatch(/until \d+\.\d{3,}/);
     expect(out).toContain('    web2: enabled/down/not pooled');
     expect(at(/pool {3}web2: out -> pooled/)).toBeGreaterThan(del);
     // Most fail: held by the threshold, CRITICAL.
     expect(out).toMatch(/ {4}CRITICAL: pool web: depool threshold holding 1 failed server\(s\) pooled/);
+    expect(lines.filter((l) => l.includes('depool threshold holding'))).toHaveLength(1);
     expect(out).toMatch(/held: failing, but kept pooled by the depool threshold/);
     expect(out).toMatch(/lvskit_director_bgp_peer_up\{peer="127\.0\.0\.1",state="Established"\} 1/);
     // Stop: withdrawn.

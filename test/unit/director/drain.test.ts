@@ -67,7 +67,7 @@ describe('director drain time', () => {
     clock.advance(1); // landed + 30 s
     expect(svc.pool.plan.state.members.b?.status).toBe('out');
     expect(weightOf(svc, 8002)).toBeUndefined();
-    expect(members.at(-1)).toEqual({ id: 'b', from: 'draining', to: 'out', reason: 'drain time of 30 s over (counted from the weight-0 write)' });
+    expect(members.at(-1)).toEqual({ id: 'b', from: 'draining', to: 'out', reason: 'drain time of 30 s over, counted from the weight-0 write' });
     // The connection count used to end the drain is forgotten: the next failure drains again.
     svc.pool.update('b', { healthy: true });
     svc.pool.update('b', { healthy: false });
