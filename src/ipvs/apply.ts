@@ -169,7 +169,8 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       failures = r.failures;
       if (failures.length === 0) {
         // Every operation acked: the kernel now holds what the plan made of what was read.
-        after = applyOpsToIndex(have, p.ops);
+        // (A full read-back follows when verifying without `known`: no need to build this then.)
+        if (incremental || !verifying) after = applyOpsToIndex(have, p.ops);
         touched = p.touched;
         break;
       }

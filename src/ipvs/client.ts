@@ -26,9 +26,10 @@ import {
 } from './model.js';
 import type { Op, TableService } from './plan.js';
 import { NetlinkChannel, openGenericSocket, type DatagramSocket, type Reply, type RequestSpec } from './transport.js';
+import { readDestEntry } from './dump.js';
 import { GENL_ID_CTRL, CTRL_CMD_GETFAMILY, decodeFamily, encodeGetFamily, type GenlFamily } from './wire-netlink.js';
 import { CMD_SCHEMA, encodeAttrs, type WireDaemon, type WireService } from './wire-schema.js';
-import { decodeDestDumpEntry, decodeIpvsMessage, encodeDestRequest, encodeIpvsMessage, type IpvsMessage } from './wire.js';
+import { decodeIpvsMessage, encodeDestRequest, encodeIpvsMessage, type IpvsMessage } from './wire.js';
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -322,8 +323,8 @@ export class IpvsClient {
     try {
       for (const x of reply.msgs) {
         if (x.type !== this.family.id) continue;
-        const w = decodeDestDumpEntry(x.payload);
-        if (w !== undefined) out.push(destinationFromWire(w, family));
+        const d = readDestEntry(x.payload, family);
+        if (d !== undefined) out.push(d);
       }
     } catch (e) {
       if (e instanceof IpvsError) throw e;

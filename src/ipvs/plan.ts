@@ -267,16 +267,21 @@ const marks = new WeakMap<object, number>();
  */
 function sameDests(dests: readonly Destination[], svc: NormalService, h: NormalEntry, stamp: number): boolean {
   if (dests.length !== h.dests.size) return false;
-  // In the index's order first (an index built from this desired table); else by key, each matched once.
+  // In the index's order first (an index built from this desired table), or in reverse; else by key, each matched once.
   let list = orderedOf.get(h);
   if (list === undefined) {
     list = [];
     for (const hd of h.dests.values()) list.push(hd.n);
     orderedOf.set(h, list);
   }
+  const len = dests.length;
   let i = 0;
-  while (i < dests.length && sameDest(dests[i] as Destination, svc, list[i] as NormalDestination)) i++;
-  if (i === dests.length) return true;
+  while (i < len && sameDest(dests[i] as Destination, svc, list[i] as NormalDestination)) i++;
+  if (i === len) return true;
+  // In reverse (the kernel lists a service's destinations newest first).
+  i = 0;
+  while (i < len && sameDest(dests[i] as Destination, svc, list[len - 1 - i] as NormalDestination)) i++;
+  if (i === len) return true;
   for (const d of dests) {
     if (typeof d !== 'object' || d === null || typeof d.address !== 'string') return false;
     const port = d.port ?? (svc.kind === 'fwmark' ? 0 : svc.port);

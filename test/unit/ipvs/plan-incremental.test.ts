@@ -223,9 +223,10 @@ describe('planIncremental on a large known table', () => {
       destinations: svc.destinations!.map((d) => new Proxy(d, { get: (t, k) => (k === 'tunnel' && reads++, Reflect.get(t, k)) })),
     }));
     expect(planIncremental(watched, idx).ops).toHaveLength(1);
-    // 199 unchanged services once per destination; the changed one: the in-order and the by-key
-    // compares stop at destination 7 (8 reads each), then it is normalized (4 x 50). plan() would read 4 x 10,000.
-    expect(reads).toBe(199 * 50 + 8 + 8 + 4 * 50);
+    // 199 unchanged services once per destination; the changed one: the in-order compare stops at
+    // destination 7 (8 reads), the reversed one at the first (1), the by-key one at 7 (8), then it is
+    // normalized (4 x 50). plan() would read 4 x 10,000.
+    expect(reads).toBe(199 * 50 + 8 + 1 + 8 + 4 * 50);
     // The kernel's own order (a read-back lists destinations newest first) is matched by key.
     const reversed = indexTable(tableOfIndex(idx).map((s) => ({ ...s, destinations: [...(s.destinations ?? [])].reverse() })));
     expect(planIncremental(changed, reversed).touched).toEqual(['tcp/10.200.0.117:80']);
