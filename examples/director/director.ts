@@ -247,7 +247,7 @@ class Director extends EventEmitter<DirectorEvents> implements DirectorHandle, D
       this.log.warn({ prefix: p }, 'VIP withdrawn (no pooled servers)');
       this.emit('announce', { prefix: p, announced: false });
     }
-    // VRRP: a service with nothing pooled lowers its instance's priority (tracked object).
+    // VRRP: a service with nothing pooled puts its instance in FAULT (vital tracked object, weight 0).
     if (this.vrrp !== undefined) for (const s of this.services.values()) if (s.config.vrrp !== undefined) this.vrrp.track(`pool:${s.name}`, s.announceWanted || s.config.announce.when === 'never');
   }
 
