@@ -63,12 +63,14 @@ interface Inst {
   priority: number;
   addresses: string[];
   iface?: string;
+  accept?: boolean;
 }
 
 function writeConfig(file: string, instances: Inst[]): void {
   const lines = ['log_level: info', 'instances:'];
   for (const i of instances) {
     lines.push(`  - name: ${i.name}`, `    interface: ${i.iface ?? 'eth0'}`, `    vrid: ${i.vrid}`, `    priority: ${i.priority}`, `    advert_interval: ${INTERVAL_MS}ms`, `    addresses: [${i.addresses.join(', ')}]`);
+    if (i.accept !== undefined) lines.push(`    accept: ${i.accept}`);
   }
   writeFileSync(file, `${lines.join('\n')}\n`);
 }
@@ -78,6 +80,7 @@ const db = (priority: number): Inst => ({ name: 'db', vrid: 102, priority, addre
 const old = (priority: number): Inst => ({ name: 'old', vrid: 103, priority, addresses: [`${NET}.103`] });
 const fresh = (priority: number): Inst => ({ name: 'new', vrid: 104, priority, addresses: [`${NET}.104`] });
 const vips = (priority: number, addresses = [`${NET}.105`]): Inst => ({ name: 'vips', vrid: 105, priority, addresses });
+const acc = (priority: number, accept: boolean): Inst => ({ name: 'acc', vrid: 106, priority, addresses: [`${NET}.107`], accept });
 
 async function holders(): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -132,22 +135,24 @@ describe('examples/vrrpd SIGHUP reload', () => {
   it('leaves unchanged instances alone, adds, removes, and changes priority and addresses in place; refuses broken files', async () => {
     const f1 = path.join(dir, 'r1.yaml');
     const f2 = path.join(dir, 'r2.yaml');
-    writeConfig(f1, [web(150), db(150), old(150), vips(150)]);
-    writeConfig(f2, [web(100), db(100), old(100), fresh(100), vips(100)]);
+    writeConfig(f1, [web(150), db(150), old(150), vips(150), acc(150, true)]);
+    writeConfig(f2, [web(100), db(100), old(100), fresh(100), vips(100), acc(100, true)]);
     const dump = lab.spawn('client', ['tcpdump', '-n', '-l', '-tt', '-v', '-i', 'eth0', 'ip proto 112']);
     procs.push(dump);
     await dump.waitForOutput(/listening on eth0/, { timeoutMs: 15_000 });
     const r1 = start('r1', f1);
     const r2 = start('r2', f2);
     await Promise.all([r1, r2].map((p) => p.waitForOutput(/"msg":"vrrpd started"/, { timeoutMs: 30_000 })));
-    const before = { [`${NET}.100`]: 'r1', [`${NET}.102`]: 'r1', [`${NET}.103`]: 'r1', [`${NET}.104`]: 'r2', [`${NET}.105`]: 'r1' };
+    const before = { [`${NET}.100`]: 'r1', [`${NET}.102`]: 'r1', [`${NET}.103`]: 'r1', [`${NET}.104`]: 'r2', [`${NET}.105`]: 'r1', [`${NET}.107`]: 'r1' };
     await waitFor(async () => norm(await holders()) === norm(before) || undefined, { timeoutMs: 15_000, what: 'initial elections' });
+    expect(await ping(lab, 'client', `${NET}.107`)).toBe(true); // accept mode on
 
     // The reload.
     const mark1 = logs(r1).length;
     const mark2 = logs(r2).length;
     const t0 = Date.now() / 1000;
-    writeConfig(f1, [web(150), db(90), fresh(200), vips(150, [`${NET}.105`, `${NET}.106`])]);
+    const reloaded = [web(150), db(90), fresh(200), vips(150, [`${NET}.105`, `${NET}.106`]), acc(150, false)];
+    writeConfig(f1, reloaded);
     process.kill(r1.pid, 'SIGHUP');
     await r1.waitForOutput(/"msg":"reloaded"/, { timeoutMs: 15_000 });
     const report = logs(r1).find((l) => l.msg === 'reloaded');
@@ -158,18 +163,19 @@ describe('examples/vrrpd SIGHUP reload', () => {
       changed: [
         { instance: 'db', keys: ['priority'] },
         { instance: 'vips', keys: ['addresses'] },
+        { instance: 'acc', keys: ['accept'] },
       ],
       unchanged: ['instance:web'],
       failed: [],
     });
-    const after = { [`${NET}.100`]: 'r1', [`${NET}.102`]: 'r2', [`${NET}.103`]: 'r2', [`${NET}.104`]: 'r1', [`${NET}.105`]: 'r1', [`${NET}.106`]: 'r1' };
+    const after = { [`${NET}.100`]: 'r1', [`${NET}.102`]: 'r2', [`${NET}.103`]: 'r2', [`${NET}.104`]: 'r1', [`${NET}.105`]: 'r1', [`${NET}.106`]: 'r1', [`${NET}.107`]: 'r1' };
     await waitFor(async () => norm(await holders()) === norm(after) || undefined, { timeoutMs: 10_000, what: 'VIPs after the reload' });
     await new Promise((r) => setTimeout(r, 5 * INTERVAL_MS)); // a few more adverts on the wire
     const t1 = Date.now() / 1000;
 
     // web and vips: no transition anywhere; old: STOP on r1 (priority 0), r2 took over at once.
-    expect(transitions(r1, mark1).filter((t) => /^(web|vips) /.test(t))).toEqual([]);
-    expect(transitions(r2, mark2).filter((t) => /^(web|vips) /.test(t))).toEqual([]);
+    expect(transitions(r1, mark1).filter((t) => /^(web|vips|acc) /.test(t))).toEqual([]);
+    expect(transitions(r2, mark2).filter((t) => /^(web|vips|acc) /.test(t))).toEqual([]);
     expect(transitions(r1, mark1)).toEqual(expect.arrayContaining(['old STOP shutdown', 'new BACKUP startup', 'new MASTER preempt', 'db BACKUP higher-priority']));
     expect(transitions(r2, mark2)).toEqual(expect.arrayContaining(['old MASTER master-stopped', 'db MASTER preempt', 'new BACKUP higher-priority']));
 
@@ -188,6 +194,12 @@ describe('examples/vrrpd SIGHUP reload', () => {
     expect(seen.some((a) => a.src === R1 && a.vrid === 105 && a.t >= t0 && a.addrs.join(',') === `${NET}.105,${NET}.106`)).toBe(true);
     expect(await ping(lab, 'client', `${NET}.106`)).toBe(true);
     expect(await ping(lab, 'client', `${NET}.100`)).toBe(true);
+    // acc: accept mode turned off in place: r1 still holds .107 and answers ARP for it, but drops pings to it.
+    expect(logs(r1).slice(mark1).find((l) => String(l.msg).startsWith('accept mode off'))).toMatchObject({ addresses: [`${NET}.107`], owned: true, table: expect.stringMatching(new RegExp(`^lvskit_vrrp_${r1.pid}_`)) });
+    await lab.ip('client', ['neigh', 'flush', 'dev', 'eth0']);
+    expect((await lab.exec('client', ['ping', '-n', '-c2', '-W1', `${NET}.107`], { timeoutMs: 10_000 })).code).not.toBe(0);
+    const r1Mac = (JSON.parse((await lab.ip('r1', ['-j', 'link', 'show', 'dev', 'eth0'], { check: true })).stdout) as { address: string }[])[0]?.address;
+    expect((JSON.parse((await lab.ip('client', ['-j', 'neigh', 'show', `${NET}.107`, 'dev', 'eth0'], { check: true })).stdout) as { lladdr?: string }[])[0]?.lladdr).toBe(r1Mac);
 
     // Broken files: refused with file:line:column and key; nothing changes, the daemon runs on.
     const mark3 = logs(r1).length;
@@ -197,7 +209,7 @@ describe('examples/vrrpd SIGHUP reload', () => {
     const refused = logs(r1).slice(mark3).find((l) => l.msg.startsWith('reload refused'));
     expect(refused?.level).toBe(50);
     expect(refused?.issues).toEqual([`${f1}:4:5: instances[0].vrid: an integer 1..255`]);
-    writeConfig(f1, [web(150), db(90), fresh(200), vips(150, [`${NET}.105`, `${NET}.106`]), { name: 'ghost', vrid: 110, priority: 100, addresses: [`${NET}.110`], iface: 'nosuch0' }]);
+    writeConfig(f1, [...reloaded, { name: 'ghost', vrid: 110, priority: 100, addresses: [`${NET}.110`], iface: 'nosuch0' }]);
     const mark4 = logs(r1).length;
     process.kill(r1.pid, 'SIGHUP');
     await waitFor(() => logs(r1).slice(mark4).some((l) => l.msg.startsWith('reload refused')), { timeoutMs: 10_000, what: 'second refusal' });
@@ -215,5 +227,46 @@ describe('examples/vrrpd SIGHUP reload', () => {
     const expected = (l: { level: number; msg: string; [k: string]: unknown }): boolean =>
       l.msg.startsWith('reload refused') || l.code === 'lower-priority-master' || (l.vrrp === 'vips' && l.msg === 'advert addresses differ from ours');
     for (const p of [r1, r2]) expect(logs(p).filter((l) => l.level >= 40 && !expected(l)), p.output).toEqual([]);
+  });
+
+  it('against keepalived: a removed master hands over with priority 0, a lowered priority lets keepalived preempt, an unchanged instance stays', async () => {
+    // keepalived (VRRP only, foreground, console log) on r2 with three instances at priority 100.
+    const kaConf = path.join(dir, 'keepalived.conf');
+    const ka = (name: string, vrid: number): string[] => [
+      `vrrp_instance ${name} {`, '  state BACKUP', '  interface eth0', `  virtual_router_id ${vrid}`, '  priority 100', `  advert_int ${INTERVAL_MS / 1000}`, '  version 3',
+      '  virtual_ipaddress {', `    ${NET}.${vrid}/32`, '  }', '}',
+    ];
+    writeFileSync(kaConf, ['global_defs {', '  router_id lvskit_reload', '}', ...ka('K1', 121), ...ka('K2', 122), ...ka('K3', 123), ''].join('\n'));
+    const kp = lab.spawn('r2', ['keepalived', '-n', '-l', '-D', '-P', '-f', kaConf, '-p', path.join(dir, 'ka.pid'), '-r', path.join(dir, 'ka-vrrp.pid'), '-c', path.join(dir, 'ka-checkers.pid')]);
+    procs.push(kp);
+    await kp.waitForOutput(/\(K3\) Entering (BACKUP|MASTER) STATE/, { timeoutMs: 30_000 });
+    const f1 = path.join(dir, 'r1-ka.yaml');
+    const k = (name: string, vrid: number, priority: number): Inst => ({ name, vrid, priority, addresses: [`${NET}.${vrid}`] });
+    writeConfig(f1, [k('k1', 121, 150), k('k2', 122, 150), k('k3', 123, 150)]);
+    const r1 = start('r1', f1);
+    const all = (h: string): Record<string, string> => ({ [`${NET}.121`]: h, [`${NET}.122`]: h, [`${NET}.123`]: h });
+    await waitFor(async () => norm(await holders()) === norm(all('r1')) || undefined, { timeoutMs: 20_000, what: 'vrrpd (150) master of all three' });
+
+    const kaMark = kp.output.length;
+    const mark = logs(r1).length;
+    writeConfig(f1, [k('k1', 121, 50), k('k3', 123, 150)]);
+    process.kill(r1.pid, 'SIGHUP');
+    await r1.waitForOutput(/"msg":"reloaded"/, { timeoutMs: 15_000 });
+    const want = { [`${NET}.121`]: 'r2', [`${NET}.122`]: 'r2', [`${NET}.123`]: 'r1' };
+    // While keepalived takes over k1 and k2, k3 never leaves r1.
+    await waitFor(async () => {
+      const h = await holders();
+      expect(h[`${NET}.123`]).toBe('r1');
+      return norm(h) === norm(want) || undefined;
+    }, { timeoutMs: 10_000, what: 'keepalived master of K1 and K2' });
+    await new Promise((r) => setTimeout(r, 5 * INTERVAL_MS));
+    const kaLog = kp.output.slice(kaMark);
+    expect(kaLog).toMatch(/\(K1\) Entering MASTER STATE/);
+    expect(kaLog).toMatch(/\(K2\) Entering MASTER STATE/);
+    expect(kaLog).not.toMatch(/\(K3\) Entering MASTER STATE/);
+    expect(transitions(r1, mark).sort()).toEqual(['k1 BACKUP higher-priority', 'k2 STOP shutdown']);
+    expect(await holders()).toEqual(want);
+    expect((await r1.stop({ signal: 'SIGTERM', graceMs: 10_000 })).code).toBe(0);
+    await waitFor(async () => norm(await holders()) === norm(all('r2')) || undefined, { timeoutMs: 10_000, what: 'keepalived master of all after vrrpd stops' });
   });
 });
