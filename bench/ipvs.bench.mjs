@@ -48,12 +48,17 @@ for (const t of ['1000x50', '10000x10']) {
   const b = get('load-ipvsadm', t);
   rows.push([`load ${t} from empty`, fmt(a?.ms), fmt(b?.ms), ratio(a?.ms, b?.ms), a ? `${a.sendmsgs} datagrams for ${a.writes} writes` : '']);
 }
+for (const t of ['1000x50', '10000x10']) {
+  const a = get('load-apply-noverify', t);
+  const b = get('load-ipvsadm', t);
+  if (a) rows.push([`load ${t}, apply({ verify: false }) (no read-back, as -R)`, fmt(a.ms), fmt(b?.ms), ratio(a.ms, b?.ms), `${a.sendmsgs} datagrams for ${a.writes} writes`]);
+}
 const ae = get('load-apply-ackeach', '1000x50');
 if (ae) rows.push(['load 1000x50, ackEach (an ack per request)', fmt(ae.ms), fmt(get('load-ipvsadm', '1000x50')?.ms), ratio(ae.ms, get('load-ipvsadm', '1000x50')?.ms), `${ae.sendmsgs} datagrams, ${ae.overflows} overflows`]);
 for (const t of ['1000x50', '10000x10']) {
   const a = get('dump-client', t);
   const b = get('dump-ipvsadm', t);
-  if (a || b) rows.push([`dump ${t}`, fmt(a?.ms), fmt(b?.ms), ratio(a?.ms, b?.ms), `median of 3; client ${a?.all?.join('/')} ms, ipvsadm ${b?.all?.join('/')} ms`]);
+  if (a || b) rows.push([`dump ${t}`, fmt(a?.ms), fmt(b?.ms), ratio(a?.ms, b?.ms), `median of the runs; client ${a?.all?.join('/')} ms, ipvsadm ${b?.all?.join('/')} ms`]);
 }
 for (const t of ['1000x50', '10000x10']) {
   const a = get('change-apply-known', t);
@@ -61,6 +66,8 @@ for (const t of ['1000x50', '10000x10']) {
   const c = get('change-apply-read', t);
   if (a || b) {
     rows.push([`one weight change in ${t}`, fmt(a?.ms), fmt(b?.ms), ratio(a?.ms, b?.ms), `apply({ known }): ${a?.sendmsgs} datagram(s), ${a?.requests} request(s); ipvsadm -e median of 3`]);
+    const v = get('change-apply-known-verify', t);
+    if (v) rows.push([`  same, apply({ known, verify: true })`, fmt(v.ms), '', '', `${v.sendmsgs} datagrams, ${v.requests} requests (the write, then the touched service read back)`]);
     if (c) rows.push([`  same, apply() reading the table`, fmt(c.ms), '', '', `${c.sendmsgs} datagrams (${c.requests} requests: dumps + 1 write + verify)`]);
   }
 }
