@@ -117,15 +117,18 @@ s1 = client.stats;
 assert.equal(checked.writes, 1);
 assert.deepEqual(checked.remaining, []);
 result('change-apply-known-verify', { ms: round(checkedMs), writes: checked.writes, sendmsgs: s1.sendmsgs - s0.sendmsgs, requests: s1.requests - s0.requests });
-// The same without `known`: apply() reads the whole table first (and verifies after).
+// The same without `known`: apply() reads the whole table first (and verifies after): two full
+// dumps, so only for the smaller table count (10,000 services: set CHANGE_READ=1).
 changed[svc].destinations[7 % m].weight = 8;
-s0 = client.stats;
-t0 = performance.now();
-const full = await apply(changed, { client });
-const fullMs = performance.now() - t0;
-s1 = client.stats;
-assert.equal(full.writes, 1);
-result('change-apply-read', { ms: round(fullMs), writes: full.writes, sendmsgs: s1.sendmsgs - s0.sendmsgs, requests: s1.requests - s0.requests });
+if (n <= 5000 || process.env.CHANGE_READ === '1') {
+  s0 = client.stats;
+  t0 = performance.now();
+  const full = await apply(changed, { client });
+  const fullMs = performance.now() - t0;
+  s1 = client.stats;
+  assert.equal(full.writes, 1);
+  result('change-apply-read', { ms: round(fullMs), writes: full.writes, sendmsgs: s1.sendmsgs - s0.sendmsgs, requests: s1.requests - s0.requests });
+}
 // ipvsadm -e of the same destination (a process: start, resolve the family, one request).
 changed[svc].destinations[7 % m].weight = 7;
 const edit = renderOps(plan(changed, await client.readTable({ stats: false })).ops).trim();
