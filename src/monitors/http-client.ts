@@ -344,10 +344,19 @@ class Exchange implements Expiring, RunningCheck {
   headFromBytes(buf: Buffer, at: number, end: number): number {
     // "HTTP/1.x NNN" and the empty line at the least.
     if (end - at < 16 || !isStatusLineStart(buf, at)) return -1;
-    // The read buffer is shared: a match past `end` is stale bytes, not this response.
-    const idx = buf.indexOf(CRLFCRLF, at);
-    if (idx < 0 || idx + 4 > end || idx - at > MAX_HEAD_BYTES) return -1;
-    const l0 = buf.indexOf(CRLF, at);
+    // Plain loops over the bytes: a head is a hundred bytes or so, less than the cost of native calls per line.
+    // The end of the head: the first CRLF CRLF, within this read (the read buffer is shared: bytes past `end` are stale).
+    const last = Math.min(end, at + MAX_HEAD_BYTES + 4) - 4;
+    let idx = -1;
+    for (let i = at + 12; i <= last; i++) {
+      if (buf[i] === 13 && buf[i + 1] === 10 && buf[i + 2] === 13 && buf[i + 3] === 10) {
+        idx = i;
+        break;
+      }
+    }
+    if (idx < 0) return -1;
+    let l0 = at + 12;
+    while (!(buf[l0] === 13 && buf[l0 + 1] === 10)) l0++;
     // RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ]
     if (l0 - at !== 12 && buf[at + 12] !== 0x20) return -1;
     const status = (buf[at + 9] as number) * 100 + (buf[at + 10] as number) * 10 + (buf[at + 11] as number) - 0x30 * 111;
@@ -356,10 +365,15 @@ class Exchange implements Expiring, RunningCheck {
     this.startHead(status);
     let pos = l0 + 2;
     while (pos < idx) {
-      let le = buf.indexOf(CRLF, pos);
-      if (le > idx) le = idx;
-      const colon = buf.indexOf(0x3a, pos);
-      if (colon > pos && colon < le) {
+      // One header line: [pos, le), its first colon at `colon` (-1: none).
+      let le = pos;
+      let colon = -1;
+      for (; le < idx; le++) {
+        const c = buf[le];
+        if (c === 13 && buf[le + 1] === 10) break;
+        if (c === 0x3a && colon < 0) colon = le;
+      }
+      if (colon > pos) {
         const n = colon - pos;
         if (n === 14 && nameIs(buf, pos, CONTENT_LENGTH)) this.header(Field.ContentLength, buf.toString('latin1', colon + 1, le));
         else if (n === 17 && nameIs(buf, pos, TRANSFER_ENCODING)) this.header(Field.TransferEncoding, buf.toString('latin1', colon + 1, le));
@@ -523,8 +537,6 @@ const enum Field {
   TransferEncoding,
   Location,
 }
-const CRLF = Buffer.from('\r\n', 'latin1');
-const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 const CONTENT_LENGTH = Buffer.from('content-length', 'latin1');
 const TRANSFER_ENCODING = Buffer.from('transfer-encoding', 'latin1');
 const LOCATION = Buffer.from('location', 'latin1');

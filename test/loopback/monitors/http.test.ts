@@ -319,6 +319,36 @@ describe('HTTP check framing and connection handling (own HTTP/1.1 client)', () 
     expect(await new HttpCheck().check(at(twoLengths.port))).toMatchObject({ ok: false, reason: 'HTTP 200, invalid content-length' });
   });
 
+  it('reads a head the same whether it comes whole in one read or in pieces (byte and text parsers agree)', async () => {
+    const heads = [
+      'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello',
+      'HTTP/1.1 200 OK\r\nCONTENT-LENGTH: 5, 5\r\nx-no-colon-line\r\n\r\nhello',
+      'HTTP/1.0 200\r\ncontent-length:  7 \r\n\r\nhello!!',
+      'HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 6\r\n\r\nhello!',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\ntransfer-encoding: Chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+      'HTTP/1.1 302 Found\r\nLOCATION: /elsewhere \r\ncontent-length: 0\r\n\r\n',
+      'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\ndown',
+      'HTTP/1.1 204 No Content\r\n\r\n',
+      'HTTP/1.1 2000 OK\r\n\r\n',
+      'HTTP/1.1 200OK\r\n\r\n',
+      'HTTP/2 200\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\nhello',
+    ];
+    const check = new HttpCheck({ expectStatus: (st) => st === 200 || st === 204 || st === 302, bodyMatch: /^(hello|)!*$/ });
+    const plain = new HttpCheck({ expectStatus: (st) => st === 200 || st === 204 || st === 302 });
+    for (const head of heads) {
+      // Whole: one write. Pieces: the head cut every 7 bytes, 10 ms apart (one read each).
+      for (const c of [check, plain]) {
+        // (The raw server answers one connection with a given request: a fresh pair for each check.)
+        const whole = keep(await startRaw([head]));
+        const pieces = keep(await startRaw(head.match(/[\s\S]{1,7}/g) ?? []));
+        const a = await c.check(at(whole.port));
+        const b = await c.check(at(pieces.port));
+        expect({ head, ok: a.ok, reason: a.reason, details: a.details }).toEqual({ head, ok: b.ok, reason: b.reason, details: b.details });
+      }
+    }
+  });
+
   it('reads a body delimited by the connection closing, and skips an interim 100 Continue', async () => {
     const s = keep(await startRaw(['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\n', 'server: old\r\n\r\nall', ' of it']));
     const r = await new HttpCheck({ bodyMatch: /all of it$/ }).check(at(s.port));
