@@ -33,7 +33,7 @@ import { abortReason } from '../util/abort.js';
 import { isLvskitError } from '../util/errors.js';
 import { noopLogger, type Logger } from '../util/logger.js';
 import { MonitorError } from './errors.js';
-import { initialServerState, stepServer, type DampingConfig, type ServerConfig, type ServerEvent, type ServerInput, type ServerState } from './fsm-server.js';
+import { initialServerState, recordQuietResult, stepServer, type DampingConfig, type ServerConfig, type ServerEvent, type ServerInput, type ServerState } from './fsm-server.js';
 import { MonitorMetrics, type CheckSeries } from './metrics.js';
 import { describeError } from './result.js';
 import { isStartable, START, type CheckSink, type RunningCheck } from './start.js';
@@ -618,7 +618,8 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     if (this.#traceResults) srv.log.trace({ check: e.name, ok: r.ok, reason: r.reason, latencyMs: r.latencyMs }, 'check result');
     this.emit('result', srv.spec.id, e.name, r);
     const first = srv.state.checks[e.index]?.results === 0;
-    this.#step(srv, { type: 'result', check: e.name, result: r });
+    // Counters only (most results): in place, no new state and no event; else a full step.
+    if (!recordQuietResult(srv.config, srv.state, e.index, r, this.#clock.now())) this.#step(srv, { type: 'result', check: e.name, result: r });
     if (first) this.#seen(1);
     // Entering a transition brings the next run forward to the fast interval; leaving one
     // (the check just turned up or down) puts it back on the normal interval.

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decayedPenalty, initialServerState, stepServer, type ServerConfig, type ServerEvent, type ServerState } from '../../../src/monitors/fsm-server.js';
+import { decayedPenalty, initialServerState, recordQuietResult, stepServer, type ServerConfig, type ServerEvent, type ServerState } from '../../../src/monitors/fsm-server.js';
 import type { CheckResult } from '../../../src/monitors/types.js';
 
 const ok = (reason = 'HTTP 200'): CheckResult => ({ ok: true, reason, latencyMs: 1 });
@@ -212,6 +212,39 @@ describe('server state: flap damping', () => {
           if (st.damped) expect(step.wakeAt).toBeGreaterThan(t);
         }
       }),
+    );
+  });
+});
+
+describe('server state: results recorded in place', () => {
+  it('property: recordQuietResult takes exactly the results stepServer answers with no event, and leaves the same state', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.constantFrom<'up' | 'down' | 'first-result'>('up', 'down', 'first-result'),
+        fc.boolean(),
+        fc.array(fc.tuple(fc.constantFrom('a', 'b'), fc.boolean(), fc.integer({ min: 1, max: 30_000 })), { maxLength: 80 }),
+        (rise, fall, initial, damp, seq) => {
+          const cfg: ServerConfig = { checks: [{ name: 'a' }, { name: 'b', fall: 1 }], rise, fall, initial, damping: damp ? { halfLifeMs: 10_000 } : false };
+          let now = 0;
+          // The reference: stepServer alone. The other: in place when it can, else stepServer.
+          let ref = initialServerState(cfg, now);
+          let mixed = initialServerState(cfg, now);
+          for (const [check, good, dt] of seq) {
+            now += dt;
+            const r = good ? ok() : bad();
+            const step = stepServer(cfg, ref, { type: 'result', check, result: r }, now);
+            const quiet = recordQuietResult(cfg, mixed, check === 'a' ? 0 : 1, r, now);
+            if (!quiet) mixed = stepServer(cfg, mixed, { type: 'result', check, result: r }, now).state;
+            // In place only when the full step says nothing (no event, no damping to time).
+            if (quiet) expect(step.events).toEqual([]);
+            if (step.events.length === 0 && step.wakeAt === undefined && !step.state.damped) expect(quiet).toBe(true);
+            ref = step.state;
+            expect(mixed).toEqual(ref);
+          }
+        },
+      ),
     );
   });
 });
