@@ -419,8 +419,8 @@ export class Monitor extends EventEmitter<MonitorEvents> {
    * check would cost a timer object per run, and checks due together start
    * together (within `coalesceMs`), so the event loop takes them in one turn.
    */
-  #arm(srv: Srv, e: Entry, delay: number, fast = false): void {
-    e.nextAt = this.#clock.now() + delay;
+  #arm(srv: Srv, e: Entry, delay: number, fast = false, at = this.#clock.now() + delay): void {
+    e.nextAt = at;
     e.fast = fast;
     e.seq = this.#seq++;
     e.srv = srv;
@@ -506,14 +506,17 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     try {
       // The timer was armed for #tickAt: what was due then is due now, even when the
       // real clock's timer ran a fraction of a millisecond before now() got there.
-      const limit = Math.max(this.#clock.now(), this.#tickAt) + this.#coalesceMs;
+      const now = this.#clock.now();
+      const limit = Math.max(now, this.#tickAt) + this.#coalesceMs;
       for (let n = this.#heap.length; n > 0; n--) {
         const e = this.#heap[0];
         if (e === undefined || e.nextAt > limit) break;
         const srv = e.srv;
         const f = this.#transitioning(srv, e);
-        // Re-armed before anything else: the next run is timed from this one's due time, whatever happens to it.
-        this.#arm(srv, e, (f ? e.fastIntervalMs : e.intervalMs) * (1 - this.#jitter * this.#random()), f);
+        // Re-armed before anything else: the next run is timed from this one's due time, whatever happens to it
+        // (neither a coalesced early start nor a late timer moves the schedule), but never into the past.
+        const delay = (f ? e.fastIntervalMs : e.intervalMs) * (1 - this.#jitter * this.#random());
+        this.#arm(srv, e, delay, f, Math.max(e.nextAt + delay, now));
         if (e.due) continue; // still waiting from last time: don't queue it twice
         e.due = true;
         srv.dueList.push(e);

@@ -116,7 +116,8 @@ describe('Monitor scheduling', () => {
       return c.calls.map((x) => x.at);
     };
     expect(await run(0)).toEqual([500, 504, 520, 1500, 1504, 1520]);
-    // Within 10 ms of 500: b starts with a (4 ms early); c stays on its own. Each next run is an interval after its start.
+    // Within 10 ms of 500: b starts with a (4 ms early); c stays on its own. Each next run is an interval after its due
+    // time (b's next is due at 1504, and starts with a's at 1500 again).
     expect(await run(10)).toEqual([500, 500, 520, 1500, 1500, 1520]);
     expect(() => new Monitor({ coalesceMs: -1 })).toThrow(/coalesceMs/);
   });
