@@ -229,7 +229,7 @@ export class BenchLab {
   async startDaemon(h, impl, ivMs) {
     const priority = PRIORITY[h];
     if (impl === 'lvskit') {
-      const cfg = { interface: 'eth0', vrid: VRID, priority, advertIntervalMs: ivMs, addresses: [VIP], ...(this.#routerModule ? { module: this.#routerModule } : {}) };
+      const cfg = { interface: 'eth0', vrid: VRID, priority, advertIntervalMs: ivMs, addresses: [VIP], ...(this.#routerModule ? { module: this.#routerModule } : {}), ...(process.env.VRRP_BENCH_TAKEOVER_ORDER ? { takeoverOrder: process.env.VRRP_BENCH_TAKEOVER_ORDER } : {}) };
       const p = this.lab.spawn(h, [process.execPath, ROUTER, JSON.stringify(cfg)], { cwd: REPO, maxOutput: 65536 });
       await p.waitForOutput(/^(ready|error .*)$/m, { timeoutMs: 30_000 });
       if (/^error /m.test(p.stdout)) throw new Error(`lvskit router on ${h}: ${p.output}`);

@@ -26,6 +26,7 @@ async function main() {
     mac: info.mac,
     primaryAddress: info.primaryIpv4,
     track: [{ object: linkObject(args.interface) }],
+    ...(args.takeoverOrder !== undefined ? { takeoverOrder: args.takeoverOrder } : {}),
   };
   const transport = await LinuxVrrpTransport.open({ instances: [instance], vips });
   const initiallyDown = transport.linkUp(args.interface) ? [] : [linkObject(args.interface)];

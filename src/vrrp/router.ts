@@ -126,6 +126,12 @@ export interface VrrpInstanceOptions extends RouterInstanceConfig {
   accept?: boolean;
   /** Gap between two GARP / NA frames (keepalived `garp_interval` / `gna_interval`), for switches that drop bursts. Default 0. */
   frameIntervalMs?: number;
+  /**
+   * A new master's order (see VrrpRouter #step): `advert-first` (RFC 9568 §6.4.1-2: the advert,
+   * then the addresses and GARP/NA) or `addresses-first` (addresses and GARP/NA, then the advert, in
+   * the same tick when the transport has `claim` and nothing else is queued).
+   */
+  takeoverOrder?: 'advert-first' | 'addresses-first';
 }
 
 export interface VrrpRouterOptions {
@@ -410,19 +416,24 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
         const now = this.#clock.now();
         const { state, actions } = routerStep(this.#state, next, now);
         this.#state = state;
-        // Becoming master (a step that adds addresses, then announces them): RFC 9568 §6.4.1-2's
-        // order, the ADVERTISEMENT first, then the addresses with their gratuitous ARP / unsolicited
-        // NA, all in this tick when the transport has `claim` (its addresses are in place when
-        // sendmsg returns; the GARP follows without waiting a loop turn for the acknowledgement).
-        // Why this order (measured by bench/vrrp, BENCHMARKS.md): a preempted master drops the
-        // addresses when it hears our advert, which takes it at least a receive and a netlink
-        // request (keepalived ~0.1-0.3 ms, lvskit more), while ours are in place and announced tens
-        // of microseconds after the advert left: no moment without a router answering for the
-        // addresses, and both hold them only for the old master's reaction time. Addresses and GARP
-        // first (the previous order here, and keepalived's, which adds the addresses on entering
-        // MASTER before its first advert) makes both hold them for our netlink round trip and burst
-        // on top of that, 3-11 ms measured; advert first with the addresses after a netlink round
-        // trip left clients on the old master's MAC after it dropped them (a 21 ms black hole).
+        // Becoming master (a step that adds addresses, then announces them). The decision, measured
+        // by bench/vrrp (BENCHMARKS.md, lvskit/vrrp): by default RFC 9568 §6.4.1 / §6.4.2's order,
+        // "Send an ADVERTISEMENT", then for each address "broadcast a gratuitous ARP request" (IPv6:
+        // unsolicited NA) once it is configured (§8.1.2, §8.2.2): the advert first, then the
+        // addresses and GARP/NA through the transport's `claim`, in this tick (the addresses are in
+        // place when sendmsg returns; the GARP does not wait a loop turn for the acknowledgement).
+        // A preempted master drops the addresses when it hears the advert, so the two never hold
+        // them together (dual master: 0 ms median against lvskit and keepalived). What remains is
+        // a black hole as long as this process is kept off the CPU between the advert and the GARP
+        // (the advert wakes the peer and the observers, which may run first): none on an idle host,
+        // 2-3 requests of 2 ms (median) on a 2-core host at load 10. `takeoverOrder:
+        // 'addresses-first'` (keepalived's order: addresses and GARP, then the advert) turns the
+        // same delays into dual-master time instead: no request lost, both routers hold the
+        // addresses for the old master's reaction plus any such delay (6-8 ms median at load 10).
+        // No order gives both zeros: the client's entry must move while someone holds the address.
+        // (Until fbd6415 the advert followed the addresses, the GARP and the rtnetlink
+        // acknowledgement: 3-11 ms of dual master; before 2a96ed9 the advert went first but the
+        // GARP waited for the acknowledgement: a 21 ms black hole.)
         let claims: Map<string, number> | undefined;
         if (this.#transport.claim !== undefined) {
           for (const [k, x] of actions.entries()) {
@@ -431,12 +442,21 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
             if (j > k) (claims ??= new Map()).set(x.instance, j);
           }
         }
+        const held = new Map<string, VrrpAction>();
         for (const [k, { instance, action }] of actions.entries()) {
           const j = claims?.get(instance);
           if (j === k) continue; // the announcement went with the claim
+          const addressesFirst = j !== undefined && this.#rt.get(instance)?.opts.takeoverOrder === 'addresses-first';
+          if (addressesFirst && action.type === 'send-advert' && action.advert.priority > 0 && !held.has(instance)) {
+            held.set(instance, action);
+            continue;
+          }
           if (j !== undefined && action.type === 'add-addresses') {
             const ann = actions[j]?.action;
             if (ann?.type === 'announce') this.#claim(instance, action.addresses, ann);
+            const advert = held.get(instance);
+            // Right after the claim (in this tick if it ran at once; never later than that).
+            if (advert !== undefined) this.#carryOut(instance, advert, now);
             continue;
           }
           this.#carryOut(instance, action, now);

@@ -217,6 +217,39 @@ describe('VrrpRouter driver over an in-memory wire', () => {
     expect(b.transport.addresses.size).toBe(0);
   });
 
+  it('takeoverOrder addresses-first: the claim (addresses, then GARP) and then the advert, all in one tick', async () => {
+    const { nodes, run } = setup([
+      ['A', inst(1, 100)],
+      ['B', inst(2, 200, { takeoverOrder: 'addresses-first' })],
+    ]);
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    (b.transport as FakeTransport & Pick<VrrpTransport, 'claim'>).claim = (_i, addrs, frames) => {
+      b.transport.ops.push('claim');
+      for (const x of addrs) b.transport.addresses.add(x);
+      for (const f of frames) b.transport.sendFrame('vi', f);
+      return new Promise<void>(() => undefined); // never acknowledged: the advert must not wait for it
+    };
+    a.router.start();
+    await run(5000);
+    b.router.start();
+    await run(3300);
+    const i = b.transport.ops.indexOf('claim');
+    expect(b.transport.ops.slice(i, i + 7)).toEqual(['claim', 'frame', 'frame', 'frame', 'frame', 'frame', 'advert:200']);
+    expect(b.transport.adverts[0]?.at).toBe(b.transport.frames[0]?.at);
+    expect(a.router.stateOf('vi')).toBe('backup');
+  });
+
+  it('takeoverOrder addresses-first without claim: the advert does not wait for addAddresses', async () => {
+    const { nodes, run } = setup([['B', inst(2, 200, { takeoverOrder: 'addresses-first' })]]);
+    const b = nodes[0] as (typeof nodes)[0];
+    b.transport.gate = new Promise<void>(() => undefined); // netlink never answers
+    b.router.start();
+    await run(4000);
+    expect(b.router.stateOf('vi')).toBe('master');
+    expect(b.transport.ops.slice(0, 3)).toEqual(['remove', 'advert:200', 'add:start']);
+    expect(b.transport.frames).toHaveLength(0);
+  });
+
   it('a claim that fails is a transport-error event, and the instance stays master', async () => {
     const { nodes, run } = setup([['B', inst(2, 200)]]);
     const b = nodes[0] as (typeof nodes)[0];
