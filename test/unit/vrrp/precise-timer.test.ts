@@ -34,26 +34,36 @@ describe('PreciseClock', () => {
     t.cancel();
   });
 
-  it('a cancelled timer never fires, whether it waits on a Node timer or on setImmediate turns', async () => {
-    const clock = new PreciseClock({ earlyMs: 50 });
+  it('a cancelled timer never fires, whether it waits on a Node timer or for its first loop turn', async () => {
+    const clock = new PreciseClock({ earlyMs: 5 });
     let fired = 0;
     const long = clock.setTimer(200, () => fired++); // on a Node timer first
-    const short = clock.setTimer(40, () => fired++); // within earlyMs: on setImmediate turns at once
-    await new Promise((r) => setImmediate(r));
-    await new Promise((r) => setImmediate(r));
+    const short = clock.setTimer(2, () => fired++); // within earlyMs: waits for a loop turn, then sleeps
     short.cancel();
+    await new Promise((r) => setTimeout(r, 20));
     long.cancel();
     short.cancel(); // again: a no-op
     await new Promise((r) => setTimeout(r, 260));
     expect(fired).toBe(0);
   });
 
-  it('spins on a ref\'d Immediate, so the loop keeps turning without other I/O (an unref\'d one sleeps in poll)', async () => {
+  it('an advert handled in the loop turn after the sleep still cancels the timer', async () => {
+    const clock = new PreciseClock({ earlyMs: 5 });
+    let fired = 0;
+    const t = clock.setTimer(3, () => fired++);
+    // Runs in the check phase right after the timer's own check (queued later), i.e. after the sleep
+    // and before the callback's turn: as an advert handled in poll would.
+    setImmediate(() => t.cancel());
+    await new Promise((r) => setTimeout(r, 30));
+    expect(fired).toBe(0);
+  });
+
+  it('keeps the loop turning while it waits for its turn (a ref\'d Immediate: an unref\'d one sleeps in poll)', async () => {
     const clock = new PreciseClock({ earlyMs: 5 });
     const immediates = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Immediate').length;
     const before = immediates();
     let fired = false;
-    const t = clock.setTimer(3, () => (fired = true)); // within earlyMs: spins from the start
+    const t = clock.setTimer(3, () => (fired = true)); // within earlyMs
     expect(immediates()).toBe(before + 1);
     await new Promise((r) => setTimeout(r, 30));
     expect(fired).toBe(true);
