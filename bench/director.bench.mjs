@@ -17,6 +17,7 @@
 //      DIRECTOR_BENCH_WINDOW_S=30 DIRECTOR_BENCH_ONLY=director,haproxy
 //      DIRECTOR_BENCH_PROFILE=1 (the director writes a --cpu-prof profile to /tmp/lvskit-director-prof)
 // Loopback only. Every process started here is stopped here, by its pid.
+/* global fetch */
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -125,6 +126,8 @@ async function measure(name, start) {
   const rss = pids.reduce((a, p) => a + rssMiB(p), 0);
   const checksPerS = (r1 - r0) / secs;
   console.log(`   window ${f1(secs)} s: CPU ${f1(cpuPct)} %, RSS ${f0(rss)} MiB, ${f0(checksPerS)} checks/s answered`);
+  const mem = (await c.memory?.()) ?? undefined;
+  if (mem !== undefined) console.log(`   ${name}'s own view (/metrics): RSS ${f0(mem.rss)} MiB, V8 heap ${f0(mem.heapUsed)} MiB used of ${f0(mem.heapTotal)} MiB, external ${f0(mem.external)} MiB`);
   // Detection: one backend port (one server of every service) answers 503 from now on.
   const port = ports[7];
   c.downs.clear();
@@ -134,7 +137,7 @@ async function measure(name, start) {
   const lat = [...c.downs.values()].map((t) => t - at);
   await ask({ cmd: 'heal', port }, 'healed');
   console.log(`   detection (${lat.length}/${SERVICES} servers): first ${f0(pct(lat, 0))} ms, median ${f0(pct(lat, 50))} ms, max ${f0(pct(lat, 100))} ms (bound ${BOUND_MS} ms)`);
-  results[name] = { readyMs, cpuPct, rss, checksPerS, lat, detected: lat.length };
+  results[name] = { readyMs, cpuPct, rss, checksPerS, lat, detected: lat.length, mem };
   await c.stop();
 }
 
@@ -163,7 +166,9 @@ async function startDirector() {
   let resolveReady;
   const ready = new Promise((r) => (resolveReady = r));
   let adds = 0;
+  let statusUrl;
   lineReader(p.stdout, (l, t) => {
+    if (statusUrl === undefined && l.includes('"status API listening"')) statusUrl = /"url":"([^"]+)"/.exec(l)?.[1];
     if (!l.includes('"would run"')) return;
     const cmd = /"cmd":"([^"]+)"/.exec(l)?.[1] ?? '';
     if (cmd.startsWith('ipvsadm -a ')) {
@@ -179,9 +184,18 @@ async function startDirector() {
     ready,
     downs,
     pooled: () => adds,
+    // Its /metrics process figures (MiB), to tell the V8 heap from the rest of RSS.
+    memory: async () => {
+      if (statusUrl === undefined) return undefined;
+      const text = await (await fetch(`${statusUrl}/metrics`)).text();
+      const g = (n) => Number(new RegExp(`^${n} (\\S+)$`, 'm').exec(text)?.[1]) / 1048576;
+      return { rss: g('process_resident_memory_bytes'), heapUsed: g('nodejs_heap_size_used_bytes'), heapTotal: g('nodejs_heap_size_total_bytes'), external: g('nodejs_external_memory_bytes') };
+    },
     stop: async () => {
+      const t = epoch();
       p.kill('SIGTERM');
       await new Promise((r) => p.once('exit', r));
+      console.log(`   stopped in ${f0(epoch() - t)} ms`);
     },
   };
 }

@@ -524,7 +524,7 @@ class Director extends EventEmitter<DirectorEvents> implements DirectorHandle, D
       this.announced.clear();
       if (this.vrrp !== undefined) await this.vrrp.stop().catch((e: unknown) => this.log.warn({ err: e }, 'VRRP stop failed'));
       this.vrrpTransport?.close();
-      await Promise.all([...this.services.values()].map((s) => s.stop()));
+      await Promise.all([...this.services.values()].map((s) => s.stop({ forget: false })));
       await this.ipvs.close();
       await this.status_?.close();
     } finally {

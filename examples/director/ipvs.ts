@@ -10,7 +10,7 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'lvskit';
-import { IpvsClient, IpvsError, apply, applyOpsToTable, plan, renderOp, type Drift, type Op, type SyncDaemon, type TableService } from 'lvskit/ipvs';
+import { IpvsClient, IpvsError, apply, applyOpsToTable, plan, renderOp, serviceKey, type Drift, type Op, type SyncDaemon, type TableService } from 'lvskit/ipvs';
 import { DirectorError } from './errors.js';
 
 export type IpvsMode = 'kernel' | 'dry-run';
@@ -106,8 +106,10 @@ export class IpvsDriver extends EventEmitter<IpvsDriverEvents> {
   readonly #client: IpvsClient | undefined;
   readonly #log: Logger;
   readonly #now: () => number;
-  /** Dry run: the table as our commands would have left it. */
-  #table: TableService[] = [];
+  /** Dry run: the table as our commands would have left it, by service key (insertion order kept). */
+  readonly #dry = new Map<string, TableService>();
+  /** Dry run: the desired object each service was last planned from (unchanged object: nothing to plan). */
+  readonly #dryFrom = new Map<string, TableService>();
   #owned: string[] = [];
   #desired: (() => TableService[]) | undefined;
   readonly #batchMs: number;
@@ -129,12 +131,12 @@ export class IpvsDriver extends EventEmitter<IpvsDriverEvents> {
 
   /** The table as last applied (dry run: simulated; kernel: read back on demand via `readTable`). */
   get simulatedTable(): readonly TableService[] {
-    return this.#table;
+    return [...this.#dry.values()];
   }
 
   /** Read the kernel table (kernel mode) or the simulated one. */
   async readTable(): Promise<TableService[]> {
-    if (this.#client === undefined) return structuredClone(this.#table);
+    if (this.#client === undefined) return structuredClone([...this.#dry.values()]);
     return this.#client.readTable({ stats: true });
   }
 
@@ -193,10 +195,7 @@ export class IpvsDriver extends EventEmitter<IpvsDriverEvents> {
     let ops: Op[];
     let ok = true;
     if (this.#client === undefined) {
-      const p = plan(desired, this.#table, { owned: this.#owned });
-      ops = p.ops;
-      this.#owned = p.owned;
-      this.#table = applyOpsToTable(this.#table, ops);
+      ops = this.#planDry(desired);
       this.health.remaining = [];
       this.health.failures = [];
     } else {
@@ -220,6 +219,50 @@ export class IpvsDriver extends EventEmitter<IpvsDriverEvents> {
     for (const c of commands) this.#log.info({ cmd: c, reason, dryRun: this.mode === 'dry-run' }, this.mode === 'dry-run' ? 'would run' : 'ipvs');
     this.emit('applied', { at, mode: this.mode, reason, ops, commands });
     return ok;
+  }
+
+  /**
+   * Dry run: plan only the services whose desired object changed since the last plan (the
+   * director hands the same object for a service whose pool did not change), plus those no longer
+   * desired, against their part of the simulated table. A failure in one service of 200 then costs
+   * a plan of 100 destinations, not of 20,000. The simulated table holds only our services, so it
+   * is all ours (`ownAll`).
+   */
+  #planDry(desired: readonly TableService[]): Op[] {
+    const keys = desired.map((t) => serviceKey(t));
+    const want = new Set(keys);
+    let changed: TableService[];
+    let touched: Set<string>;
+    if (want.size !== keys.length) {
+      // Two desired services with one key: plan everything, so plan() reports it.
+      changed = [...desired];
+      touched = new Set([...want, ...this.#dry.keys()]);
+    } else {
+      changed = [];
+      touched = new Set();
+      desired.forEach((t, i) => {
+        const k = keys[i] as string;
+        if (this.#dryFrom.get(k) === t) return;
+        changed.push(t);
+        touched.add(k);
+      });
+      for (const k of this.#dry.keys()) if (!want.has(k)) touched.add(k);
+    }
+    if (touched.size === 0) return [];
+    const current = [...touched].flatMap((k) => this.#dry.get(k) ?? []);
+    const ops = plan(changed, current, { ownAll: true }).ops;
+    const after = applyOpsToTable(current, ops);
+    const present = new Set<string>();
+    for (const t of after) {
+      const k = serviceKey(t);
+      present.add(k);
+      this.#dry.set(k, t);
+    }
+    for (const k of touched) if (!present.has(k)) this.#dry.delete(k);
+    this.#dryFrom.clear();
+    desired.forEach((t, i) => this.#dryFrom.set(keys[i] as string, t));
+    this.#owned = [...want];
+    return ops;
   }
 
   /** Start the connection-sync daemon when it is not running (dry run: log the command). */

@@ -120,6 +120,8 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
   readonly #drains = new Map<string, Drain>();
   /** Drains ended by our own timer (their pool event gets our reason). */
   readonly #drained = new Set<string>();
+  /** `table()` as last built; the same objects until the pool's destinations change. */
+  #table: TableService[] | undefined;
 
   constructor(config: ServiceConfig, options: ServiceRuntimeOptions) {
     super();
@@ -139,6 +141,7 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
     this.pool = new Pool([], { service: config.name, depoolThreshold: config.depoolThreshold, drainMs: poolDrainMs, clock: this.#clock, logger: this.#log, metrics: options.metrics });
     this.#unfollow = this.pool.follow(this.monitor);
     this.pool.on('change', () => {
+      this.#table = undefined;
       this.emit('change');
       this.#updateAnnounce();
     });
@@ -380,8 +383,17 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
     return this.pool.plan.pooledCount;
   }
 
-  /** The IPVS virtual services of this service (one per VIP, or one per family for a fwmark). */
+  /**
+   * The IPVS virtual services of this service (one per VIP, or one per family for a fwmark). The
+   * same objects are returned until the pool's destinations change (the dry run plans only the
+   * services whose objects changed); treat them as read-only.
+   */
   table(): TableService[] {
+    this.#table ??= this.#buildTable();
+    return this.#table;
+  }
+
+  #buildTable(): TableService[] {
     const c = this.config;
     const dests = this.pool.destinations;
     const out: TableService[] = [];
@@ -438,7 +450,13 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
     return new Set(this.servers().filter((s) => s.up).map((s) => s.host));
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stop checks, source and timers. `forget` (default true) also removes each server from the
+   * monitor, so its metric series go (a service removed or replaced on reload); the director's own
+   * stop skips it: the metrics go with the director, and removing 20,000 servers one by one costs
+   * seconds of CPU.
+   */
+  async stop(options: { forget?: boolean } = {}): Promise<void> {
     this.#stopped = true;
     for (const d of this.#drains.values()) d.timer?.cancel();
     this.#drains.clear();
@@ -446,6 +464,6 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
     await this.#source?.stop();
     await this.monitor.stop();
     this.pool.close();
-    for (const host of this.monitor.ids()) this.monitor.remove(host);
+    if (options.forget !== false) for (const host of this.monitor.ids()) this.monitor.remove(host);
   }
 }

@@ -152,6 +152,19 @@ export async function renderMetrics(d: DirectorView): Promise<string> {
   for (const v of vr) out.push(`lvskit_director_vrrp_transitions_total${lbl({ instance: v.name })} ${v.transitions}`);
   fam('lvskit_director_sysctl_mismatch', 'gauge', 'IPVS sysctl differs from the configured value (1).');
   for (const s of await d.currentSysctls()) out.push(`lvskit_director_sysctl_mismatch${lbl({ name: s.name })} ${s.have !== undefined && s.have !== s.want ? 1 : 0}`);
+  // The process (the usual names of Prometheus clients).
+  const mem = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  fam('process_cpu_seconds_total', 'counter', 'User and system CPU time of the process.');
+  out.push(`process_cpu_seconds_total ${(cpu.user + cpu.system) / 1e6}`);
+  fam('process_resident_memory_bytes', 'gauge', 'Resident memory of the process.');
+  out.push(`process_resident_memory_bytes ${mem.rss}`);
+  fam('nodejs_heap_size_total_bytes', 'gauge', 'V8 heap reserved.');
+  out.push(`nodejs_heap_size_total_bytes ${mem.heapTotal}`);
+  fam('nodejs_heap_size_used_bytes', 'gauge', 'V8 heap in use.');
+  out.push(`nodejs_heap_size_used_bytes ${mem.heapUsed}`);
+  fam('nodejs_external_memory_bytes', 'gauge', 'Memory outside the V8 heap held by JS objects (buffers).');
+  out.push(`nodejs_external_memory_bytes ${mem.external}`);
   return `${out.join('\n')}\n`;
 }
 
