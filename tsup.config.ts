@@ -50,4 +50,6 @@ export default defineConfig([{
   platform: 'node',
   splitting: false,
   keepNames: true,
+  // import.meta.url in the CJS build (config.ts: big files are parsed in a worker loading the ESM file only).
+  shims: true,
 }]);

@@ -16,7 +16,7 @@
  */
 import { parseArgs } from 'node:util';
 import { LvskitError } from 'lvskit';
-import { loadConfig } from './config.js';
+import { IN_CONFIG_WORKER, loadConfig } from './config.js';
 import { startDirector } from './director.js';
 import { ConfigError, DirectorError } from './errors.js';
 import { createLogger } from './logger.js';
@@ -143,7 +143,8 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
+// A config-parsing worker loads this file too (config.ts): it must not run the daemon.
+if (!IN_CONFIG_WORKER) main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
     // Sockets of stopped peers may linger for a moment; nothing is left to do.
