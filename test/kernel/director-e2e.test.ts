@@ -3,7 +3,8 @@
  * namespaces inside the VM hold a client, a BIRD router, the director (real IPVS, direct routing and NAT,
  * etcd on its loopback) and three node HTTP backends; the client reaches the VIPs only through the route
  * BIRD learnt from the director. This file asserts each in-VM case by name and prints the measured
- * figures (TCG on a shared CPU: recorded, bounded only with wide headroom in the VM).
+ * figures (TCG on a shared CPU: recorded, bounded only with wide headroom in the VM). The last cases
+ * restart the director plainly and run two directors active-active (ECMP through BIRD).
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -51,10 +52,10 @@ describe('kernel: lvskit-director end to end (client, BIRD, director with IPVS a
     ensureBuilt();
     run = await runInVm({
       files: [SCRIPT],
-      modules: ['ip_vs', 'ip_vs_rr', 'bridge', 'veth'],
+      modules: ['ip_vs', 'ip_vs_rr', 'ip_vs_mh', 'bridge', 'veth'],
       image: { binaries: BINARIES, modules: MODULES },
       memoryMb: 2048,
-      timeoutMs: 720_000,
+      timeoutMs: 900_000,
       // DIRECTOR_CASES=a,b runs only those cases (debugging).
       ...(process.env.DIRECTOR_CASES ? { env: { DIRECTOR_CASES: process.env.DIRECTOR_CASES } } : {}),
     });
@@ -62,7 +63,7 @@ describe('kernel: lvskit-director end to end (client, BIRD, director with IPVS a
     for (const m of output.matchAll(/^FACT (\S+) (.*)$/gm)) facts.set(m[1] as string, JSON.parse(m[2] as string));
     if (run.results[0]?.exitCode !== 0) console.error(output);
     console.log(`VM run ${Math.round(run.durationMs / 1000)} s\n${output.split('\n').filter((l) => /^(CASE ok|FACT)/.test(l)).join('\n')}`);
-  }, 780_000);
+  }, 960_000);
 
   const cases: [string, string][] = [
     ['setup', 'builds the namespaces, starts BIRD, etcd, the backends and the director; BIRD learns the VIPs and the router installs them'],
@@ -71,7 +72,9 @@ describe('kernel: lvskit-director end to end (client, BIRD, director with IPVS a
     ['etcd-depool', 'a server set pooled: no in etcd goes to weight 0 in IPVS, gets no new connections, is removed after the drain and comes back when pooled'],
     ['kill-backend', 'a killed backend goes to weight 0 within interval + timeout, is removed after the grace time, and no request fails once it is at weight 0'],
     ['depool-threshold', 'with two of three backends down the depool threshold keeps two pooled and /alerts says CRITICAL'],
-    ['graceful-restart-no-flush', 'a graceful restart keeps the route in BIRD and the IPVS table as it was (same ipvsadm -S, counters kept, no writes), with no failed request'],
+    ['graceful-restart-no-flush', 'a graceful restart keeps the route in BIRD and the router kernel throughout (F bit: not dropped at session up) and the IPVS table as it was (same ipvsadm -S, counters kept, no writes), with no failed request'],
+    ['plain-restart', 'a plain restart withdraws, re-announces only after the new process wrote IPVS, and reconciles without a flush (one weight edit, nothing re-added, counters kept)'],
+    ['active-active', 'two directors announce the VIP with ECMP (mh, sloppy_tcp): traffic crosses both, and losing either keeps every long-lived connection on its server through the other'],
     ['stop-withdraws', 'stopping the director withdraws the VIPs from BIRD and the router, and leaves the IPVS table as it is'],
   ];
   for (const [name, title] of cases) {
@@ -87,8 +90,9 @@ describe('kernel: lvskit-director end to end (client, BIRD, director with IPVS a
     expect(run.results[0]?.exitCode, output.slice(-3000)).toBe(0);
   });
 
-  it('measured a backend failure and an etcd write reaching IPVS', () => {
+  it('measured a backend failure and an etcd write reaching IPVS, and both active-active failovers', () => {
     expect(typeof facts.get('backend-failure-to-ipvs-ms')).toBe('number');
     expect(typeof facts.get('etcd-write-to-ipvs-ms')).toBe('number');
+    for (const d of ['dir1', 'dir2']) expect(facts.get(`aa-lose-${d}`)).toMatchObject({ lost: d, stopToSinglePathMs: expect.any(Number), movedMaxReplyGapMs: expect.any(Number) });
   });
 });

@@ -4,6 +4,8 @@
 //   in:  { op: 'start', config }        YAML text -> { mode, bgpPort }
 //        { op: 'get', path }            GET on its status API -> { status, body }
 //        { op: 'etcd-put', key, value } through etcd's JSON gateway on 127.0.0.1:2379 -> { at }
+//        { op: 'ipvs' }                 its netlink read of the table -> { services: { 'vip:port': { conns, dests } } }
+//        { op: 'reload', config }       YAML text -> d.reload() (what SIGHUP does) -> { result }
 //        { op: 'stop', restart }        d.stop({ restart }) then exit
 //   out: { event: 'ipvs' | 'member' | 'announce', at, ... }
 import fs from 'node:fs';
@@ -44,11 +46,25 @@ async function handle(m) {
       }
       return { dests: out };
     }
+    case 'ipvs': {
+      // Per virtual service ('vip:port'): connections scheduled so far and { 'address:port': weight }.
+      const services = {};
+      for (const svc of await d.ipvsTable()) {
+        if (svc.address === undefined) continue;
+        services[`${svc.address}:${svc.port}`] = { conns: Number(svc.stats?.conns ?? 0), dests: Object.fromEntries((svc.destinations ?? []).map((x) => [`${x.address}:${x.port}`, x.weight])) };
+      }
+      return { services };
+    }
     case 'status':
       return { status: d.status() };
     case 'get': {
       const r = await globalThis.fetch(`${d.statusUrl}${m.path}`, m.json ? { headers: { accept: 'application/json' } } : {});
       return { status: r.status, body: await r.text() };
+    }
+    case 'reload': {
+      const file = `/tmp/${name}.yaml`;
+      fs.writeFileSync(file, m.config);
+      return { result: await d.reload(parseConfig(m.config, file)) };
     }
     case 'etcd-put':
       return { at: await etcdPut(m.key, m.value) };

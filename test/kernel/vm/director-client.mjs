@@ -3,8 +3,13 @@
 //   { op: 'burst', url, n }       n requests one after the other -> { byBody, failures }
 //   { op: 'loop', url, gapMs }    start requesting until 'stop'; every request is recorded
 //   { op: 'stop' }                -> { records: [{ t0, t1, ok, body | err }] }
-//   { op: 'hold', address, port } open a long-lived TCP connection and keep talking on it
-//   { op: 'hold-check' }          -> { ok, replies, errors } of that connection
+//   { op: 'hold', address, port } open a long-lived TCP connection to an echo server and write a
+//                                 numbered line on it every everyMs -> { hold, port } (its local port)
+//   { op: 'holds', since }        -> { holds: [{ id, port, open, sent, replies, intact, errors,
+//                                 repliesSince, maxGapMs }] }: replies counted in lines, `intact` when
+//                                 the echo is exactly what was sent, the longest wait between replies
+//                                 (ms) from `since` on
+//   { op: 'hold-end' }            close every held connection -> { holds } as above
 import http from 'node:http';
 import net from 'node:net';
 
@@ -24,7 +29,20 @@ function request(url, timeoutMs = 10_000) {
 }
 
 let loop;
-let hold;
+const holds = [];
+
+/** A held connection as reported: counts, whether the echo is intact, and the longest gap between replies since `since`. */
+function holdState(h, since) {
+  const times = h.times.filter((t) => t >= since);
+  let maxGapMs = 0;
+  for (let i = 1; i < times.length; i++) maxGapMs = Math.max(maxGapMs, times[i] - times[i - 1]);
+  const lines = h.got.split('\n').length - 1;
+  return {
+    id: h.id, port: h.port, open: !h.sock.destroyed, sent: h.sent.split('\n').length - 1, replies: lines,
+    intact: h.sent.startsWith(h.got), errors: [...h.errors], repliesSince: times.length, maxGapMs,
+    lastReplyAt: h.times[h.times.length - 1],
+  };
+}
 
 async function handle(m) {
   switch (m.op) {
@@ -60,31 +78,42 @@ async function handle(m) {
       return { records: l.records };
     }
     case 'hold': {
-      const h = { replies: 0, errors: [], sock: undefined, timer: undefined, last: '' };
+      const h = { id: holds.length + 1, port: 0, sent: '', got: '', times: [], errors: [], sock: undefined, timer: undefined };
       await new Promise((resolve, reject) => {
         h.sock = net.connect({ host: m.address, port: m.port }, resolve);
         h.sock.once('error', reject);
+        setTimeout(() => reject(new Error(`connect to ${m.address}:${m.port} timed out`)), m.timeoutMs ?? 10_000);
       });
+      h.port = h.sock.localPort;
       h.sock.on('error', (e) => h.errors.push(e.code ?? e.message));
       h.sock.on('close', () => h.errors.push('closed'));
       h.sock.setEncoding('utf8');
-      h.sock.on('data', (d) => { h.replies++; h.last = d; });
+      h.sock.on('data', (d) => {
+        if (h.got.length > 200_000) return; // bounded (a few KB in a run)
+        h.got += d;
+        const now = Date.now();
+        for (const c of d) if (c === '\n') h.times.push(now);
+      });
       let n = 0;
-      h.timer = setInterval(() => { if (!h.sock.destroyed) h.sock.write(`ping${n++}\n`); }, m.everyMs ?? 200);
-      hold = h;
-      return {};
+      h.timer = setInterval(() => {
+        if (h.sock.destroyed || n >= 100_000) return;
+        const line = `${h.id} ${n++}\n`;
+        h.sent += line;
+        h.sock.write(line);
+      }, m.everyMs ?? 200);
+      holds.push(h);
+      return { hold: h.id, port: h.port }; // not `id`: that names the request
     }
-    case 'hold-check': {
-      if (!hold) throw new Error('no held connection');
-      return { replies: hold.replies, errors: hold.errors, last: hold.last, open: !hold.sock.destroyed };
-    }
+    case 'holds':
+      return { holds: holds.map((h) => holdState(h, m.since ?? 0)) };
     case 'hold-end': {
-      if (!hold) throw new Error('no held connection');
-      clearInterval(hold.timer);
-      hold.sock.destroy();
-      const r = { replies: hold.replies, errors: hold.errors };
-      hold = undefined;
-      return r;
+      const r = holds.map((h) => holdState(h, m.since ?? 0));
+      for (const h of holds) {
+        clearInterval(h.timer);
+        h.sock.destroy();
+      }
+      holds.length = 0;
+      return { holds: r };
     }
     default:
       throw new Error(`unknown op ${m.op}`);

@@ -7,9 +7,9 @@
 //
 //   client 10.0.1.2 ── 10.0.1.1 router (BIRD, AS 64500) 10.0.0.1 ──┐
 //                                                                  br0 10.0.0.0/24
-//   dir1 10.0.0.10 (director + IPVS + etcd on its loopback) ───────┤
+//   dir1 10.0.0.10 (director + IPVS + etcd) ───────────────────────┤
 //   dir2 10.0.0.11 (second director, active-active case) ──────────┤
-//   b1 10.0.0.21, b2 10.0.0.22, b3 10.0.0.23 (node HTTP servers) ───┘
+//   b1 10.0.0.21, b2 10.0.0.22, b3 10.0.0.23 (HTTP, echo servers) ──┘
 //
 // Services: web-dr  10.99.0.1:80 direct routing (pool from etcd conftool keys; the backends hold the VIP
 //           on lo with arp_ignore/arp_announce), rr;
@@ -17,6 +17,10 @@
 //           back through the director by a source-port rule), rr.
 // The director announces the VIPs over BGP to BIRD, which installs them in the router's kernel table:
 // the client reaches a VIP only through the route BIRD learnt.
+// Active-active (the last cases): dir1 and dir2 both announce 10.99.0.1 with equal attributes; BIRD
+// merges the paths (ECMP) and the router hashes flows on ports too; both directors run web-dr and an
+// echo service (10.99.0.1:7, busybox nc) with the consistent `mh` scheduler (mh-port) and sloppy_tcp,
+// the same pool (dir2 reads dir1's etcd), so a flow that moves director keeps its server.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -166,6 +170,8 @@ function buildNetwork() {
   per.get('client').push('addr add 10.0.1.2/24 dev eth0', 'link set eth0 up', 'route add default via 10.0.1.1');
   per.get('router').push('addr add 10.0.1.1/24 dev eth1', 'link set eth1 up');
   sysctl('router', 'net.ipv4.ip_forward', 1);
+  // ECMP over the two directors by flow (addresses and ports), not by address pair only.
+  sysctl('router', 'net.ipv4.fib_multipath_hash_policy', 1);
   for (const ns of ['dir1', 'dir2']) {
     // The VIPs are local on the director (IPVS takes packets in LOCAL_IN); it forwards NAT replies.
     per.get(ns).push(`addr add ${VIP_DR}/32 dev lo`, `addr add ${VIP_NAT}/32 dev lo`, 'route add default via 10.0.0.1');
@@ -260,6 +266,28 @@ function ipvsConns(ns = 'dir1') {
   return c;
 }
 
+/** IPVS connection entries to a virtual service: [{ client: 'addr:port', state, dest: 'addr:port' }]. */
+function ipvsConnEntries(ns, vip, port) {
+  const out = inNs(ns, 'ipvsadm', '-L', '-n', '-c');
+  const rows = [];
+  for (const m of out.matchAll(/^TCP\s+\S+\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$/gm)) {
+    if (m[3] === `${vip}:${port}`) rows.push({ client: m[2], state: m[1], dest: m[4] });
+  }
+  return rows;
+}
+/** The destinations of a virtual service in the kernel's list order (mh builds its table in that order). */
+function ipvsDestOrder(ns, vip, port) {
+  return [...inNs(ns, 'ipvsadm', '-L', '-n', '-t', `${vip}:${port}`).matchAll(/->\s+(\d+\.\d+\.\d+\.\d+:\d+)/g)].map((m) => m[1]);
+}
+const readSysctl = (ns, key) => inNs(ns, 'cat', `/proc/sys/${key.replace(/\./g, '/')}`).trim();
+/** A counter or gauge from the director's /metrics (no labels). */
+async function metric(agent, name) {
+  const body = (await agent.call({ op: 'get', path: '/metrics' })).body;
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(body);
+  if (!m) throw new Error(`no ${name} in /metrics`);
+  return Number(m[1]);
+}
+
 /**
  * A backend: two real HTTP servers (busybox httpd, far cheaper than node to start under TCG) in its
  * namespace, :80 for direct routing and :8080 for NAT. Ready once both answer on the backend's address.
@@ -277,14 +305,20 @@ async function killBackend(b) {
   await Promise.all(backends.get(b.ns).map((p) => killChild(p)));
 }
 
-function directorConfig(name, address) {
+/**
+ * A director's config. `aa`: the active-active layout (web-dr on `mh` with mh-port, sloppy_tcp, the echo
+ * service); `nat: false` leaves web-nat out (its replies route back through dir1 only); `etcd`: where
+ * the pool is read.
+ */
+function directorConfig(name, address, { aa = false, nat = true, etcd = 'http://127.0.0.1:2379' } = {}) {
+  const scheduler = aa ? 'mh\n    schedFlags: [mh-port]' : 'rr';
   return `name: ${name}
 dryRun: false
 stateDir: /tmp/${name}-state
 log: { level: info, format: json }
 status: { address: 127.0.0.1, port: 9090 }
 ipvs:
-  sysctls: { expire_nodest_conn: 1 }
+  sysctls: { expire_nodest_conn: 1${aa ? ', sloppy_tcp: 1' : ''} }
   startupWaitMs: 30s
   reconcileIntervalMs: 60s
 bgp:
@@ -298,7 +332,7 @@ services:
   web-dr:
     vip: ${VIP_DR}
     port: 80
-    scheduler: rr
+    scheduler: ${scheduler}
     forwarding: route
     depoolThreshold: 0.5
     drainMs: ${DRAIN_MS}
@@ -306,8 +340,22 @@ services:
     fall: 2
     checks:
       - { type: http, path: /healthz, intervalMs: ${INTERVAL_MS}, timeoutMs: ${TIMEOUT_MS} }
-    pool: { type: etcd, endpoints: ["http://127.0.0.1:2379"], dc: vm, cluster: e2e }
-  web-nat:
+    pool: { type: etcd, endpoints: ["${etcd}"], dc: vm, cluster: e2e }
+${aa ? `  echo:
+    vip: ${VIP_DR}
+    port: 7
+    scheduler: mh
+    schedFlags: [mh-port]
+    forwarding: route
+    depoolThreshold: 0.5
+    drainMs: ${DRAIN_MS}
+    rise: 1
+    fall: 1
+    checks:
+      - { type: idle, connectTimeoutMs: ${TIMEOUT_MS} }
+    servers:
+${BACKENDS.map((b) => `      - { host: ${b.host}, address: ${b.address}, port: 7, weight: 10 }`).join('\n')}
+` : ''}${nat ? `  web-nat:
     vip: ${VIP_NAT}
     port: 80
     scheduler: rr
@@ -320,12 +368,13 @@ services:
       - { type: http, path: /healthz, intervalMs: ${INTERVAL_MS}, timeoutMs: ${TIMEOUT_MS} }
     servers:
 ${BACKENDS.map((b) => `      - { host: ${b.host}, address: ${b.address}, port: 8080, weight: 10 }`).join('\n')}
-`;
+` : ''}`;
 }
 
 async function startEtcd(ns) {
   const child = spawnIn(ns, ['/usr/bin/etcd', '--name', 'e2e', '--data-dir', `/tmp/etcd-${ns}`,
-    '--listen-client-urls', 'http://127.0.0.1:2379', '--advertise-client-urls', 'http://127.0.0.1:2379',
+    // Also on the LAN address: dir2 reads the same pool (active-active).
+    '--listen-client-urls', 'http://127.0.0.1:2379,http://10.0.0.10:2379', '--advertise-client-urls', 'http://127.0.0.1:2379',
     '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
     '--initial-cluster', 'e2e=http://127.0.0.1:2380', '--log-level', 'warn', '--logger', 'zap'], { log: `/tmp/etcd-${ns}.log` });
   await until(`etcd in ${ns} answers`, () => {
@@ -341,10 +390,10 @@ function spawnAgent(name) {
   const child = spawnIn(name, [NODE, `${HERE}director-agent.mjs`, name], { ipc: true });
   return ipcPeer(child, name);
 }
-async function startDirectorAgent(name, address, agent = spawnAgent(name)) {
+async function startDirectorAgent(name, address, agent = spawnAgent(name), configOpts = {}) {
   await agent.ready;
   const t0 = Date.now();
-  const r = await agent.call({ op: 'start', config: directorConfig(name, address) }, 300_000);
+  const r = await agent.call({ op: 'start', config: directorConfig(name, address, configOpts) }, 300_000);
   agent.startMs = Date.now() - t0;
   agent.mode = r.mode;
   return agent;
@@ -363,6 +412,8 @@ let client;
 let dir1;
 /** The next dir1 process, spawned early so its node start and imports overlap other cases (TCG is slow). */
 let dir1Next;
+let dir2Agent;
+const ADDR = { dir1: '10.0.0.10', dir2: '10.0.0.11' };
 const dests = (vip, port = 80) => Object.fromEntries(Object.entries(ipvsDests(vip, port)).sort());
 /** The director's own read of the kernel table (cheap to poll): { vip: { 'addr:port': weight } }. */
 const table = async (agent = dir1) => (await agent.call({ op: 'dests' })).dests;
@@ -397,6 +448,7 @@ try {
     fact('bird-route', birdc('show', 'route', `${VIP_DR}/32`, 'all').split('\n').slice(0, 12));
     fact('first-announce-ms', Date.now() - t);
     dir1Next = spawnAgent('dir1');
+    dir2Agent = spawnAgent('dir2'); // started (node, imports) now, runs a director in the active-active case
   });
   if (dir1 === undefined) throw new Error('setup failed: the other cases need the director');
 
@@ -543,15 +595,22 @@ try {
     const stopAt = Date.now();
     let downFor;
     let upAt;
+    let endedAt;
     let records;
     try {
       await dir1.call({ op: 'stop', restart: true });
       await dir1.child.exited;
       downFor = Date.now();
       await sleep(2000); // nobody home: BIRD keeps the route stale (RFC 4724), IPVS keeps forwarding
+      note('graceful: starting dir1 again');
       dir1 = await startDirectorAgent('dir1', '10.0.0.10', dir1Next);
       upAt = Date.now();
+      note('graceful: dir1 started again');
+      dir1Next = spawnAgent('dir1'); // for the plain restart
       await until('BGP back up with dir1', () => /Established/.test(birdc('show', 'protocols', 'dir1')), 30_000, 250);
+      // BIRD's graceful restart ends at our End-of-RIB (stale routes swapped for the fresh ones).
+      await until('BIRD done with the graceful restart', () => !/graceful restart active/i.test(birdc('show', 'protocols', 'all', 'dir1')), 30_000, 250);
+      endedAt = Date.now();
       await sleep(1500);
     } finally {
       polling = false;
@@ -561,26 +620,220 @@ try {
     const during = routeSeen.filter((r) => r.at > downFor && r.at < upAt);
     const after = ipvsSave();
     const connsAfter = ipvsConns();
-    fact('graceful-restart', { processDownMs: upAt - stopAt, routePolls: routeSeen.length, birdcNoAnswer: routeSeen.filter((r) => r.paths === undefined).length, requests: records.length, failed: records.filter((r) => !r.ok).map((r) => ({ err: r.err, afterUpMs: r.t0 - upAt })) });
+    fact('graceful-restart', { processDownMs: upAt - stopAt, upToEndOfRestartMs: endedAt - upAt, routePolls: routeSeen.length, pollsAfterUp: routeSeen.filter((r) => r.at >= upAt).length, birdcNoAnswer: routeSeen.filter((r) => r.paths === undefined).length, requests: records.length, failed: records.filter((r) => !r.ok).map((r) => ({ err: r.err, afterUpMs: r.t0 - upAt })) });
     assert.ok(during.length > 0);
-    // RFC 4724: the route stays while the director is down. After the new process is up, BIRD swaps
-    // the stale route for the fresh one; a poll has seen it missing there once (no request failed
-    // in that run, others saw ENETUNREACH right after): recorded, not yet understood.
+    // RFC 4724: the route stays while the director is down, and (the new process setting the F bit:
+    // its IPVS table was preserved) also when the new session comes up, until our End-of-RIB swaps the
+    // stale route for the fresh one. Without the F bit BIRD dropped it at session up (§4.2), before our
+    // first UPDATE: polls saw it missing and requests failed with ENETUNREACH.
     const missing = (r) => (r.paths !== undefined && !r.paths.includes('dir1')) || !r.kernel.includes('10.0.0.10');
-    fact('graceful-restart-route-missing-after-up', routeSeen.filter((r) => r.at >= upAt && missing(r)).map((r) => ({ ...r, afterUpMs: r.at - upAt })));
-    assert.deepEqual(routeSeen.filter((r) => r.at < upAt && missing(r)), [], 'the route never left BIRD nor the router kernel while the director was down');
+    assert.deepEqual(routeSeen.filter(missing).map((r) => ({ ...r, afterUpMs: r.at - upAt })), [], 'the route never left BIRD nor the router kernel, before, during or after the restart');
     assert.ok(routeSeen.filter((r) => r.at > downFor && r.at < upAt && r.paths?.includes('dir1')).length > 0, 'BIRD answered with the route while no director ran');
-    // While no director runs (old one stopped, new one starting), every request is served: BIRD kept the
-    // route, IPVS kept forwarding. Around the new session's first UPDATE the router may miss a request or
-    // two (ENETUNREACH) while BIRD swaps the stale route for the fresh one in the kernel: counted above.
-    assert.deepEqual(records.filter((r) => !r.ok && r.t0 >= stopAt && r.t1 <= upAt), [], 'no request failed while the director was down');
     assert.ok(records.filter((r) => r.ok && r.t0 >= downFor && r.t1 <= upAt).length > 5, 'requests were served while no director ran');
-    assert.ok(records.filter((r) => !r.ok).every((r) => r.err === 'ENETUNREACH' && r.t0 > upAt), 'the only failures are route swaps after the new process was up');
+    assert.ok(records.filter((r) => r.ok && r.t0 >= upAt).length > 5, 'requests were served after the new process was up');
+    assert.deepEqual(records.filter((r) => !r.ok).map((r) => ({ err: r.err, afterUpMs: r.t0 - upAt })), [], 'no request failed across the whole restart');
     assert.deepEqual(after, before, 'ipvsadm -S -n unchanged');
     const writes = dir1.events.filter((e) => e.event === 'ipvs');
     assert.deepEqual(writes, [], 'the new process wrote nothing to IPVS');
     for (const [k, v] of Object.entries(connsBefore)) assert.ok((connsAfter[k] ?? -1) >= v, `counter ${k} kept (${v} -> ${connsAfter[k]}): no flush, no re-add`);
     fact('conns-counters', { before: connsBefore, after: connsAfter });
+  });
+
+  await check('plain-restart', async () => {
+    await until('all backends pooled', allUp, 60_000, 300);
+    const b3 = `${BACKENDS[2].address}:80`;
+    const before = ipvsSave();
+    const countersBefore = ipvsConns();
+    const stopAt = Date.now();
+    await dir1.call({ op: 'stop' });
+    await dir1.child.exited;
+    await until('BIRD withdrew both VIPs', () => birdRoutes(`${VIP_DR}/32`)?.length === 0 && birdRoutes(`${VIP_NAT}/32`)?.length === 0, 20_000, 100);
+    const withdrawnMs = Date.now() - stopAt;
+    await until('the router kernel dropped the route', () => kernelRoute(VIP_DR) === '', 10_000, 100);
+    assert.deepEqual(ipvsSave(), before, 'a plain stop leaves the IPVS table as it is');
+    // While no director runs, b3's weight changes in etcd: the new process's first reconcile then has
+    // exactly one thing to write, and the routers must not get the VIPs before it is written.
+    note('dir1 stopped and withdrawn; b3 to weight 20 in etcd; starting dir1 again');
+    etcdPutWget('dir1', `${ETCD_PREFIX}${BACKENDS[2].host}`, JSON.stringify({ weight: 20, pooled: 'yes' }));
+    const expected = before.map((l) => (l.startsWith(`-a -t ${VIP_DR}:80 -r ${b3} `) ? l.replace(/-w 10$/, '-w 20') : l)).sort();
+    assert.notDeepEqual(expected, before, 'b3 is in the table at weight 10');
+    // BIRD first, then the kernel table: when a poll sees the route, the new process announced it
+    // before that poll's IPVS read, so the read must show the write if the write came first.
+    const polls = [];
+    let polling = true;
+    const poller = (async () => {
+      const end = Date.now() + 120_000;
+      while (polling && Date.now() < end) {
+        const at = Date.now();
+        const routed = birdRoutes(`${VIP_DR}/32`)?.includes('dir1') === true;
+        polls.push({ at, routed, w: ipvsDests(VIP_DR)[b3] });
+        if (routed) return;
+        await sleep(250);
+      }
+    })();
+    const startAt = Date.now();
+    try {
+      dir1 = await startDirectorAgent('dir1', '10.0.0.10', dir1Next);
+      note('dir1 started again');
+      dir1Next = spawnAgent('dir1'); // for the active-active case
+      await until('BIRD has the VIP from the new process', () => polls.some((p) => p.routed), 60_000, 100);
+    } finally {
+      polling = false;
+      await poller;
+    }
+    try {
+      const seen = polls.find((p) => p.routed);
+      await until('the router kernel has the routes again', () => kernelRoute(VIP_DR).includes('10.0.0.10') && kernelRoute(VIP_NAT).includes('10.0.0.10'), 20_000, 100);
+      const ops = await metric(dir1, 'lvskit_director_ipvs_operations_total');
+      const applies = await metric(dir1, 'lvskit_director_ipvs_applies_total');
+      const countersAfter = ipvsConns();
+      fact('plain-restart', { stopToWithdrawnMs: withdrawnMs, startToRouteMs: seen.at - startAt, polls: polls.length, pollsWithoutRoute: polls.filter((p) => !p.routed).length, weightWhenRouted: seen.w, ipvsApplies: applies, ipvsOperations: ops });
+      assert.ok(polls.filter((p) => !p.routed && p.at >= startAt).length > 0, 'polled while the new process started without the route');
+      assert.deepEqual(polls.filter((p) => p.routed && p.w !== 20), [], 'BIRD never had the route before the new process had written IPVS');
+      assert.deepEqual(ipvsSave(), expected, 'the table as before with b3 at weight 20: reconciled, not flushed');
+      assert.ok(applies >= 1, 'the new process reconciled');
+      assert.equal(ops, 1, 'one IPVS operation in the new process (the weight edit): nothing unchanged re-added');
+      // A re-added destination starts its counters from 0.
+      for (const [k, v] of Object.entries(countersBefore)) assert.ok((countersAfter[k] ?? -1) >= v, `counter ${k} kept (${v} -> ${countersAfter[k]})`);
+      assert.ok(Object.values(countersBefore).some((v) => v > 0), 'the counters had counted something');
+      const r = await client.call({ op: 'burst', url: `http://${VIP_DR}/`, n: 3 });
+      assert.deepEqual(r.failures, [], 'the VIP answers again');
+    } finally {
+      const from = dir1.events.length;
+      await etcdPut(dir1, BACKENDS[2].host, 10, 'yes');
+      await until('b3 back at weight 10', () => dir1.events.slice(from).some((e) => e.event === 'ipvs' && e.commands.some((c) => c.includes(`-r ${b3}`) && / -w 10\b/.test(c))), 30_000, 50);
+    }
+  });
+
+  await check('active-active', async () => {
+    const echo = BACKENDS.map((b) => spawnIn(b.ns, ['nc', '-ll', '-p', '7', '-e', '/bin/cat']));
+    // dir1 takes the active-active config as SIGHUP would; dir2 starts with the same (no web-nat: its
+    // replies come back through dir1 only), reading the pool from dir1's etcd.
+    const rel = await dir1.call({ op: 'reload', config: directorConfig('dir1', ADDR.dir1, { aa: true }) }, 120_000);
+    fact('aa-reload', rel.result);
+    const t0 = Date.now();
+    let dir2 = dir2Agent;
+    await startDirectorAgent('dir2', ADDR.dir2, dir2Agent, { aa: true, nat: false, etcd: `http://${ADDR.dir1}:2379` });
+    fact('aa-dir2-start-ms', Date.now() - t0);
+    note('dir2 running');
+    for (const p of echo) assert.equal(p.exitCode, null, `echo server: ${p.output}`);
+    // The directors' own netlink reads (no process to spawn: cheap to poll under TCG).
+    const ipvsOf = async (agent) => (await agent.call({ op: 'ipvs' })).services;
+    const full = async (agent) => {
+      const t = await ipvsOf(agent);
+      return BACKENDS.every((b) => t[`${VIP_DR}:7`]?.dests[`${b.address}:7`] === 10 && t[`${VIP_DR}:80`]?.dests[`${b.address}:80`] === 10);
+    };
+    await until('both directors have the echo and web pools in IPVS', async () => (await full(dir1)) && (await full(dir2)), 60_000, 300);
+    note('both pools in IPVS');
+    const bothPaths = () => {
+      const r = birdRoutes(`${VIP_DR}/32`);
+      const k = kernelRoute(VIP_DR);
+      return r?.includes('dir1') && r.includes('dir2') && k.includes(ADDR.dir1) && k.includes(ADDR.dir2);
+    };
+    await until('BIRD merged both paths into an ECMP route in the router kernel', bothPaths, 60_000, 250);
+    note('ECMP route');
+    fact('aa-route', kernelRoute(VIP_DR).split('\n').map((l) => l.trim()));
+    for (const ns of ['dir1', 'dir2']) {
+      assert.equal(readSysctl(ns, 'net.ipv4.vs.sloppy_tcp'), '1', `sloppy_tcp set in ${ns}`);
+      assert.ok(ipvsSave(ns).some((l) => l.startsWith(`-A -t ${VIP_DR}:7 -s mh`)), `echo on mh in ${ns}: ${ipvsSave(ns).join('; ')}`);
+    }
+    // mh builds its lookup table from the destinations in list order: the same pool in the same order
+    // on both directors gives every flow the same server on both.
+    assert.deepEqual(ipvsDestOrder('dir1', VIP_DR, 7), ipvsDestOrder('dir2', VIP_DR, 7), 'echo destinations in the same order on both directors');
+
+    const webConns = async (agent) => (await ipvsOf(agent))[`${VIP_DR}:80`]?.conns ?? 0;
+    const web0 = { dir1: await webConns(dir1), dir2: await webConns(dir2) };
+    await client.call({ op: 'loop', url: `http://${VIP_DR}/`, gapMs: 50 });
+    let records;
+    const losses = [];
+    try {
+      // Long-lived connections to the echo service, spread over both directors by the router's hash.
+      const sideOf = () => {
+        const m = new Map();
+        for (const ns of ['dir1', 'dir2']) for (const e of ipvsConnEntries(ns, VIP_DR, 7)) if (e.client.startsWith('10.0.1.2:')) m.set(Number(e.client.split(':')[1]), { ns, dest: e.dest });
+        return m;
+      };
+      const held = [];
+      for (let i = 0; i < 16; i++) {
+        held.push(await client.call({ op: 'hold', address: VIP_DR, port: 7 }));
+        if (held.length < 6) continue;
+        const sides = sideOf();
+        const n = (ns) => held.filter((h) => sides.get(h.port)?.ns === ns).length;
+        if (n('dir1') >= 2 && n('dir2') >= 2) break;
+      }
+      note(`${held.length} held connections open`);
+      await until('every held connection echoes', async () => (await client.call({ op: 'holds' })).holds.every((h) => h.replies >= 3 && h.intact), 30_000, 300);
+      const first = sideOf();
+      const on = (ns) => held.filter((h) => first.get(h.port)?.ns === ns).map((h) => h.port);
+      assert.ok(on('dir1').length > 0 && on('dir2').length > 0, `held connections on both directors: ${JSON.stringify([...first])}`);
+      await until('both directors scheduled web requests', async () => (await webConns(dir1)) > web0.dir1 + 2 && (await webConns(dir2)) > web0.dir2 + 2, 30_000, 300);
+      fact('aa-spread', { held: held.length, heldOnDir1: on('dir1').length, heldOnDir2: on('dir2').length, webConnsDir1: (await webConns(dir1)) - web0.dir1, webConnsDir2: (await webConns(dir2)) - web0.dir2 });
+
+      /** Stop a director (it withdraws), then cut its link: what crossed it must now cross the other. */
+      const lose = async (name, agent) => {
+        const other = name === 'dir1' ? 'dir2' : 'dir1';
+        const moving = held.filter((h) => first.get(h.port)?.ns === name).map((h) => h.port);
+        const at = Date.now();
+        await agent.call({ op: 'stop' });
+        await agent.child.exited;
+        await until(`the router routes ${VIP_DR} over ${other} only`, () => {
+          const k = kernelRoute(VIP_DR);
+          return !k.includes(ADDR[name]) && k.includes(ADDR[other]);
+        }, 30_000, 50);
+        const singleMs = Date.now() - at;
+        sh('ip', ['-n', name, 'link', 'set', 'eth0', 'down']);
+        const cutAt = Date.now();
+        await sleep(2500);
+        const hs = (await client.call({ op: 'holds', since: at })).holds;
+        const loss = { at, lost: name, stopToSinglePathMs: singleMs, moved: moving.length, maxReplyGapMs: Math.max(...hs.map((h) => h.maxGapMs)), movedMaxReplyGapMs: Math.max(...hs.filter((h) => moving.includes(h.port)).map((h) => h.maxGapMs)) };
+        losses.push(loss);
+        fact(`aa-lose-${name}`, loss);
+        for (const h of hs) {
+          assert.ok(h.open && h.errors.length === 0, `held connection ${h.port} still open without error: ${JSON.stringify(h)}`);
+          assert.ok(h.intact, `held connection ${h.port}: the echo is what was sent`);
+          assert.ok(h.lastReplyAt > cutAt, `held connection ${h.port} answered after ${name}'s link was cut`);
+        }
+        // The moved flows now cross the other director: it scheduled them mid-connection (sloppy_tcp), to
+        // the server the lost director had chosen (mh), or the server would have reset them.
+        const entries = ipvsConnEntries(other, VIP_DR, 7);
+        for (const port of moving) {
+          const e = entries.find((x) => x.client === `10.0.1.2:${port}`);
+          assert.ok(e, `flow ${port} from ${name} is in ${other}'s IPVS connection table`);
+          assert.equal(e.dest, first.get(port).dest, `flow ${port} kept its server`);
+        }
+      };
+      note(`held connections: ${on('dir1').length} on dir1, ${on('dir2').length} on dir2; losing dir1`);
+      await lose('dir1', dir1);
+      // dir1 back (link up, a new process with the same config), then lose dir2.
+      sh('ip', ['-n', 'dir1', 'link', 'set', 'eth0', 'up']);
+      sh('ip', ['-n', 'dir1', 'route', 'replace', 'default', 'via', '10.0.0.1']);
+      note('dir1 link up, starting dir1 again');
+      dir1 = await startDirectorAgent('dir1', ADDR.dir1, dir1Next, { aa: true });
+      await until('the ECMP route over both again', bothPaths, 60_000, 250);
+      const web1 = await webConns(dir1);
+      await until('dir1 scheduling web requests again', async () => (await webConns(dir1)) > web1 + 2, 30_000, 300);
+      note('losing dir2');
+      await lose('dir2', dir2);
+      dir2 = undefined;
+    } finally {
+      records = (await client.call({ op: 'stop' })).records;
+      await client.call({ op: 'hold-end' }).catch(() => undefined);
+      for (const p of echo) await killChild(p);
+      // Whatever happened, the last case starts with dir1 alone.
+      if (dir2 !== undefined && dir2.child.exitCode === null) {
+        await dir2.call({ op: 'stop' }).catch(() => undefined);
+        await Promise.race([dir2.child.exited, sleep(20_000)]);
+      }
+      sh('ip', ['-n', 'dir1', 'link', 'set', 'eth0', 'up']);
+      sh('ip', ['-n', 'dir1', 'route', 'replace', 'default', 'via', '10.0.0.1']);
+    }
+    const bad = records.filter((r) => !r.ok);
+    fact('aa-requests', { total: records.length, failed: bad.map((r) => ({ err: r.err, t0: r.t0 })), losses: losses.map((l) => l.lost) });
+    assert.equal(losses.length, 2, 'both directors were lost in turn');
+    for (const l of losses) {
+      assert.ok(l.moved > 0, `flows moved when ${l.lost} was lost`);
+      assert.ok(records.filter((r) => r.ok && r.t0 > l.at + l.stopToSinglePathMs).length > 5, `requests served through the other director once ${l.lost} was lost`);
+    }
   });
 
   await check('stop-withdraws', async () => {
@@ -600,7 +853,7 @@ try {
   console.log(`CASE FAIL harness: ${e?.stack ?? e}`);
 } finally {
   if (failed) {
-    for (const f of ['/tmp/dir1.log', '/tmp/bird.log', '/tmp/bird.out', '/tmp/etcd-dir1.log']) {
+    for (const f of ['/tmp/dir1.log', '/tmp/dir2.log', '/tmp/bird.log', '/tmp/bird.out', '/tmp/etcd-dir1.log']) {
       try {
         const t = fs.readFileSync(f, 'utf8');
         console.log(`----- ${f} (tail) -----\n${t.split('\n').slice(-60).join('\n')}`);
