@@ -49,6 +49,8 @@ export interface ServerView {
   status: 'pooled' | 'held' | 'draining' | 'out';
   /** Leaving the configuration (draining before removal). */
   leaving: boolean;
+  /** Draining with its weight 0 in IPVS: when it will be removed (ISO 8601). */
+  drainUntil?: string;
   checks: { name: string; up: boolean; last?: string; latencyMs?: number }[];
 }
 
@@ -86,6 +88,8 @@ export const DRAIN_FALLBACK_MS = 60_000;
 interface Drain {
   landedAt?: number;
   timer?: TimerHandle;
+  /** Wall-clock removal time (ms since the epoch), once landed. */
+  until?: number;
 }
 
 /** Seconds for people: `2 s`, `1.5 s`, `90 s`. */
@@ -364,6 +368,7 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
       d.landedAt = at;
       d.timer = this.#clock.setTimer(this.config.drainMs, () => this.#endDrain(host));
       const wall = Date.now() + (at - this.#clock.now());
+      d.until = wall + this.config.drainMs;
       this.#log.info({ host, drainMs: this.config.drainMs, until: new Date(wall + this.config.drainMs).toISOString() }, 'weight 0 is in IPVS: drain time starts');
       this.emit('drain', { service: this.name, id: host, since: wall, until: wall + this.config.drainMs });
     }
@@ -435,6 +440,7 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
           pooled: status === 'pooled' || status === 'held',
           status,
           leaving: this.#leaving.has(m.host),
+          ...(status === 'draining' && this.#drains.get(m.host)?.until !== undefined ? { drainUntil: new Date(this.#drains.get(m.host)?.until as number).toISOString() } : {}),
           checks: (st?.checks ?? []).map((c) => ({
             name: c.name,
             up: c.up,

@@ -57,7 +57,7 @@ export function serverLine(s: ServerView): string {
 }
 
 function serverJson(s: ServerView): Record<string, unknown> {
-  return { enabled: s.enabled, up: s.up, pooled: s.pooled, weight: s.weight, address: s.address, port: s.port, status: s.status, leaving: s.leaving, checks: s.checks };
+  return { enabled: s.enabled, up: s.up, pooled: s.pooled, weight: s.weight, address: s.address, port: s.port, status: s.status, leaving: s.leaving, ...(s.drainUntil === undefined ? {} : { drainUntil: s.drainUntil }), checks: s.checks };
 }
 
 /** Everything `/alerts` reports, worst first. */

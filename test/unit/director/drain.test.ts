@@ -59,6 +59,8 @@ describe('director drain time', () => {
     expect(drains[0]?.id).toBe('b');
     expect(drains[0]!.until - drains[0]!.since).toBe(30_000);
     expect(drains[0]!.since).toBeGreaterThanOrEqual(wallBefore);
+    // The status API shows when it goes.
+    expect(svc.servers().find((x) => x.host === 'b')).toMatchObject({ status: 'draining', drainUntil: new Date(drains[0]!.until).toISOString() });
     clock.advance(25_000); // decision + 30 s
     expect(weightOf(svc, 8002)).toBe(0);
     expect(svc.pool.plan.state.members.b?.status).toBe('draining');
