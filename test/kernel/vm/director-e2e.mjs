@@ -770,7 +770,7 @@ try {
       fact('aa-spread', { held: held.length, heldOnDir1: on('dir1').length, heldOnDir2: on('dir2').length, webConnsDir1: (await webConns(dir1)) - web0.dir1, webConnsDir2: (await webConns(dir2)) - web0.dir2 });
 
       /** Stop a director (it withdraws), then cut its link: what crossed it must now cross the other. */
-      const lose = async (name, agent) => {
+      const lose = async (name, agent, otherAgent) => {
         const other = name === 'dir1' ? 'dir2' : 'dir1';
         const moving = held.filter((h) => first.get(h.port)?.ns === name).map((h) => h.port);
         const at = Date.now();
@@ -783,7 +783,13 @@ try {
         const singleMs = Date.now() - at;
         sh('ip', ['-n', name, 'link', 'set', 'eth0', 'down']);
         const cutAt = Date.now();
-        await sleep(2500);
+        const webAtCut = await webConns(otherAgent);
+        // Until every held connection has answered a few times since the cut (or failed: asserted below)
+        // and the other director has scheduled new requests.
+        await until(`traffic through ${other} after ${name}'s link was cut`, async () => {
+          const now = (await client.call({ op: 'holds', since: cutAt })).holds;
+          return now.every((h) => h.repliesSince >= 3 || !h.open || h.errors.length > 0) && (await webConns(otherAgent)) >= webAtCut + 5;
+        }, 30_000, 250);
         const hs = (await client.call({ op: 'holds', since: at })).holds;
         const loss = { at, lost: name, stopToSinglePathMs: singleMs, moved: moving.length, maxReplyGapMs: Math.max(...hs.map((h) => h.maxGapMs)), movedMaxReplyGapMs: Math.max(...hs.filter((h) => moving.includes(h.port)).map((h) => h.maxGapMs)) };
         losses.push(loss);
@@ -803,7 +809,7 @@ try {
         }
       };
       note(`held connections: ${on('dir1').length} on dir1, ${on('dir2').length} on dir2; losing dir1`);
-      await lose('dir1', dir1);
+      await lose('dir1', dir1, dir2);
       // dir1 back (link up, a new process with the same config), then lose dir2.
       sh('ip', ['-n', 'dir1', 'link', 'set', 'eth0', 'up']);
       sh('ip', ['-n', 'dir1', 'route', 'replace', 'default', 'via', '10.0.0.1']);
@@ -813,7 +819,7 @@ try {
       const web1 = await webConns(dir1);
       await until('dir1 scheduling web requests again', async () => (await webConns(dir1)) > web1 + 2, 30_000, 300);
       note('losing dir2');
-      await lose('dir2', dir2);
+      await lose('dir2', dir2, dir1);
       dir2 = undefined;
     } finally {
       records = (await client.call({ op: 'stop' })).records;
