@@ -59,6 +59,8 @@ for (const t of ['1000x50', '10000x10']) {
   const a = get('dump-client', t);
   const b = get('dump-ipvsadm', t);
   if (a || b) rows.push([`dump ${t}`, fmt(a?.ms), fmt(b?.ms), ratio(a?.ms, b?.ms), `median of the runs; client ${a?.all?.join('/')} ms, ipvsadm ${b?.all?.join('/')} ms`]);
+  const e = get('dump-client-8', t);
+  if (e) rows.push([`  same, client with dumpSockets: 8`, fmt(e.ms), fmt(b?.ms), ratio(e.ms, b?.ms), `runs ${e.all.join('/')} ms`]);
 }
 for (const t of ['1000x50', '10000x10']) {
   const a = get('change-apply-known', t);
@@ -68,6 +70,8 @@ for (const t of ['1000x50', '10000x10']) {
     rows.push([`one weight change in ${t}`, fmt(a?.ms), fmt(b?.ms), ratio(a?.ms, b?.ms), `apply({ known }): ${a?.sendmsgs} datagram(s), ${a?.requests} request(s); ipvsadm -e median of 3`]);
     const v = get('change-apply-known-verify', t);
     if (v) rows.push([`  same, apply({ known, verify: true })`, fmt(v.ms), '', '', `${v.sendmsgs} datagrams, ${v.requests} requests (the write, then the touched service read back)`]);
+    const h = get('change-apply-known-changed', t);
+    if (h) rows.push([`  same, apply({ known, changed: [key] })`, fmt(h.ms), fmt(b?.ms), ratio(h.ms, b?.ms), `${h.sendmsgs} datagram(s), ${h.requests} request(s)`]);
     if (c) rows.push([`  same, apply() reading the table`, fmt(c.ms), '', '', `${c.sendmsgs} datagrams (${c.requests} requests: dumps + 1 write + verify)`]);
   }
 }

@@ -58,6 +58,11 @@ export interface ApplyOptions {
    */
   known?: readonly TableService[];
   /**
+   * With `known`: the keys of the services changed since that table (see
+   * `IncrementalOptions.changed`); the others' destinations are not even compared.
+   */
+  changed?: Iterable<string>;
+  /**
    * Read the table back after writing and report what still differs (default true, false with
    * `known`). With `known`, only the services the plan touched are read back.
    */
@@ -151,7 +156,7 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       attempts++;
       incremental = attempts === 1 && options.known !== undefined;
       const have = incremental ? (knownIndexes.get(options.known as readonly TableService[]) ?? indexTable(options.known as readonly TableService[])) : indexTable(await readTable());
-      const p = planIncremental(desired, have, planOptions());
+      const p = planIncremental(desired, have, incremental && options.changed !== undefined ? { ...planOptions(), changed: options.changed } : planOptions());
       first ??= p;
       drainState = p.drainState;
       if (options.dryRun === true) {
@@ -187,7 +192,8 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       // rest is as known); otherwise the whole table.
       const read = incremental && failures.length === 0 && after !== undefined ? await readBack(client, after, touched, call) : indexTable(await readTable());
       if (failures.length === 0) after = read;
-      const again = planIncremental(desired, read, planOptions());
+      // Services this apply didn't touch were compared (or vouched for) when planning: plan the touched ones.
+      const again = planIncremental(desired, read, incremental && failures.length === 0 ? { ...planOptions(), changed: touched } : planOptions());
       // Draining destinations are expected to be there (at weight 0).
       const drainingHere = (d: Drift): boolean => 'destKey' in d && again.draining.some((x) => x.key === d.key && x.destKey === d.destKey);
       remaining = again.drift.filter((d) => !((d.kind === 'destination-changed' || d.kind === 'destination-unexpected') && drainingHere(d)));

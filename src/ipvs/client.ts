@@ -9,12 +9,12 @@
 import type { Logger } from '../util/logger.js';
 import * as K from './constants.js';
 import { IpvsBatchError, IpvsError, ipvsCmdName, type BatchFailure } from './errors.js';
-import { AF_INET, AF_INET6, familyToAf, formatAddress, parseAddress, toInetAddr } from './address.js';
+import { AF_INET, AF_INET6, familyToAf, formatAddress, parseAddress, parseAddressShared, toInetAddr, type AddressFamily } from './address.js';
 import {
   defaultDestinationPort,
   destinationFromWire,
   destinationToWire,
-  normalizeService,
+  isFwmarkService,
   serviceFromWire,
   serviceIdToWire,
   serviceKey,
@@ -311,7 +311,8 @@ export class IpvsClient {
   }
 
   async #listDestinations(id: ServiceId, o: CallOptions, ch: NetlinkChannel): Promise<Destination[]> {
-    const family = normalizeService({ ...id, scheduler: 'wlc' } as Service).family;
+    const family: AddressFamily = isFwmarkService(id) ? (id.family ?? 'ipv4') : parseAddressShared(id.address).family;
+    if (family !== 'ipv4' && family !== 'ipv6') throw new IpvsError('ERR_IPVS_INVALID_CONFIG', `family must be 'ipv4' or 'ipv6', got ${String(family)}`);
     const m: IpvsMessage = { cmd: K.IPVS_CMD_GET_DEST, attrs: { service: serviceIdToWire(id) } };
     if (o.stats !== false) {
       const msgs = await this.#dumpMsgs(m, o, svcWhat(id), ch);

@@ -94,6 +94,7 @@ export {
   plan,
   planIncremental,
   tableOfIndex,
+  type IncrementalOptions,
   type NormalEntry,
   type TableIndex,
   type DrainEntry,

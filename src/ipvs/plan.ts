@@ -96,6 +96,18 @@ export interface PlanOptions {
   now?: number;
 }
 
+export interface IncrementalOptions extends PlanOptions {
+  /**
+   * Keys of the services that may have changed since the index was made (`serviceKey` form).
+   * With it, every other desired service whose settings equal its index entry is taken to have
+   * the index's destinations too, unread: the caller vouches for it, and planning costs only the
+   * listed services (plus one key lookup per desired service). Services with draining
+   * destinations (in `drainState`) are always planned. Wrong keys give a wrong plan: leave it out
+   * when unsure, and the destinations are compared.
+   */
+  changed?: Iterable<string>;
+}
+
 export interface DrainingDestination {
   key: string;
   destKey: string;
@@ -207,9 +219,15 @@ export function plan(desired: readonly TableService[], actual: readonly TableSer
  * Cost: a scan of the desired services and their destinations' fields, plus normal planning of the
  * changed services only. So a known table plus one change costs about the change, not the table.
  */
-export function planIncremental(desired: readonly TableService[], have: TableIndex, options: PlanOptions = {}): Plan & { touched: string[] } {
+export function planIncremental(desired: readonly TableService[], have: TableIndex, options: IncrementalOptions = {}): Plan & { touched: string[] } {
   const items: PlanItem[] = [];
   const keys = new Set<string>();
+  let vouched: Set<string> | undefined;
+  if (options.changed !== undefined) {
+    vouched = new Set(options.changed);
+    // Services with draining destinations are planned whatever the caller says (deadlines pass).
+    for (const k of options.drainState?.keys() ?? []) vouched.add(k.slice(0, k.indexOf(' ')));
+  }
   for (const s of desired) {
     // The common case without normalizing: an address service spelled as the index has it.
     let h = fastEntry(s, have);
@@ -225,7 +243,7 @@ export function planIncremental(desired: readonly TableService[], have: TableInd
     }
     if (keys.has(key)) throw new IpvsError('ERR_IPVS_INVALID_CONFIG', `desired table lists service ${key} twice`);
     keys.add(key);
-    if (h !== undefined && sameDests(s.destinations ?? [], h.service, h, ++stampCounter)) items.push({ key, w: undefined });
+    if (h !== undefined && ((vouched !== undefined && !vouched.has(key)) || sameDests(s.destinations ?? [], h.service, h, ++stampCounter))) items.push({ key, w: undefined });
     else items.push({ key, w: indexService(s, 'desired table') });
   }
   const p = planItems(items, keys, have, options);
@@ -245,7 +263,13 @@ function fastEntry(s: TableService, have: TableIndex): NormalEntry | undefined {
   if (typeof s !== 'object' || s === null) return undefined;
   const a = s as Partial<AddressServiceId> & Partial<FwmarkServiceId> & ServiceOptions;
   if (a.fwmark !== undefined || typeof a.address !== 'string' || typeof a.protocol !== 'string') return undefined;
-  const h = have.get(`${a.protocol}/${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`);
+  // The key as normalization would spell it, remembered per service object (checked on every use).
+  let c = keyOf.get(s);
+  if (c === undefined || c.protocol !== a.protocol || c.address !== a.address || c.port !== a.port) {
+    c = { protocol: a.protocol, address: a.address, port: a.port, key: `${a.protocol}/${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}` };
+    keyOf.set(s, c);
+  }
+  const h = have.get(c.key);
   if (h === undefined) return undefined;
   const n = h.service;
   if (n.kind !== 'address' || n.address !== a.address || n.protocol !== a.protocol || n.port !== a.port) return undefined;
@@ -254,6 +278,8 @@ function fastEntry(s: TableService, have: TableIndex): NormalEntry | undefined {
   if ((a.schedFlags !== undefined && a.schedFlags.length > 0) || n.schedBits !== 0) return undefined;
   return h;
 }
+
+const keyOf = new WeakMap<object, { protocol: string; address: string; port: number | undefined; key: string }>();
 
 /** The index entry's destinations as an array, in its order (made once per entry). */
 const orderedOf = new WeakMap<NormalEntry, NormalDestination[]>();

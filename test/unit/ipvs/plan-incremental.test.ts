@@ -158,6 +158,30 @@ describe('planIncremental equals plan', () => {
     );
   });
 
+  it('with `changed` naming every service that differs (and any others), the same plan without reading the rest', () => {
+    fc.assert(
+      fc.property(tableArb, tableArb, fc.array(editArb, { maxLength: 5 }), tableArb, fc.nat(), fc.array(fc.boolean(), { maxLength: 6 }), (start, desired0, edits, extra, seed, more) => {
+        const kernel = applyOpsToTable(start, plan(desired0, start).ops);
+        const desired = edited(desired0, edits, extra);
+        const { keys, destKeys } = keysOf(kernel);
+        const options = fc.sample(optionsArb(keys, destKeys), { seed, numRuns: 1 })[0] as PlanOptions;
+        let full;
+        try {
+          full = plan(desired, kernel, options);
+        } catch {
+          return;
+        }
+        // What differs: every service with an operation or drift; plus some that don't.
+        const changed = new Set([...full.ops.map((o) => o.key), ...full.drift.map((d) => d.key)]);
+        keys.forEach((k, i) => more[i] === true && changed.add(k));
+        const { touched, ...inc } = planIncremental(desired, indexTable(kernel), { ...options, changed });
+        expect(inc).toEqual(full);
+        expect(touched.every((k) => changed.has(k))).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('an index carried along by applyOpsToIndex stays the kernel table applyOpsToTable gives', () => {
     fc.assert(
       fc.property(tableArb, tableArb, fc.array(fc.array(editArb, { maxLength: 3 }), { maxLength: 4 }), tableArb, (start, desired0, rounds, extra) => {
@@ -227,6 +251,10 @@ describe('planIncremental on a large known table', () => {
     // destination 7 (8 reads), the reversed one at the first (1), the by-key one at 7 (8), then it is
     // normalized (4 x 50). plan() would read 4 x 10,000.
     expect(reads).toBe(199 * 50 + 8 + 1 + 8 + 4 * 50);
+    // With `changed`, the others' destinations are not read at all.
+    reads = 0;
+    expect(planIncremental(watched, idx, { changed: ['tcp/10.200.0.117:80'] }).ops).toHaveLength(1);
+    expect(reads).toBe(8 + 1 + 8 + 4 * 50);
     // The kernel's own order (a read-back lists destinations newest first) is matched by key.
     const reversed = indexTable(tableOfIndex(idx).map((s) => ({ ...s, destinations: [...(s.destinations ?? [])].reverse() })));
     expect(planIncremental(changed, reversed).touched).toEqual(['tcp/10.200.0.117:80']);
