@@ -232,6 +232,36 @@ describe('apply() with a known table', () => {
     expect(plan(changed, await c.readTable()).ops).toEqual([]);
   });
 
+  it('with verify, reads back only the touched service (3 requests); with changed, plans only the named service', async () => {
+    const k = new FakeKernel();
+    const c = await IpvsClient.open({ socket: k });
+    const desired: TableService[] = [
+      { ...web, destinations: dests(20) },
+      { ...web, port: 443, destinations: dests(20) },
+      { ...web, port: 8080, destinations: dests(5) },
+    ];
+    const first = await apply(desired, { client: c });
+    expect(Object.isFrozen(first.table)).toBe(true);
+    const changed = structuredClone(desired);
+    (changed[1]!.destinations![3] as { weight: number }).weight = 7;
+    let before = c.stats.requests;
+    const r = await apply(changed, { client: c, known: first.table!, verify: true });
+    expect(c.stats.requests - before).toBe(3); // the write, GET_SERVICE, the destination dump of that service
+    expect(r.remaining).toEqual([]);
+    expect(plan(changed, await c.readTable()).ops).toEqual([]);
+    // Named: only service 8080 is looked at, so a change elsewhere that isn't named is not seen (the caller vouched).
+    (changed[2]!.destinations![0] as { weight: number }).weight = 3;
+    (changed[0]!.destinations![0] as { weight: number }).weight = 4;
+    before = c.stats.requests;
+    const named = await apply(changed, { client: c, known: r.table!, changed: ['tcp/192.0.2.1:8080'] });
+    expect(c.stats.requests - before).toBe(1);
+    expect(named.plan.ops.map((o) => o.key)).toEqual(['tcp/192.0.2.1:8080']);
+    // Without the hint the next apply finds the other one.
+    const rest = await apply(changed, { client: c, known: named.table! });
+    expect(rest.plan.ops.map((o) => o.key)).toEqual(['tcp/192.0.2.1:80']);
+    expect(plan(changed, await c.readTable()).ops).toEqual([]);
+  });
+
   it('falls back to reading the kernel when an operation fails against a stale known table', async () => {
     const k = new FakeKernel();
     const c = await IpvsClient.open({ socket: k });
