@@ -73,7 +73,7 @@ describe('kernel: lvskit-director end to end (client, BIRD, director with IPVS a
     ['kill-backend', 'a killed backend goes to weight 0 within interval + timeout, is removed after the grace time, and no request fails once it is at weight 0'],
     ['depool-threshold', 'with two of three backends down the depool threshold keeps two pooled and /alerts says CRITICAL'],
     ['graceful-restart-no-flush', 'a graceful restart keeps the route in BIRD and the router kernel throughout (F bit: not dropped at session up) and the IPVS table as it was (same ipvsadm -S, counters kept, no writes), with no failed request'],
-    ['plain-restart', 'a plain restart withdraws, re-announces only after the new process wrote IPVS, and reconciles without a flush (one weight edit, nothing re-added, counters kept)'],
+    ['plain-restart', 'a plain restart (into the active-active config) withdraws, re-announces only after the new process wrote IPVS, and reconciles without a flush (scheduler edited in place, one weight edit, the echo service added, nothing re-added, counters kept)'],
     ['active-active', 'two directors announce the VIP with ECMP (mh, sloppy_tcp): traffic crosses both, and losing either keeps every long-lived connection on its server through the other'],
     ['stop-withdraws', 'stopping the director withdraws the VIPs from BIRD and the router, and leaves the IPVS table as it is'],
   ];

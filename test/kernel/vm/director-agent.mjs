@@ -5,7 +5,6 @@
 //        { op: 'get', path }            GET on its status API -> { status, body }
 //        { op: 'etcd-put', key, value } through etcd's JSON gateway on 127.0.0.1:2379 -> { at }
 //        { op: 'ipvs' }                 its netlink read of the table -> { services: { 'vip:port': { conns, dests } } }
-//        { op: 'reload', config }       YAML text -> d.reload() (what SIGHUP does) -> { result }
 //        { op: 'stop', restart }        d.stop({ restart }) then exit
 //   out: { event: 'ipvs' | 'member' | 'announce', at, ... }
 import fs from 'node:fs';
@@ -60,11 +59,6 @@ async function handle(m) {
     case 'get': {
       const r = await globalThis.fetch(`${d.statusUrl}${m.path}`, m.json ? { headers: { accept: 'application/json' } } : {});
       return { status: r.status, body: await r.text() };
-    }
-    case 'reload': {
-      const file = `/tmp/${name}.yaml`;
-      fs.writeFileSync(file, m.config);
-      return { result: await d.reload(parseConfig(m.config, file)) };
     }
     case 'etcd-put':
       return { at: await etcdPut(m.key, m.value) };

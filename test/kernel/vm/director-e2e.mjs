@@ -413,6 +413,7 @@ let dir1;
 /** The next dir1 process, spawned early so its node start and imports overlap other cases (TCG is slow). */
 let dir1Next;
 let dir2Agent;
+const echoServers = [];
 const ADDR = { dir1: '10.0.0.10', dir2: '10.0.0.11' };
 const dests = (vip, port = 80) => Object.fromEntries(Object.entries(ipvsDests(vip, port)).sort());
 /** The director's own read of the kernel table (cheap to poll): { vip: { 'addr:port': weight } }. */
@@ -434,6 +435,8 @@ try {
     client = ipcPeer(cl, 'client');
     const timed = async (name, p) => { await p; fact(name, Date.now() - t); };
     await Promise.all([timed('backends-start-ms', Promise.all(BACKENDS.map(startBackend))), timed('client-start-ms', client.ready), timed('etcd-start-ms', startEtcd('dir1'))]);
+    // Echo servers for the active-active case's long-lived connections (busybox nc, one cat per connection).
+    for (const b of BACKENDS) echoServers.push(spawnIn(b.ns, ['nc', '-ll', '-p', '7', '-e', '/bin/cat']));
     // The first answer shows the client cannot reach the VIP before any route exists.
     const before = await client.call({ op: 'burst', url: `http://${VIP_DR}/`, n: 1 });
     assert.equal(before.failures.length, 1, 'the VIP is unreachable before BGP');
@@ -651,12 +654,18 @@ try {
     const withdrawnMs = Date.now() - stopAt;
     await until('the router kernel dropped the route', () => kernelRoute(VIP_DR) === '', 10_000, 100);
     assert.deepEqual(ipvsSave(), before, 'a plain stop leaves the IPVS table as it is');
-    // While no director runs, b3's weight changes in etcd: the new process's first reconcile then has
-    // exactly one thing to write, and the routers must not get the VIPs before it is written.
+    // While no director runs, b3's weight changes in etcd, and the new process starts with the
+    // active-active config (web-dr on mh, an echo service; it is the next case's layout, and a fresh
+    // process adds the echo servers in one write, in the same order as dir2 will). Its first reconcile
+    // then has exactly these to write, nothing else; the routers must not get the VIPs before.
     note('dir1 stopped and withdrawn; b3 to weight 20 in etcd; starting dir1 again');
     etcdPutWget('dir1', `${ETCD_PREFIX}${BACKENDS[2].host}`, JSON.stringify({ weight: 20, pooled: 'yes' }));
-    const expected = before.map((l) => (l.startsWith(`-a -t ${VIP_DR}:80 -r ${b3} `) ? l.replace(/-w 10$/, '-w 20') : l)).sort();
-    assert.notDeepEqual(expected, before, 'b3 is in the table at weight 10');
+    const destLines = (t) => t.filter((l) => l.startsWith('-a ')).sort();
+    const expected = [
+      ...destLines(before).map((l) => (l.startsWith(`-a -t ${VIP_DR}:80 -r ${b3} `) ? l.replace(/-w 10$/, '-w 20') : l)),
+      ...BACKENDS.map((b) => `-a -t ${VIP_DR}:7 -r ${b.address}:7 -g -w 10`),
+    ].sort();
+    assert.ok(destLines(before).some((l) => l.startsWith(`-a -t ${VIP_DR}:80 -r ${b3} `) && l.endsWith('-w 10')), 'b3 is in the table at weight 10');
     // BIRD first, then the kernel table: when a poll sees the route, the new process announced it
     // before that poll's IPVS read, so the read must show the write if the write came first.
     const polls = [];
@@ -673,7 +682,7 @@ try {
     })();
     const startAt = Date.now();
     try {
-      dir1 = await startDirectorAgent('dir1', '10.0.0.10', dir1Next);
+      dir1 = await startDirectorAgent('dir1', ADDR.dir1, dir1Next, { aa: true });
       note('dir1 started again');
       dir1Next = spawnAgent('dir1'); // for the active-active case
       await until('BIRD has the VIP from the new process', () => polls.some((p) => p.routed), 60_000, 100);
@@ -690,9 +699,13 @@ try {
       fact('plain-restart', { stopToWithdrawnMs: withdrawnMs, startToRouteMs: seen.at - startAt, polls: polls.length, pollsWithoutRoute: polls.filter((p) => !p.routed).length, weightWhenRouted: seen.w, ipvsApplies: applies, ipvsOperations: ops });
       assert.ok(polls.filter((p) => !p.routed && p.at >= startAt).length > 0, 'polled while the new process started without the route');
       assert.deepEqual(polls.filter((p) => p.routed && p.w !== 20), [], 'BIRD never had the route before the new process had written IPVS');
-      assert.deepEqual(ipvsSave(), expected, 'the table as before with b3 at weight 20: reconciled, not flushed');
+      const after = ipvsSave();
+      assert.deepEqual(destLines(after), expected, 'the servers as before with b3 at weight 20, plus the echo servers: reconciled, not flushed');
+      assert.ok(after.some((l) => l.startsWith(`-A -t ${VIP_DR}:80 -s mh`)), `web-dr edited to mh: ${after.join('; ')}`);
+      assert.ok(after.some((l) => l.startsWith(`-A -t ${VIP_NAT}:80 -s rr`)), 'web-nat as it was');
       assert.ok(applies >= 1, 'the new process reconciled');
-      assert.equal(ops, 1, 'one IPVS operation in the new process (the weight edit): nothing unchanged re-added');
+      // The scheduler edit, the weight edit, the echo service and its three servers: nothing re-added.
+      assert.equal(ops, 6, 'six IPVS operations in the new process');
       // A re-added destination starts its counters from 0.
       for (const [k, v] of Object.entries(countersBefore)) assert.ok((countersAfter[k] ?? -1) >= v, `counter ${k} kept (${v} -> ${countersAfter[k]})`);
       assert.ok(Object.values(countersBefore).some((v) => v > 0), 'the counters had counted something');
@@ -706,11 +719,9 @@ try {
   });
 
   await check('active-active', async () => {
-    const echo = BACKENDS.map((b) => spawnIn(b.ns, ['nc', '-ll', '-p', '7', '-e', '/bin/cat']));
-    // dir1 takes the active-active config as SIGHUP would; dir2 starts with the same (no web-nat: its
-    // replies come back through dir1 only), reading the pool from dir1's etcd.
-    const rel = await dir1.call({ op: 'reload', config: directorConfig('dir1', ADDR.dir1, { aa: true }) }, 120_000);
-    fact('aa-reload', rel.result);
+    // dir1 runs the active-active config since the plain restart; dir2 starts with the same (no
+    // web-nat: its replies come back through dir1 only), reading the pool from dir1's etcd.
+    const echo = echoServers;
     const t0 = Date.now();
     let dir2 = dir2Agent;
     await startDirectorAgent('dir2', ADDR.dir2, dir2Agent, { aa: true, nat: false, etcd: `http://${ADDR.dir1}:2379` });
@@ -824,7 +835,6 @@ try {
     } finally {
       records = (await client.call({ op: 'stop' })).records;
       await client.call({ op: 'hold-end' }).catch(() => undefined);
-      for (const p of echo) await killChild(p);
       // Whatever happened, the last case starts with dir1 alone.
       if (dir2 !== undefined && dir2.child.exitCode === null) {
         await dir2.call({ op: 'stop' }).catch(() => undefined);
