@@ -21,8 +21,8 @@ export interface Clock {
 
 /**
  * The real clock: `performance.now()` and Node timers (unref'd by default, so they never hold the process open).
- * A timer runs within Node's millisecond resolution of its due time: possibly a fraction of a millisecond
- * before `now()` reaches it, never a whole millisecond early.
+ * A timer never runs before `now()` reaches its due time: the state machines compare the two and
+ * ignore a timer event that comes early, so an early run would be a lost timer.
  */
 export class RealClock implements Clock {
   readonly #ref: boolean;
@@ -43,11 +43,9 @@ export class RealClock implements Clock {
 
 /**
  * One real timer, without closures (Node passes the timer to `fireRealTimer`).
- * Node counts timers in whole milliseconds of its loop time, so a timer can
- * run up to 1 ms before `performance.now()` reaches its due time; that is
- * within the timer's resolution and it runs then, with no second timer.
- * Only a timer more than 1 ms early (a delay above Node's limit of 2^31-1 ms,
- * armed in steps) is armed again for the rest.
+ * Node counts timers in whole milliseconds of its loop time, which can be stale when the timer is
+ * armed, so a Node timer can fire before `performance.now()` reaches the due time; then it is armed
+ * again for the rest (also how delays above Node's limit of 2^31-1 ms are armed, in steps).
  */
 class RealTimer implements TimerHandle {
   readonly fn: () => void;
@@ -73,7 +71,7 @@ class RealTimer implements TimerHandle {
 function fireRealTimer(timer: RealTimer): void {
   timer.t = undefined;
   const left = timer.due - performance.now();
-  if (left >= 1) timer.arm(left);
+  if (left > 0) timer.arm(left);
   else timer.fn();
 }
 

@@ -71,6 +71,27 @@ describe('FakeClock', () => {
 });
 
 describe('RealClock', () => {
+  it('never runs a timer before now() reaches its due time (state machines ignore an early timer event)', async () => {
+    const c = new RealClock();
+    const early: number[] = [];
+    // Fractional delays, armed while the loop's cached millisecond time goes stale under busy work:
+    // the case where a Node timer alone fires before performance.now() reaches the due time.
+    await new Promise<void>((resolve) => {
+      let left = 300;
+      for (let i = 0; i < 300; i++) {
+        const busyUntil = performance.now() + 0.05;
+        while (performance.now() < busyUntil); // bounded: 50 µs
+        const due = c.now() + 0.2 + (i % 17) * 0.37;
+        c.setTimer(due - c.now(), () => {
+          const d = c.now() - due;
+          if (d < 0) early.push(d);
+          if (--left === 0) resolve();
+        });
+      }
+    });
+    expect(early).toEqual([]);
+  });
+
   it('is monotonic and fires a short timer', async () => {
     const c = new RealClock();
     const t0 = c.now();
