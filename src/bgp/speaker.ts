@@ -482,6 +482,15 @@ export class BgpSpeaker extends EventEmitter<BgpSpeakerEvents> {
 
   #onEstablished(peer: Peer, n: NegotiatedSession): void {
     peer.in.acceptFamilies(n.families.filter((f) => f.safi === Safi.UNICAST).map((f) => f.afi as AddressFamily));
+    // RFC 4724 §4.2: routes kept stale over the peer's restart stay only for the families whose
+    // forwarding state it says it preserved (F bit); the others go now, before its first UPDATE.
+    // (Stale routes at session up can only be left from a graceful down: a plain one clears them.)
+    const preserved = new Set(n.peerGracefulRestart?.families.filter((f) => f.forwardingPreserved && f.safi === Safi.UNICAST).map((f) => f.afi));
+    for (const afi of [Afi.IPV4, Afi.IPV6] as const) {
+      if (preserved.has(afi)) continue;
+      const gone = peer.in.sweepStale(afi);
+      if (gone.length > 0) this.emit('routes', peer.address, { announced: [], withdrawn: gone });
+    }
     this.emit('peer-up', peer.address, n);
     // Next hops may depend on the session's local address: rebuild, then send everything and End-of-RIB.
     for (const [prefix, attrs] of this.#local) this.#export(peer, prefix, attrs);

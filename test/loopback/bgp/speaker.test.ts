@@ -207,14 +207,55 @@ describe('BgpSpeaker over loopback', () => {
     });
     speakers.push(next);
     const up = waitFor(router, 'peer-up');
+    let atUp: [string, boolean][] = [];
+    router.once('peer-up', () => (atUp = router.routesReceived().map((r) => [r.prefix, r.stale])));
     next.announce('198.51.100.60/32');
     await next.start();
     const [, n] = await up;
+    // F bit set: the router still holds both, stale, when the new session comes up.
+    expect(atUp.sort()).toEqual([
+      ['198.51.100.60/32', true],
+      ['198.51.100.61/32', true],
+    ]);
     expect(n.peerGracefulRestart).toMatchObject({ restarting: true, restartTime: 30 });
     // F bit per family (RFC 4724 §3): without it a router drops the kept routes at session up.
     expect(n.peerGracefulRestart?.families.map((f) => f.forwardingPreserved)).toEqual([true, true]);
     await until(() => router.routesReceived().length === 1);
     expect(router.routesReceived().map((r) => [r.prefix, r.stale])).toEqual([['198.51.100.60/32', false]]);
+  });
+
+  it("as helper, drops a restarted peer's stale routes at session up when its F bit is clear (RFC 4724 §4.2)", async () => {
+    const { router, director } = await pair({ gracefulRestart: true });
+    director.announce('198.51.100.62/32');
+    director.announce('2001:db8:62::/48');
+    await director.start();
+    await until(() => router.routesReceived().length === 2);
+    const down = waitFor(router, 'peer-down');
+    await director.close({ restart: true });
+    await down;
+    expect(router.routesReceived().every((r) => r.stale)).toBe(true);
+
+    // The new process announces graceful restart with the R bit but preserved no forwarding state
+    // (F bit clear for both families), and has nothing to send.
+    const next = new BgpSpeaker({
+      localAs: 4200000001,
+      routerId: '10.0.0.1',
+      listen: false,
+      gracefulRestart: { restartTime: 30, restarting: true },
+      peers: [{ address: '127.0.0.1', port: router.port as number, localAddress: '127.0.0.2', remoteAs: 65000, nextHop: { ipv4: '192.0.2.10' }, ...fast }],
+    });
+    speakers.push(next);
+    const withdrawn: string[] = [];
+    router.on('routes', (_peer, ch) => withdrawn.push(...ch.withdrawn.map((r) => r.prefix)));
+    let atUp: string[] = ['not up'];
+    router.once('peer-up', () => (atUp = router.routesReceived().map((r) => r.prefix)));
+    const up = waitFor(router, 'peer-up');
+    await next.start();
+    const [, n] = await up;
+    expect(n.peerGracefulRestart?.families.map((f) => f.forwardingPreserved)).toEqual([false, false]);
+    // Gone when the session came up, not at End-of-RIB or after the restart time.
+    expect(atUp).toEqual([]);
+    expect(withdrawn.sort()).toEqual(['198.51.100.62/32', '2001:db8:62::/48']);
   });
 
   it('runs over IPv6 transport (::1), carrying IPv4 and IPv6 routes', async () => {
