@@ -17,7 +17,8 @@
 // `partition` (r1's bridge port detached: r1 keeps its carrier and stays master, alone; its return
 // heals a split brain). Returns: a new daemon (clean, kill), the link up (cut), the port back.
 //
-// Figures (ms, median [min–max] over trials) from the fault: the backup's first advert, VIP on
+// The fault falls at the same phases against r1's adverts for every pair (trial n: a fixed fraction
+// of the interval after an advert reached the capture). Figures (ms, median [min–max] over trials) from the fault: the backup's first advert, VIP on
 // the backup, its first GARP, the client's neighbour entry on the backup's MAC, the first echo
 // reply through the backup (client outage), the longest echo-reply gap and echo requests lost;
 // the backup's timer (from the master's priority 0 / last advert on the wire to its own first
@@ -109,8 +110,7 @@ async function runGroup(pair, iv) {
       const row = { pair: pairName(pair), iv, fault, trial };
       try {
         await bl.until(() => bl.settledOn('r1', 'r2'), 20_000 + 5 * iv, 'r1 master before the fault');
-        // A random phase against r1's adverts, at least 100 ms (and an interval) after settling.
-        await sleep(100 + Math.min(iv, 1000) + Math.random() * iv);
+        await sleep(100 + Math.min(iv, 1000));
         // r1 lives through partitions: keep its (and r2's) pending repeat GARPs (5 s) and rate limits
         // from the previous heal out of this trial, so each heal is measured on its own.
         if (fault === 'partition' && pending !== undefined) await sleep(Math.max(0, pending.tRet + 5_500 - bl.clock.now()));
@@ -120,6 +120,12 @@ async function runGroup(pair, iv) {
           finishReturn(results[results.length - 1], pending, ctx);
           pending = undefined;
         }
+        // The fault's phase against r1's adverts: right after one of them reached the capture, plus
+        // a fraction of the interval that depends only on the trial number (a golden-ratio sequence
+        // that covers [0, 1) evenly), so every pair meets the same phases and the comparison between
+        // pairs is not left to the luck of 10 random draws.
+        await bl.nextAdvert(bl.ips.r1, 2_000 + 5 * iv);
+        await sleep(((trial * 0.6180339887) % 1) * iv);
         const t0 = bl.clock.now();
         if (fault === 'clean') bl.term(d1);
         else if (fault === 'kill') bl.kill(d1);

@@ -117,6 +117,8 @@ export class BenchLab {
   #kaRuns = 0;
   #aux = [];
   #routerModule;
+  /** Callbacks for the next advert in the capture (nextAdvert). */
+  #advertWaiters = [];
 
   /** `routerModule`: where bench/vrrp/router.mjs loads lvskit/vrrp from (default the package's own dist/). */
   static async create(createLab, { routerModule } = {}) {
@@ -177,7 +179,9 @@ export class BenchLab {
     this.#aux.push(cap);
     onLines(cap.child.stdout, (line) => {
       const e = parseFrame(line);
-      if (e !== undefined) this.wire.push(e);
+      if (e === undefined) return;
+      this.wire.push(e);
+      if (e.k === 'adv') for (const w of this.#advertWaiters.splice(0)) w(e);
     });
     await cap.waitForOutput(/listening on eth0/, { timeoutMs: 15_000 });
     // Monitors print nothing when ready: give them a moment to subscribe.
@@ -190,6 +194,24 @@ export class BenchLab {
     });
     this.#aux.push(ping);
     await ping.waitForOutput(/^pinging$/m, { timeoutMs: 30_000 });
+  }
+
+  /** Resolve when the capture next shows an advert (priority > 0) from `ip`; rejects after `timeoutMs`. */
+  nextAdvert(ip, timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.#advertWaiters.indexOf(check);
+        if (i >= 0) this.#advertWaiters.splice(i, 1);
+        reject(new Error(`no advert from ${ip} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const check = (e) => {
+        if (e.ip === ip && e.prio > 0) {
+          clearTimeout(timer);
+          resolve(e);
+        } else this.#advertWaiters.push(check);
+      };
+      this.#advertWaiters.push(check);
+    });
   }
 
   /** Drop wire events older than `keepMs` (the capture grows by ~1000 events a second). */
