@@ -223,6 +223,9 @@ export class VrrpRouter extends EventEmitter<VrrpRouterEvents> {
       } catch (e) {
         throw new VrrpError('ERR_VRRP_CONFIG', `instance ${i.name}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
       }
+      if (i.takeoverOrder !== undefined && i.takeoverOrder !== 'advert-first' && i.takeoverOrder !== 'addresses-first') {
+        throw new VrrpError('ERR_VRRP_CONFIG', `instance ${i.name}: takeoverOrder ${String(i.takeoverOrder)} is not 'advert-first' or 'addresses-first'`);
+      }
       const gap = i.frameIntervalMs ?? 0;
       if (!(gap >= 0 && gap <= 10_000)) throw new VrrpError('ERR_VRRP_CONFIG', `instance ${i.name}: frameIntervalMs ${gap} is not 0..10000`);
       const form = i.ipv4Checksum ?? 'pseudo-header';

@@ -265,7 +265,7 @@ describe('VrrpRouter driver over an in-memory wire', () => {
   it('refuses a bad MAC, unicast peer or frame gap up front, not in a timer callback', () => {
     const clock = new FakeClock();
     const transport = new FakeTransport('X', new Wire(clock));
-    for (const bad of [{ mac: '02:00' }, { unicastPeers: ['fe80::1'] }, { frameIntervalMs: -1 }]) {
+    for (const bad of [{ mac: '02:00' }, { unicastPeers: ['fe80::1'] }, { frameIntervalMs: -1 }, { takeoverOrder: 'garp-first' as 'advert-first' }]) {
       expect(() => new VrrpRouter({ instances: [inst(1, 100, bad)], transport, clock })).toThrow(VrrpError);
     }
   });
