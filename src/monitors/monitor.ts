@@ -504,8 +504,8 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     this.#tick = undefined;
     this.#ticking = true;
     try {
-      // The timer was armed for #tickAt: what was due then is due now, even when the
-      // real clock's timer ran a fraction of a millisecond before now() got there.
+      // The timer was armed for #tickAt: what was due then is due now, even if a clock
+      // runs its timers a little before now() gets there.
       const now = this.#clock.now();
       const limit = Math.max(now, this.#tickAt) + this.#coalesceMs;
       for (let n = this.#heap.length; n > 0; n--) {
