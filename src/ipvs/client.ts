@@ -69,7 +69,7 @@ export interface IpvsClientOptions {
   socket?: DatagramSocket;
   /**
    * Sockets used together to dump destinations in `readTable` (one dump at a time per socket, so
-   * several sockets save round trips on tables with many services). Default 8 (in the VM bench, 8 dumped 1,000 x 50 in 4.5 s where 4 took 6.1 s); extra sockets open
+   * several sockets save round trips on tables with many services). Default 4 (8 measured no better in the VM bench once run order was accounted for); extra sockets open
    * on first use. With an injected `socket`, only if `openSocket` is given too.
    */
   dumpSockets?: number;
@@ -197,7 +197,7 @@ export class IpvsClient {
 
   /** The main channel plus up to `dumpSockets - 1` extra ones (fewer if they can't be opened). */
   async #channels(): Promise<NetlinkChannel[]> {
-    const want = Math.max(1, this.#options.dumpSockets ?? 8) - 1;
+    const want = Math.max(1, this.#options.dumpSockets ?? 4) - 1;
     const open = this.#options.openSocket ?? (this.#options.socket === undefined ? () => openGenericSocket(this.#options.recvBufferSize === undefined ? {} : { recvBufferSize: this.#options.recvBufferSize }) : undefined);
     if (want === 0 || open === undefined) return [this.#ch];
     this.#dumpChannels ??= (async () => {
