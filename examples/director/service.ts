@@ -122,6 +122,8 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
   #unfollow: () => void;
   readonly #clock: Clock;
   readonly #drains = new Map<string, Drain>();
+  /** The last table IPVS confirmed (what `drainLanded` was last given). */
+  #lastLanded: readonly TableService[] = [];
   /** Drains ended by our own timer (their pool event gets our reason). */
   readonly #drained = new Set<string>();
   /** `table()` as last built; the same objects until the pool's destinations change. */
@@ -155,6 +157,10 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
       let reason = ev.reason;
       if (ev.to === 'draining') {
         this.#drains.set(ev.id, {});
+        // A server already at weight 0 in IPVS (drained by weight, then disabled) changes no
+        // destination, so no write will land for it: its drain time starts now. After the
+        // member event, so listeners see the drain begin before its time starts.
+        queueMicrotask(() => this.drainLanded(this.#lastLanded));
         // The Pool says "weight 0 until <its clock>": the director's drain starts when IPVS has the weight 0.
         reason = `${ev.reason.split(':')[0] ?? 'failed'}: removed ${humanMs(config.drainMs)} after IPVS has its weight 0`;
       } else if (ev.from === 'draining') {
@@ -345,6 +351,7 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
    * draining server of this service whose weight 0 is in it starts its drain time now.
    */
   drainLanded(applied: readonly TableService[], at = this.#clock.now()): void {
+    this.#lastLanded = applied;
     if (this.#stopped || this.#drains.size === 0) return;
     let pending = false;
     for (const d of this.#drains.values()) if (d.landedAt === undefined) pending = true;

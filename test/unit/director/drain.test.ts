@@ -90,6 +90,24 @@ describe('director drain time', () => {
     expect(svc.pool.plan.state.members.a?.status).toBe('out');
   });
 
+  it('a server already at weight 0 in IPVS (drained by weight, then pooled no) starts its drain time at once', async () => {
+    const { clock, svc, drains } = await setup();
+    const entries = (weight: number, pooled: 'yes' | 'no') =>
+      config.services[0]!.servers!.map((s) => ({ host: s.host, address: s.address!, weight: s.host === 'a' ? weight : s.weight, enabled: true, pooled: s.host === 'a' ? pooled : ('yes' as const), port: s.port }));
+    await svc.setEntries(entries(0, 'yes'));
+    expect(weightOf(svc, 8001)).toBe(0);
+    svc.drainLanded(svc.table()); // the operator's weight 0 is in IPVS
+    expect(drains).toHaveLength(0);
+    const landedTable = svc.table();
+    await svc.setEntries(entries(0, 'no')); // no destination changes: no write will land for it
+    expect(svc.table()).toEqual(landedTable);
+    expect(svc.pool.plan.state.members.a?.status).toBe('draining');
+    await Promise.resolve();
+    expect(drains.map((d) => d.id)).toEqual(['a']);
+    clock.advance(30_000);
+    expect(svc.pool.plan.state.members.a?.status).toBe('out');
+  });
+
   it('a server that recovers while draining keeps no timer', async () => {
     const { clock, svc, members } = await setup();
     svc.pool.update('a', { healthy: false });
