@@ -140,7 +140,7 @@ export function planPool(config: PoolConfig, members: readonly PoolMemberInput[]
       reason = p.status === 'out' ? 'healthy' : p.status === 'held' ? 'recovered while held' : 'recovered while draining';
     } else if (held.has(m.id)) {
       status = 'held';
-      reason = `failed, kept pooled: the depool threshold keeps ${floor} of ${enabled.length} enabled servers pooled and only ${healthy.length} are healthy`;
+      reason = `failed, kept pooled: the depool threshold keeps ${floor} of ${enabled.length} enabled servers pooled and only ${healthy.length} ${healthy.length === 1 ? 'is' : 'are'} healthy`;
     } else if (p.status === 'pooled' || p.status === 'held') {
       const why = !m.enabled ? 'disabled' : 'failed';
       if (m.connections === 0) {
@@ -149,7 +149,7 @@ export function planPool(config: PoolConfig, members: readonly PoolMemberInput[]
       } else if (drainMs > 0) {
         status = 'draining';
         drainUntil = now + drainMs;
-        reason = `${why}: weight 0 until ${drainUntil}`;
+        reason = `${why}: weight 0, removed after ${drainMs} ms or when its connections end`;
       } else {
         status = 'out';
         reason = `${why}: removed (no drain time)`;

@@ -45,7 +45,7 @@ describe('pool plan', () => {
     expect(statusOf(p)).toMatchObject({ rs2: 'draining' });
     expect(p.destinations[2]).toEqual({ address: '10.0.0.3', port: 80, weight: 0 });
     expect(p.wakeAt).toBe(31_000);
-    expect(p.events).toEqual([{ kind: 'member', at: 1000, id: 'rs2', from: 'pooled', to: 'draining', reason: 'failed: weight 0 until 31000' }]);
+    expect(p.events).toEqual([{ kind: 'member', at: 1000, id: 'rs2', from: 'pooled', to: 'draining', reason: 'failed: weight 0, removed after 30000 ms or when its connections end' }]);
     const still = planPool(cfg, members(4, (i) => i !== 2), p.state, 30_999);
     expect(statusOf(still).rs2).toBe('draining');
     expect(still.events).toEqual([]);
