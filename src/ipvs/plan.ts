@@ -529,51 +529,7 @@ export function tableOfIndex(have: TableIndex): TableService[] {
  * previewing a plan). Counters are carried over for destinations that stay.
  */
 export function applyOpsToTable(table: readonly TableService[], ops: readonly Op[]): TableService[] {
-  const svcs = new Map<string, { s: NormalService; dests: Map<string, { n: NormalDestination; d: Destination }> }>();
-  for (const [key, e] of index(table, 'table')) svcs.set(key, { s: e.service, dests: e.dests });
-  for (const op of ops) {
-    const e = svcs.get(op.key);
-    switch (op.kind) {
-      case 'add-service':
-        if (e !== undefined) throw new IpvsError('ERR_IPVS_EXISTS', `service ${op.key} exists`);
-        svcs.set(op.key, { s: op.service, dests: new Map() });
-        break;
-      case 'edit-service':
-        if (e === undefined) throw new IpvsError('ERR_IPVS_NO_SERVICE', `no service ${op.key}`);
-        e.s = op.service;
-        break;
-      case 'delete-service':
-        if (e === undefined) throw new IpvsError('ERR_IPVS_NO_SERVICE', `no service ${op.key}`);
-        svcs.delete(op.key);
-        break;
-      case 'add-destination':
-        if (e === undefined) throw new IpvsError('ERR_IPVS_NO_SERVICE', `no service ${op.key}`);
-        if (e.dests.has(op.destKey)) throw new IpvsError('ERR_IPVS_EXISTS', `destination ${op.destKey} exists`);
-        e.dests.set(op.destKey, { n: op.destination, d: {} as Destination });
-        break;
-      case 'edit-destination': {
-        if (e === undefined) throw new IpvsError('ERR_IPVS_NO_SERVICE', `no service ${op.key}`);
-        const d = e.dests.get(op.destKey);
-        if (d === undefined) throw new IpvsError('ERR_IPVS_NO_DESTINATION', `no destination ${op.destKey}`);
-        d.n = op.destination;
-        break;
-      }
-      case 'delete-destination':
-        if (e === undefined) throw new IpvsError('ERR_IPVS_NO_SERVICE', `no service ${op.key}`);
-        if (!e.dests.delete(op.destKey)) throw new IpvsError('ERR_IPVS_NO_DESTINATION', `no destination ${op.destKey}`);
-        break;
-    }
-  }
   const out: TableService[] = [];
-  for (const { s, dests } of svcs.values()) {
-    const base: TableService = denormalizeService(s);
-    base.destinations = [...dests.values()].map(({ n, d }) => {
-      const x = denormalizeDestination(n);
-      if (d.activeConns !== undefined) x.activeConns = d.activeConns;
-      if (d.inactiveConns !== undefined) x.inactiveConns = d.inactiveConns;
-      return x;
-    });
-    out.push(base);
-  }
+  for (const e of applyOpsToIndex(index(table, 'table'), ops).values()) out.push(tableServiceOf(e.service, e.dests));
   return out;
 }
