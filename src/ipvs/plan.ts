@@ -194,6 +194,12 @@ export function indexTable(table: readonly TableService[]): TableIndex {
 interface PlanItem {
   key: string;
   w: NormalEntry | undefined;
+  /**
+   * Set for a desired service absent from the actual table (planIncremental's fast path): its
+   * normal form and its add-destination operations, built straight from the caller's objects
+   * without indexing them (the same operations `plan` makes from the index).
+   */
+  add?: { service: NormalService; dests: Op[] };
 }
 
 /**
@@ -233,16 +239,23 @@ export function planIncremental(desired: readonly TableService[], have: TableInd
     let h = fastEntry(s, have);
     let key: string;
     let service: NormalService | undefined;
+    let absent = false;
     if (h !== undefined) {
       key = h.key;
     } else {
       service = normalizeService(s);
       key = normalServiceKey(service);
       h = have.get(key);
-      if (h !== undefined && diffService(service, h.service).length > 0) h = undefined;
+      if (h === undefined) absent = true;
+      else if (diffService(service, h.service).length > 0) h = undefined;
     }
     if (keys.has(key)) throw new IpvsError('ERR_IPVS_INVALID_CONFIG', `desired table lists service ${key} twice`);
     keys.add(key);
+    if (absent) {
+      // Not in the kernel (a load from empty): every destination is an add; no index entry needed.
+      items.push({ key, w: undefined, add: { service: service as NormalService, dests: addOps(s, service as NormalService, key) } });
+      continue;
+    }
     if (h !== undefined && ((vouched !== undefined && !vouched.has(key)) || sameDests(s.destinations ?? [], h.service, h, ++stampCounter))) items.push({ key, w: undefined });
     else items.push({ key, w: indexService(s, 'desired table') });
   }
@@ -253,6 +266,24 @@ export function planIncremental(desired: readonly TableService[], have: TableInd
 }
 
 let stampCounter = 0;
+
+/**
+ * The add-destination operations of a service absent from the actual table, in the caller's
+ * order, with the checks `indexService` makes (normal form, no destination listed twice).
+ */
+function addOps(s: TableService, service: NormalService, key: string): Op[] {
+  const list = s.destinations ?? [];
+  const out: Op[] = new Array<Op>(list.length);
+  const seen = new Set<string>();
+  for (let i = 0; i < list.length; i++) {
+    const n = normalizeDestination(list[i] as Destination, service);
+    const dk = destKeyOf(n);
+    if (seen.has(dk)) throw new IpvsError('ERR_IPVS_INVALID_CONFIG', `desired table lists destination ${dk} of ${key} twice`);
+    seen.add(dk);
+    out[i] = { kind: 'add-destination', key, destKey: dk, service, destination: n };
+  }
+  return out;
+}
 
 /**
  * The index's entry for `s` when `s` is an address service whose fields equal that entry's
@@ -356,7 +387,13 @@ function planItems(items: readonly PlanItem[], want: { has(key: string): boolean
   const draining: DrainingDestination[] = [];
   const drainState = new Map<string, DrainEntry>();
 
-  for (const { key, w } of items) {
+  for (const { key, w, add } of items) {
+    if (add !== undefined) {
+      drift.push({ kind: 'service-missing', key });
+      addSvc.push({ kind: 'add-service', key, service: add.service });
+      for (const op of add.dests) addDest.push(op);
+      continue;
+    }
     const h = have.get(key);
     if (h === undefined) {
       if (w === undefined) throw new Error('planItems: an unchanged service must be in the actual table');

@@ -259,4 +259,34 @@ describe('planIncremental on a large known table', () => {
     const reversed = indexTable(tableOfIndex(idx).map((s) => ({ ...s, destinations: [...(s.destinations ?? [])].reverse() })));
     expect(planIncremental(changed, reversed).touched).toEqual(['tcp/10.200.0.117:80']);
   });
+  it('services absent from the actual table (a load from empty) take the fast add path: the same plan, the same errors', () => {
+    const desired = big(100, 20);
+    const { touched, ...fromEmpty } = planIncremental(desired, indexTable([]));
+    expect(fromEmpty).toEqual(plan(desired, []));
+    expect(fromEmpty.ops).toHaveLength(100 + 100 * 20);
+    expect(touched).toHaveLength(100);
+    // Half already in the kernel (one with a changed weight), half absent: still plan()'s result.
+    const half = applyOpsToTable([], plan(desired.slice(0, 50), []).ops);
+    (half[3]!.destinations![2] as Destination).weight = 7;
+    const { touched: t2, ...mixed } = planIncremental(desired, indexTable(half));
+    expect(mixed).toEqual(plan(desired, half));
+    expect(t2).toHaveLength(51);
+    // Bad input in an absent service fails as the general path does (same code and message).
+    const message = (f: () => unknown): string => {
+      try {
+        f();
+      } catch (e) {
+        expect(isLvskitError(e)).toBe(true);
+        return `${(e as { code: string }).code} ${(e as Error).message}`;
+      }
+      throw new Error('no error');
+    };
+    const dup = structuredClone(desired);
+    dup[60]!.destinations!.push({ ...dup[60]!.destinations![4]! });
+    expect(message(() => planIncremental(dup, indexTable(half)))).toBe(message(() => plan(dup, half)));
+    expect(message(() => planIncremental(dup, indexTable(half)))).toMatch(/ERR_IPVS_INVALID_CONFIG .*twice/);
+    const bad = structuredClone(desired);
+    (bad[70]!.destinations![1] as Destination).weight = -1;
+    expect(message(() => planIncremental(bad, indexTable([])))).toBe(message(() => plan(bad, [])));
+  });
 });
