@@ -480,9 +480,10 @@ export class IpvsClient {
    */
   async applyOps(ops: readonly Op[], o: CallOptions = {}): Promise<ApplyOpsResult> {
     const specs: RequestSpec[] = new Array<RequestSpec>(ops.length);
+    const type = this.family.id;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i] as Op;
-      specs[i] = { type: this.family.id, cmd: opCmd(op), payload: opPayload(op), what: `${op.kind} ${op.key}${'destKey' in op ? ` ${op.destKey}` : ''}` };
+      specs[i] = new OpSpec(type, opCmd(op), opPayload(op), op);
     }
     const results = await this.#ch.sendBatch(specs, { ...this.#req(o), chunkSize: this.#batchSize, window: this.#window, ackEach: this.#options.ackEach === true });
     const failures: BatchFailure[] = [];
@@ -501,6 +502,24 @@ export class IpvsClient {
     const r = await this.applyOps(ops, o);
     if (r.failures.length > 0) throw new IpvsBatchError(r.failures, ops.length);
     return r.applied;
+  }
+}
+
+/**
+ * The request of one plan operation. Its words for error messages are made only when asked for
+ * (an error): a big load would otherwise build 50,000 strings nobody reads.
+ */
+class OpSpec implements RequestSpec {
+  constructor(
+    readonly type: number,
+    readonly cmd: number,
+    readonly payload: Uint8Array,
+    readonly op: Op,
+  ) {}
+
+  get what(): string {
+    const op = this.op;
+    return `${op.kind} ${op.key}${'destKey' in op ? ` ${op.destKey}` : ''}`;
   }
 }
 

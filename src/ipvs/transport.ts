@@ -469,9 +469,9 @@ export class NetlinkChannel {
     }
   }
 
-  #frame(spec: RequestSpec, seq: number, out: Uint8Array, at: number, ack = true): number {
+  #frame(spec: RequestSpec, seq: number, out: Uint8Array, at: number, ack = true, view?: DataView): number {
     const len = NLMSG_HDRLEN + spec.payload.length;
-    const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    const v = view ?? new DataView(out.buffer, out.byteOffset, out.byteLength);
     v.setUint32(at, len, true);
     v.setUint16(at + 4, spec.type, true);
     v.setUint16(at + 6, NLM_F_REQUEST | (spec.dump === true ? NLM_F_DUMP : ack ? NLM_F_ACK : 0), true);
@@ -592,6 +592,8 @@ export class NetlinkChannel {
       let size = 0;
       for (let i = next; i < end; i++) size += align4(NLMSG_HDRLEN + (specs[i] as RequestSpec).payload.length);
       const buf = new Uint8Array(size);
+      // One view for the datagram's headers (not one per request).
+      const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
       const count = end - next;
       // Consecutive sequence numbers for the datagram (a silent run is a range).
       if (((this.#seq + count) >>> 0) < this.#seq || this.#seq + count > 0xffff_fff0) this.#seq = 0;
@@ -601,7 +603,7 @@ export class NetlinkChannel {
         const s = specs[i] as RequestSpec;
         const seq = this.#nextSeq();
         const last = i === end - 1;
-        at = this.#frame(s, seq, buf, at, ackEach || last);
+        at = this.#frame(s, seq, buf, at, ackEach || last, view);
         seqs[i - next] = seq;
         if (!ackEach && !last) continue;
         let run: SilentRun | undefined;
