@@ -38,6 +38,31 @@ function parseV4(text: string, whole: string): Uint8Array {
   return out;
 }
 
+/** The bytes of `t` if it is a canonical dotted quad (no leading zeros); undefined otherwise (then parseV4 decides). */
+function canonicalV4(t: string): Uint8Array | undefined {
+  const out = new Uint8Array(4);
+  let part = 0;
+  let v = 0;
+  let digits = 0;
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || part === 3) return undefined;
+      out[part++] = v;
+      v = 0;
+      digits = 0;
+      continue;
+    }
+    if (c < 48 || c > 57 || (digits > 0 && v === 0)) return undefined;
+    v = v * 10 + (c - 48);
+    digits++;
+    if (v > 255) return undefined;
+  }
+  if (part !== 3 || digits === 0) return undefined;
+  out[3] = v;
+  return out;
+}
+
 function parseV6(text: string): Uint8Array {
   if (text.includes('%')) throw bad(text, 'zone ids are not supported');
   const halves = text.split('::');
@@ -105,6 +130,11 @@ function parseUncached(text: string): ParsedAddress {
   if (typeof text !== 'string' || text.length === 0) throw bad(String(text), 'empty');
   let t = text.trim();
   if (t.startsWith('[') && t.endsWith(']')) t = t.slice(1, -1);
+  if (!t.includes(':')) {
+    // The usual case, a canonical dotted quad: its text is already the canonical one.
+    const fast = canonicalV4(t);
+    if (fast !== undefined) return { family: 'ipv4', bytes: fast, text: t };
+  }
   if (t.includes(':')) {
     const bytes = parseV6(t);
     return { family: 'ipv6', bytes, text: formatAddress(bytes) };

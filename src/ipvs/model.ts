@@ -360,6 +360,38 @@ export function normalizeDestination(d: Destination, service: Service | NormalSe
   return { family: a.family, address: a.text, port, forwarding, weight, upperThreshold, lowerThreshold, tunnelType, tunnelPort, tunnelChecksum };
 }
 
+function isU(v: unknown, max: number): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+}
+
+/**
+ * `normalizeDestination(d, svc)` for the common destination of an address service (direct
+ * routing or masquerade, same family, no tunnel settings, valid numbers): the same object, with
+ * fewer checks to run. Anything else goes through `normalizeDestination`, which gives the
+ * result or the error.
+ */
+export function normalizeDestinationFast(d: Destination, svc: NormalService): NormalDestination {
+  if (typeof d !== 'object' || d === null || svc.kind !== 'address' || d.tunnel !== undefined || typeof d.address !== 'string') return normalizeDestination(d, svc);
+  const forwarding = d.forwarding ?? 'route';
+  const port = d.port ?? svc.port;
+  const weight = d.weight ?? 1;
+  const upperThreshold = d.upperThreshold ?? 0;
+  const lowerThreshold = d.lowerThreshold ?? 0;
+  if (
+    (forwarding !== 'route' && forwarding !== 'masq') ||
+    !isU(port, 0xffff) ||
+    (forwarding === 'route' && port !== svc.port) ||
+    !isU(weight, 0x7fff_ffff) ||
+    !isU(upperThreshold, 0xffff_ffff) ||
+    !isU(lowerThreshold, 0xffff_ffff)
+  ) {
+    return normalizeDestination(d, svc);
+  }
+  const a = parseAddressShared(d.address);
+  if (a.family !== svc.family || (d.family !== undefined && d.family !== a.family)) return normalizeDestination(d, svc);
+  return { family: a.family, address: a.text, port, forwarding, weight, upperThreshold, lowerThreshold, tunnelType: 'ipip', tunnelPort: 0, tunnelChecksum: 'nocsum' };
+}
+
 function netmaskBytes(n: NormalService): Uint8Array {
   if (n.family === 'ipv4') return parseAddress(n.netmask).bytes;
   // The prefix length as a host-order (little-endian) u32 in the __be32 field, as ipvsadm sends it.

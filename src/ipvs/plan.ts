@@ -26,6 +26,7 @@ import {
   diffService,
   normalServiceKey,
   normalizeDestination,
+  normalizeDestinationFast,
   normalizeService,
   type AddressServiceId,
   type Destination,
@@ -276,7 +277,7 @@ function addOps(s: TableService, service: NormalService, key: string): Op[] {
   const out: Op[] = new Array<Op>(list.length);
   const seen = new Set<string>();
   for (let i = 0; i < list.length; i++) {
-    const n = normalizeDestination(list[i] as Destination, service);
+    const n = normalizeDestinationFast(list[i] as Destination, service);
     const dk = destKeyOf(n);
     if (seen.has(dk)) throw new IpvsError('ERR_IPVS_INVALID_CONFIG', `desired table lists destination ${dk} of ${key} twice`);
     seen.add(dk);

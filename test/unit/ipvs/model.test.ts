@@ -9,6 +9,7 @@ import {
   destinationKey,
   destinationToWire,
   normalizeDestination,
+  normalizeDestinationFast,
   normalizeService,
   sameDestination,
   sameService,
@@ -209,5 +210,62 @@ describe('destination model', () => {
         expect(sameDestination(back, d, s)).toBe(true);
       }),
     );
+  });
+});
+
+describe('fast paths give what the general code gives', () => {
+  const outcome = (f: () => unknown): unknown => {
+    try {
+      return { ok: f() };
+    } catch (e) {
+      expect(isLvskitError(e), String(e)).toBe(true);
+      return { err: `${(e as IpvsError).code} ${(e as Error).message}` };
+    }
+  };
+  const opt = (...xs: unknown[]): fc.Arbitrary<unknown> => fc.constantFrom<unknown>(undefined, ...xs);
+
+  it('normalizeDestinationFast equals normalizeDestination (value or typed error), for valid and invalid input', () => {
+    const services = [
+      { protocol: 'tcp', address: '192.0.2.1', port: 80 },
+      { protocol: 'udp', address: '2001:db8::1', port: 53 },
+      { fwmark: 3, family: 'ipv4' },
+    ].map((s) => normalizeService(s as Service));
+    const destArb = fc.record(
+      {
+        address: fc.constantFrom('10.0.0.2', ' 10.0.0.3 ', '010.0.0.2', '10.0.0', '256.0.0.1', 'x', '2001:db8::2', '2001:DB8::3', '[10.0.0.4]', 7),
+        family: opt('ipv4', 'ipv6', 'ipv5'),
+        forwarding: opt('route', 'masq', 'tunnel', 'local', 'bypass', 'bogus'),
+        port: opt(80, 53, 8080, 0, -1, 70000, 1.5, '80'),
+        weight: opt(0, 1, 5, 0x7fff_ffff, 0x8000_0000, -1, 2.5, '3'),
+        upperThreshold: opt(0, 100, 0xffff_ffff, 2 ** 32, -1),
+        lowerThreshold: opt(0, 10, -5),
+        tunnel: opt({ type: 'gue', port: 6080 }, { type: 'ipip' }),
+      },
+      { requiredKeys: ['address'] },
+    );
+    fc.assert(
+      fc.property(destArb, fc.nat(2), (d, i) => {
+        const svc = services[i] as ReturnType<typeof normalizeService>;
+        const dest = d as unknown as Destination;
+        expect(outcome(() => normalizeDestinationFast(dest, svc))).toEqual(outcome(() => normalizeDestination(dest, svc)));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('canonical dotted quads parse on the fast path; anything else as before', () => {
+    for (const [text, bytes, canon] of [
+      ['0.0.0.0', [0, 0, 0, 0], '0.0.0.0'],
+      ['255.255.255.255', [255, 255, 255, 255], '255.255.255.255'],
+      ['10.20.0.100', [10, 20, 0, 100], '10.20.0.100'],
+      [' 10.0.0.1 ', [10, 0, 0, 1], '10.0.0.1'],
+      ['[192.0.2.9]', [192, 0, 2, 9], '192.0.2.9'],
+    ] as const) {
+      const a = parseAddress(text);
+      expect([a.family, [...a.bytes], a.text]).toEqual(['ipv4', bytes, canon]);
+    }
+    for (const bad of ['256.0.0.1', '01.2.3.4', '00.1.2.3', '1.2.3', '1.2.3.4.', '.1.2.3', '1..2.3', '1.2.3.4.5', '1.2.3.1000', '1.2.3.a', '']) {
+      expect(outcome(() => parseAddress(bad)), bad).toMatchObject({ err: expect.stringMatching(/^ERR_IPVS_INVALID_ADDRESS /) });
+    }
   });
 });
