@@ -77,8 +77,11 @@ export interface ApplyOptions {
 export interface ApplyResult {
   /** The first plan (what the kernel looked like against desired). */
   plan: Plan;
-  /** The plan's operations as `ipvsadm -R` lines (also filled for dry runs). */
-  commands: string;
+  /**
+   * The plan's operations as `ipvsadm -R` lines (also filled for dry runs). Rendered when first
+   * read (an enumerable getter): a big load doesn't pay for 50,000 lines nobody reads.
+   */
+  readonly commands: string;
   /** Netlink write requests sent (0 for a table already right, and for dry runs). */
   writes: number;
   /** Operations that failed after the last attempt. */
@@ -108,6 +111,12 @@ function renderSafe(ops: readonly Op[]): string {
     if (e instanceof IpvsError && e.code === 'ERR_IPVS_UNSUPPORTED') return `# not expressible as ipvsadm commands: ${e.message}\n`;
     throw e;
   }
+}
+
+/** The result with `commands`, the plan's ipvsadm lines, rendered on first read. */
+function withCommands(r: Omit<ApplyResult, 'commands'>): ApplyResult {
+  let text: string | undefined;
+  return Object.defineProperty(r, 'commands', { enumerable: true, get: () => (text ??= renderSafe(r.plan.ops)) }) as ApplyResult;
 }
 
 /** Make the kernel's IPVS table match `desired` for the services this director owns. */
@@ -160,7 +169,7 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       first ??= p;
       drainState = p.drainState;
       if (options.dryRun === true) {
-        return { plan: p, commands: renderSafe(p.ops), writes: 0, failures: [], remaining: p.drift, drainState: p.drainState, owned: p.owned, attempts, lastOps: 0, table: undefined };
+        return withCommands({ plan: p, writes: 0, failures: [], remaining: p.drift, drainState: p.drainState, owned: p.owned, attempts, lastOps: 0, table: undefined });
       }
       if (p.ops.length === 0) {
         failures = [];
@@ -204,9 +213,8 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       table = Object.freeze(tableOfIndex(after));
       knownIndexes.set(table, after);
     }
-    return {
+    return withCommands({
       plan: p,
-      commands: renderSafe(p.ops),
       writes,
       failures,
       remaining,
@@ -216,7 +224,7 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       attempts,
       lastOps,
       table,
-    };
+    });
   } finally {
     if (own) client.close();
   }

@@ -25,7 +25,6 @@ import {
   diffDestination,
   diffService,
   normalServiceKey,
-  normalizeDestination,
   normalizeDestinationFast,
   normalizeService,
   type AddressServiceId,
@@ -165,7 +164,7 @@ function indexService(s: TableService, what: string): NormalEntry {
   const key = normalServiceKey(service);
   const dests = new Map<string, { n: NormalDestination; d: Destination }>();
   for (const d of s.destinations ?? []) {
-    const n = normalizeDestination(d, service);
+    const n = normalizeDestinationFast(d, service);
     const dk = destKeyOf(n);
     if (dests.has(dk)) throw new IpvsError('ERR_IPVS_INVALID_CONFIG', `${what} lists destination ${dk} of ${key} twice`);
     dests.set(dk, { n, d });
