@@ -14,6 +14,7 @@ import {
   defaultDestinationPort,
   destinationFromWire,
   destinationToWire,
+  forwardingCode,
   isFwmarkService,
   serviceFromWire,
   serviceIdToWire,
@@ -29,7 +30,7 @@ import { NetlinkChannel, openGenericSocket, type DatagramSocket, type Reply, typ
 import { readDestEntry } from './dump.js';
 import { GENL_ID_CTRL, CTRL_CMD_GETFAMILY, decodeFamily, encodeGetFamily, type GenlFamily } from './wire-netlink.js';
 import { CMD_SCHEMA, encodeAttrs, type WireDaemon, type WireService } from './wire-schema.js';
-import { decodeIpvsMessage, encodeDestRequest, encodeIpvsMessage, type IpvsMessage } from './wire.js';
+import { decodeIpvsMessage, encodeDestRequest, encodeDestRequestPlain, encodeIpvsMessage, type IpvsMessage } from './wire.js';
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -560,7 +561,13 @@ function opPayload(op: Op): Uint8Array {
     svc = encodeAttrs(CMD_SCHEMA, { service: serviceIdToWire(op.service) });
     idAttrCache.set(op.service, svc);
   }
-  return encodeDestRequest(opCmd(op), svc, destinationToWire(op.destination, op.service, op.kind !== 'delete-destination'));
+  const n = op.destination;
+  if (n.forwarding !== 'tunnel') {
+    // The bulk of a load: no tunnel attributes, so no WireDest and no padded address copy.
+    const a = parseAddressShared(n.address);
+    return encodeDestRequestPlain(opCmd(op), svc, familyToAf(a.family), a.bytes, n.port, op.kind !== 'delete-destination', forwardingCode(n.forwarding), n.weight, n.upperThreshold, n.lowerThreshold);
+  }
+  return encodeDestRequest(opCmd(op), svc, destinationToWire(n, op.service, op.kind !== 'delete-destination'));
 }
 
 /** Settings of a table without counters, for comparing two reads. */

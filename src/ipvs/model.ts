@@ -322,6 +322,11 @@ const CSUM_BY_NAME: Record<TunnelChecksum, number> = {
   remcsum: K.IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM,
 };
 
+/** The IP_VS_CONN_F_* forwarding method of a forwarding name. */
+export function forwardingCode(f: Forwarding): number {
+  return FWD_BY_NAME[f];
+}
+
 /**
  * Fill defaults, canonicalise and validate a destination of `service`.
  * Direct routing and tunnelling can't change the port (the packet keeps the

@@ -226,6 +226,71 @@ export function encodeDestRequest(cmd: number, serviceAttr: Uint8Array, dest: Wi
 }
 
 /**
+ * `encodeDestRequest(cmd, serviceAttr, dest)` for a destination without tunnel attributes, from
+ * plain values (no `WireDest` object, no padded address copy): `addr` is the address's 4 or 16
+ * bytes; `full` adds forwarding, weight and both thresholds (NEW/SET), else only the identity
+ * (DEL). The values must already be valid (a normal destination's are); the bytes are the same.
+ */
+export function encodeDestRequestPlain(
+  cmd: number,
+  serviceAttr: Uint8Array,
+  af: number,
+  addr: Uint8Array,
+  port: number,
+  full: boolean,
+  fwdMethod: number,
+  weight: number,
+  uThresh: number,
+  lThresh: number,
+): Uint8Array {
+  const inner = 8 + NLA_HDRLEN + 16 + 8 + (full ? 32 : 0);
+  const out = new Uint8Array(GENL_HDRLEN + serviceAttr.length + NLA_HDRLEN + inner);
+  out[0] = cmd;
+  out[1] = IPVS_GENL_VERSION;
+  out.set(serviceAttr, GENL_HDRLEN);
+  let at = GENL_HDRLEN + serviceAttr.length;
+  const nlaLen = NLA_HDRLEN + inner;
+  out[at] = nlaLen & 0xff;
+  out[at + 1] = nlaLen >>> 8;
+  out[at + 2] = IPVS_CMD_ATTR_DEST;
+  out[at + 3] = NLA_F_NESTED >>> 8;
+  at += NLA_HDRLEN;
+  // IPVS_DEST_ATTR_ADDR_FAMILY, u16 host order
+  out[at] = 6;
+  out[at + 2] = IPVS_DEST_ATTR_ADDR_FAMILY;
+  out[at + 4] = af & 0xff;
+  out[at + 5] = af >>> 8;
+  at += 8;
+  // IPVS_DEST_ATTR_ADDR, union nf_inet_addr
+  out[at] = NLA_HDRLEN + 16;
+  out[at + 2] = IPVS_DEST_ATTR_ADDR;
+  out.set(addr, at + NLA_HDRLEN);
+  at += NLA_HDRLEN + 16;
+  // IPVS_DEST_ATTR_PORT, network order
+  out[at] = 6;
+  out[at + 2] = IPVS_DEST_ATTR_PORT;
+  out[at + 4] = port >>> 8;
+  out[at + 5] = port & 0xff;
+  at += 8;
+  if (!full) return out;
+  at = u32Plain(out, at, IPVS_DEST_ATTR_FWD_METHOD, fwdMethod);
+  at = u32Plain(out, at, IPVS_DEST_ATTR_WEIGHT, weight);
+  at = u32Plain(out, at, IPVS_DEST_ATTR_U_THRESH, uThresh);
+  u32Plain(out, at, IPVS_DEST_ATTR_L_THRESH, lThresh);
+  return out;
+}
+
+function u32Plain(out: Uint8Array, at: number, type: number, v: number): number {
+  out[at] = 8;
+  out[at + 2] = type;
+  out[at + 4] = v & 0xff;
+  out[at + 5] = (v >>> 8) & 0xff;
+  out[at + 6] = (v >>> 16) & 0xff;
+  out[at + 7] = v >>> 24;
+  return at + 8;
+}
+
+/**
  * A destination dump entry (the genl payload of one IPVS_CMD_GET_DEST reply
  * message) decoded without its counters: the same `WireDest` as
  * `decodeIpvsMessage(payload, 0, end, { skipStats: true }).attrs.dest`

@@ -108,6 +108,36 @@ describe('batches', () => {
 });
 
 describe('fast request encoders', () => {
+  it('opPayload of destinations without a tunnel (encodeDestRequestPlain) at the edges of every field', () => {
+    const services = [
+      { protocol: 'tcp', address: '192.0.2.1', port: 65535 },
+      { protocol: 'sctp', address: '2001:db8::1', port: 1 },
+      { fwmark: 0xffff_ffff, family: 'ipv6' },
+    ] as const;
+    fc.assert(
+      fc.property(
+        fc.nat(2),
+        fc.constantFrom('masq', 'local', 'bypass', 'route' as const),
+        fc.constantFrom(0, 1, 0x7fff_ffff),
+        fc.constantFrom(0, 1, 0xffff_ffff),
+        fc.constantFrom(0, 0xffff_fffe),
+        fc.constantFrom(0, 255, 256, 65535),
+        fc.constantFrom('add-destination', 'edit-destination', 'delete-destination' as const),
+        (si, forwarding, weight, upperThreshold, lowerThreshold, mport, kind) => {
+          const svc = services[si] as TableService;
+          const v6 = si > 0;
+          const port = forwarding === 'route' ? ('port' in svc ? svc.port : mport) : mport;
+          const dest = { address: v6 ? '2001:db8:ffff::fffe' : '255.0.128.1', forwarding, weight, upperThreshold, lowerThreshold, port };
+          const p = plan([{ ...svc, destinations: [dest] }], [{ ...svc, destinations: kind === 'add-destination' ? [] : [{ ...dest, weight: weight === 1 ? 2 : 1 }] }], { ownAll: true });
+          const ops = kind === 'delete-destination' ? plan([{ ...svc, destinations: [] }], [{ ...svc, destinations: [dest] }]).ops : p.ops;
+          expect(ops.map((o) => o.kind)).toEqual([kind]);
+          for (const op of ops) expect(toHex(IpvsClient.opPayload(op))).toBe(toHex(encodeIpvsMessage(IpvsClient.opMessage(op))));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('opPayload gives the bytes of encodeIpvsMessage(opMessage(op)) for every kind of operation', () => {
     fc.assert(
       fc.property(tableArb, tableArb, (desired, actual) => {
