@@ -21,6 +21,7 @@ import {
   serviceKey,
   serviceToWire,
   type Destination,
+  type NormalDestination,
   type NormalService,
   type Service,
   type ServiceId,
@@ -30,7 +31,7 @@ import { NetlinkChannel, openGenericSocket, type DatagramSocket, type Reply, typ
 import { readDestEntry } from './dump.js';
 import { GENL_ID_CTRL, CTRL_CMD_GETFAMILY, decodeFamily, encodeGetFamily, type GenlFamily } from './wire-netlink.js';
 import { CMD_SCHEMA, encodeAttrs, type WireDaemon, type WireService } from './wire-schema.js';
-import { decodeIpvsMessage, encodeDestRequest, encodeDestRequestPlain, encodeIpvsMessage, type IpvsMessage } from './wire.js';
+import { decodeIpvsMessage, destRequestPlainLength, encodeDestRequest, encodeDestRequestPlain, encodeIpvsMessage, writeDestRequestPlain, type IpvsMessage } from './wire.js';
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -484,7 +485,7 @@ export class IpvsClient {
     const type = this.family.id;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i] as Op;
-      specs[i] = new OpSpec(type, opCmd(op), opPayload(op), op);
+      specs[i] = new OpSpec(type, op);
     }
     const results = await this.#ch.sendBatch(specs, { ...this.#req(o), chunkSize: this.#batchSize, window: this.#window, ackEach: this.#options.ackEach === true });
     const failures: BatchFailure[] = [];
@@ -511,17 +512,50 @@ export class IpvsClient {
  * (an error): a big load would otherwise build 50,000 strings nobody reads.
  */
 class OpSpec implements RequestSpec {
+  readonly cmd: number;
+  /** Set for a destination op without a tunnel: written straight into the batch's datagram. */
+  readonly payloadLength?: number;
+  #svcAttr: Uint8Array | undefined;
+  #payload: Uint8Array | undefined;
+
   constructor(
     readonly type: number,
-    readonly cmd: number,
-    readonly payload: Uint8Array,
     readonly op: Op,
-  ) {}
+  ) {
+    this.cmd = opCmd(op);
+    if ((op.kind === 'add-destination' || op.kind === 'edit-destination' || op.kind === 'delete-destination') && op.destination.forwarding !== 'tunnel') {
+      this.#svcAttr = serviceIdAttr(op.service);
+      this.payloadLength = destRequestPlainLength(this.#svcAttr.length, op.kind !== 'delete-destination');
+    } else {
+      this.#payload = opPayload(op);
+    }
+  }
+
+  get payload(): Uint8Array {
+    return (this.#payload ??= opPayload(this.op));
+  }
+
+  writePayload(out: Uint8Array, at: number): void {
+    const op = this.op as Extract<Op, { destination: NormalDestination }>;
+    const n = op.destination;
+    const a = parseAddressShared(n.address);
+    writeDestRequestPlain(out, at, this.cmd, this.#svcAttr as Uint8Array, familyToAf(a.family), a.bytes, n.port, op.kind !== 'delete-destination', forwardingCode(n.forwarding), n.weight, n.upperThreshold, n.lowerThreshold);
+  }
 
   get what(): string {
     const op = this.op;
     return `${op.kind} ${op.key}${'destKey' in op ? ` ${op.destKey}` : ''}`;
   }
+}
+
+/** The encoded IPVS_CMD_ATTR_SERVICE attribute (identity only) of a service, made once per service. */
+function serviceIdAttr(s: NormalService): Uint8Array {
+  let svc = idAttrCache.get(s);
+  if (svc === undefined) {
+    svc = encodeAttrs(CMD_SCHEMA, { service: serviceIdToWire(s) });
+    idAttrCache.set(s, svc);
+  }
+  return svc;
 }
 
 const idCache = new WeakMap<NormalService, WireService>();
@@ -556,11 +590,7 @@ function opPayload(op: Op): Uint8Array {
   if (op.kind !== 'add-destination' && op.kind !== 'edit-destination' && op.kind !== 'delete-destination') {
     return encodeIpvsMessage(IpvsClient.opMessage(op));
   }
-  let svc = idAttrCache.get(op.service);
-  if (svc === undefined) {
-    svc = encodeAttrs(CMD_SCHEMA, { service: serviceIdToWire(op.service) });
-    idAttrCache.set(op.service, svc);
-  }
+  const svc = serviceIdAttr(op.service);
   const n = op.destination;
   if (n.forwarding !== 'tunnel') {
     // The bulk of a load: no tunnel attributes, so no WireDest and no padded address copy.

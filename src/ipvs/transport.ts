@@ -186,7 +186,14 @@ export interface RequestSpec {
   /** nlmsg_type: the genl family id. */
   type: number;
   /** The genl payload (header + attributes). */
-  payload: Uint8Array;
+  readonly payload: Uint8Array;
+  /**
+   * Optional, for batches: the payload's length and a writer of its bytes into a datagram being
+   * built (zero-filled there), so a request needs no buffer of its own. `payload` must still
+   * give the same bytes (other paths use it).
+   */
+  readonly payloadLength?: number;
+  writePayload?(out: Uint8Array, at: number): void;
   /** The command in the payload, to give errors their meaning. */
   cmd: number;
   /** Dump (NLM_F_DUMP, ends with NLMSG_DONE) instead of do (NLM_F_ACK). */
@@ -470,14 +477,16 @@ export class NetlinkChannel {
   }
 
   #frame(spec: RequestSpec, seq: number, out: Uint8Array, at: number, ack = true, view?: DataView): number {
-    const len = NLMSG_HDRLEN + spec.payload.length;
+    const direct = spec.payloadLength !== undefined && spec.writePayload !== undefined;
+    const len = NLMSG_HDRLEN + (direct ? (spec.payloadLength as number) : spec.payload.length);
     const v = view ?? new DataView(out.buffer, out.byteOffset, out.byteLength);
     v.setUint32(at, len, true);
     v.setUint16(at + 4, spec.type, true);
     v.setUint16(at + 6, NLM_F_REQUEST | (spec.dump === true ? NLM_F_DUMP : ack ? NLM_F_ACK : 0), true);
     v.setUint32(at + 8, seq, true);
     v.setUint32(at + 12, (this.#port ??= this.#sock.localPort() >>> 0), true);
-    out.set(spec.payload, at + NLMSG_HDRLEN);
+    if (direct) spec.writePayload?.(out, at + NLMSG_HDRLEN);
+    else out.set(spec.payload, at + NLMSG_HDRLEN);
     return at + align4(len);
   }
 
@@ -590,7 +599,10 @@ export class NetlinkChannel {
       }
       const end = Math.min(specs.length, next + chunk);
       let size = 0;
-      for (let i = next; i < end; i++) size += align4(NLMSG_HDRLEN + (specs[i] as RequestSpec).payload.length);
+      for (let i = next; i < end; i++) {
+        const s = specs[i] as RequestSpec;
+        size += align4(NLMSG_HDRLEN + (s.payloadLength !== undefined && s.writePayload !== undefined ? s.payloadLength : s.payload.length));
+      }
       const buf = new Uint8Array(size);
       // One view for the datagram's headers (not one per request).
       const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);

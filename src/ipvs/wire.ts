@@ -243,12 +243,39 @@ export function encodeDestRequestPlain(
   uThresh: number,
   lThresh: number,
 ): Uint8Array {
+  const out = new Uint8Array(destRequestPlainLength(serviceAttr.length, full));
+  writeDestRequestPlain(out, 0, cmd, serviceAttr, af, addr, port, full, fwdMethod, weight, uThresh, lThresh);
+  return out;
+}
+
+/** The length of `encodeDestRequestPlain`'s payload. */
+export function destRequestPlainLength(serviceAttrLength: number, full: boolean): number {
+  return GENL_HDRLEN + serviceAttrLength + NLA_HDRLEN + 8 + NLA_HDRLEN + 16 + 8 + (full ? 32 : 0);
+}
+
+/**
+ * `encodeDestRequestPlain`'s bytes written at `start` of `out`, which must be zero there (a
+ * fresh buffer: padding is left as it is), so a batch can encode straight into its datagram.
+ */
+export function writeDestRequestPlain(
+  out: Uint8Array,
+  start: number,
+  cmd: number,
+  serviceAttr: Uint8Array,
+  af: number,
+  addr: Uint8Array,
+  port: number,
+  full: boolean,
+  fwdMethod: number,
+  weight: number,
+  uThresh: number,
+  lThresh: number,
+): void {
   const inner = 8 + NLA_HDRLEN + 16 + 8 + (full ? 32 : 0);
-  const out = new Uint8Array(GENL_HDRLEN + serviceAttr.length + NLA_HDRLEN + inner);
-  out[0] = cmd;
-  out[1] = IPVS_GENL_VERSION;
-  out.set(serviceAttr, GENL_HDRLEN);
-  let at = GENL_HDRLEN + serviceAttr.length;
+  out[start] = cmd;
+  out[start + 1] = IPVS_GENL_VERSION;
+  out.set(serviceAttr, start + GENL_HDRLEN);
+  let at = start + GENL_HDRLEN + serviceAttr.length;
   const nlaLen = NLA_HDRLEN + inner;
   out[at] = nlaLen & 0xff;
   out[at + 1] = nlaLen >>> 8;
@@ -272,12 +299,11 @@ export function encodeDestRequestPlain(
   out[at + 4] = port >>> 8;
   out[at + 5] = port & 0xff;
   at += 8;
-  if (!full) return out;
+  if (!full) return;
   at = u32Plain(out, at, IPVS_DEST_ATTR_FWD_METHOD, fwdMethod);
   at = u32Plain(out, at, IPVS_DEST_ATTR_WEIGHT, weight);
   at = u32Plain(out, at, IPVS_DEST_ATTR_U_THRESH, uThresh);
   u32Plain(out, at, IPVS_DEST_ATTR_L_THRESH, lThresh);
-  return out;
 }
 
 function u32Plain(out: Uint8Array, at: number, type: number, v: number): number {

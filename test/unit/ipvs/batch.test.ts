@@ -108,6 +108,25 @@ describe('batches', () => {
 });
 
 describe('fast request encoders', () => {
+  it('applyOps writes each request straight into its datagram: the payloads are exactly opPayload(op), in order', async () => {
+    await fc.assert(
+      fc.asyncProperty(tableArb, tableArb, async (desired, actual) => {
+        const ops = plan(desired, actual, { ownAll: true }).ops;
+        const k = new FakeKernel();
+        const c = await IpvsClient.open({ socket: k, batchSize: 3, window: 6 });
+        try {
+          const before = k.requests.length;
+          await c.applyOps(ops);
+          const sent = k.requests.slice(before);
+          expect(sent.map((m) => toHex(m.payload))).toEqual(ops.map((op) => toHex(IpvsClient.opPayload(op))));
+        } finally {
+          c.close();
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it('opPayload of destinations without a tunnel (encodeDestRequestPlain) at the edges of every field', () => {
     const services = [
       { protocol: 'tcp', address: '192.0.2.1', port: 65535 },
