@@ -6,11 +6,9 @@
  * figures (TCG on a shared CPU: recorded, bounded only with wide headroom in the VM). The last cases
  * restart the director plainly and run two directors active-active (ECMP through BIRD).
  */
-import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, runInVm, type VmRunResult } from './harness/vm.js';
+import { CaseOutput, ensureBuilt } from './harness/cases.js';
+import { runInVm, type VmRunResult } from './harness/vm.js';
 
 const SCRIPT = 'test/kernel/vm/director-e2e.mjs';
 
@@ -18,38 +16,16 @@ const SCRIPT = 'test/kernel/vm/director-e2e.mjs';
 const BINARIES = ['/sbin/ip', '/usr/sbin/bird', '/usr/sbin/birdc', '/usr/bin/etcd'];
 const MODULES = ['bridge', 'veth'];
 
-/** Newest mtime under a directory (recursive). */
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** The VM runs the built package and dist/director: build when a source is newer. */
-function ensureBuilt(): void {
-  const built = Math.min(
-    statSync(path.join(REPO_ROOT, 'dist/index.js'), { throwIfNoEntry: false })?.mtimeMs ?? 0,
-    statSync(path.join(REPO_ROOT, 'dist/director/index.js'), { throwIfNoEntry: false })?.mtimeMs ?? 0,
-  );
-  if (Math.max(newest(path.join(REPO_ROOT, 'src')), newest(path.join(REPO_ROOT, 'examples/director'))) <= built) return;
-  const r = spawnSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`npm run build failed:\n${r.stdout}\n${r.stderr}`);
-}
-
 let run: VmRunResult;
 let output = '';
+let out = new CaseOutput('');
 const facts = new Map<string, unknown>();
-
-function caseLine(name: string): string | undefined {
-  return output.split('\n').find((l) => l.startsWith(`CASE ok ${name} `) || l.startsWith(`CASE FAIL ${name}:`));
-}
+const caseLine = (name: string): string | undefined => out.caseLine(name);
 
 describe('kernel: lvskit-director end to end (client, BIRD, director with IPVS and etcd, three backends)', () => {
   beforeAll(async () => {
-    ensureBuilt();
+    // The VM runs the built package and dist/director.
+    ensureBuilt(['src', 'examples/director'], ['dist/index.js', 'dist/director/index.js']);
     run = await runInVm({
       files: [SCRIPT],
       modules: ['ip_vs', 'ip_vs_rr', 'ip_vs_mh', 'bridge', 'veth'],
@@ -60,7 +36,8 @@ describe('kernel: lvskit-director end to end (client, BIRD, director with IPVS a
       ...(process.env.DIRECTOR_CASES ? { env: { DIRECTOR_CASES: process.env.DIRECTOR_CASES } } : {}),
     });
     output = run.results[0]?.output ?? '';
-    for (const m of output.matchAll(/^FACT (\S+) (.*)$/gm)) facts.set(m[1] as string, JSON.parse(m[2] as string));
+    out = new CaseOutput(output);
+    for (const [k, v] of out.facts) facts.set(k, v);
     if (run.results[0]?.exitCode !== 0) console.error(output);
     console.log(`VM run ${Math.round(run.durationMs / 1000)} s\n${output.split('\n').filter((l) => /^(CASE ok|FACT)/.test(l)).join('\n')}`);
   }, 960_000);

@@ -3,11 +3,9 @@
  * checked against ipvsadm. All cases run in ONE boot (test/kernel/vm/ipvs-client.mjs); this file asserts
  * each case by name and checks the bytes the kernel sent with the host-side decoders.
  */
-import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, runInVm, type VmRunResult } from './harness/vm.js';
+import { CaseOutput, ensureBuilt } from './harness/cases.js';
+import { runInVm, type VmRunResult } from './harness/vm.js';
 import { decodeNlmsgs } from '../../src/ipvs/wire-netlink.js';
 import { decodeIpvsMessage } from '../../src/ipvs/wire.js';
 import { serviceFromWire } from '../../src/ipvs/model.js';
@@ -16,30 +14,20 @@ const SCRIPT = 'test/kernel/vm/ipvs-client.mjs';
 /** Runs the apply() example of docs/ipvs.md in the same boot, after SCRIPT. */
 const DOCS_SCRIPT = 'test/kernel/vm/ipvs-docs.mjs';
 
-/** Build dist/ when any src/ipvs file is newer than the built entry (the VM imports the built package). */
-function ensureBuilt(): void {
-  const built = statSync(path.join(REPO_ROOT, 'dist/ipvs/index.js'), { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  const srcDir = path.join(REPO_ROOT, 'src/ipvs');
-  const newest = Math.max(...readdirSync(srcDir).map((f) => statSync(path.join(srcDir, f)).mtimeMs));
-  if (newest <= built) return;
-  const r = spawnSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`npm run build failed:\n${r.stdout}\n${r.stderr}`);
-}
-
 let run: VmRunResult;
 let output = '';
+let out = new CaseOutput('');
 const facts = new Map<string, unknown>();
-
-function caseLine(name: string): string | undefined {
-  return output.split('\n').find((l) => l.startsWith(`CASE ok ${name} `) || l.startsWith(`CASE FAIL ${name}:`));
-}
+const caseLine = (name: string): string | undefined => out.caseLine(name);
 
 describe('kernel: lvskit/ipvs against the kernel and ipvsadm', () => {
   beforeAll(async () => {
-    ensureBuilt();
+    // The VM imports the built package.
+    ensureBuilt(['src/ipvs'], ['dist/ipvs/index.js']);
     run = await runInVm({ files: [SCRIPT, DOCS_SCRIPT], include: ['docs/ipvs.md'], modules: ['ip_vs', 'dummy'], timeoutMs: 1_500_000, memoryMb: 1536 });
     output = run.results[0]?.output ?? '';
-    for (const m of output.matchAll(/^FACT (\S+) (.*)$/gm)) facts.set(m[1] as string, JSON.parse(m[2] as string));
+    out = new CaseOutput(output);
+    for (const [k, v] of out.facts) facts.set(k, v);
     // The failing cases' stack traces, for the reader of a red run.
     if (run.results[0]?.exitCode !== 0) console.error(output);
     // Timings and kernel facts, for the record (TCG, one vCPU: slow and noisy, never asserted).
