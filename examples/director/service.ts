@@ -81,6 +81,9 @@ export interface ServiceRuntimeOptions {
   clock?: Clock;
 }
 
+/** Host names of one pool update looked up at once. */
+export const RESOLVE_CONCURRENCY = 16;
+
 /** How much later than `drainMs` the Pool ends a drain by itself when IPVS never confirms the weight 0. */
 export const DRAIN_FALLBACK_MS = 60_000;
 
@@ -239,18 +242,44 @@ export class ServiceRuntime extends EventEmitter<ServiceEvents> {
   setEntries(entries: readonly (PoolEntry & { port?: number | undefined })[]): Promise<void> {
     const run = async (): Promise<void> => {
       if (this.#stopped) return;
+      const live = entries.filter((e) => e.pooled !== 'inactive');
+      const addresses = await this.#addressesOf(live);
       const next = new Map<string, Member>();
-      for (const e of entries) {
-        if (e.pooled === 'inactive') continue;
-        const address = await this.#addressOf(e);
-        if (address === undefined) continue;
+      // In the source's order (IPVS's mh scheduler depends on the order servers are added).
+      live.forEach((e, i) => {
+        const address = addresses[i];
+        if (address === undefined) return;
         next.set(e.host, { host: e.host, address, port: e.port ?? this.config.port ?? 0, weight: e.weight, enabled: e.enabled && e.pooled !== 'no' });
-      }
+      });
       if (this.#stopped) return;
       this.#apply(next);
     };
     this.#applyChain = this.#applyChain.then(run, run);
     return this.#applyChain;
+  }
+
+  /**
+   * Addresses of `entries`, in their order: names are looked up at most
+   * RESOLVE_CONCURRENCY at a time (not one after the other: a pool of many
+   * named servers would wait for each lookup in turn on every update).
+   */
+  async #addressesOf(entries: readonly PoolEntry[]): Promise<(string | undefined)[]> {
+    const out: (string | undefined)[] = new Array<string | undefined>(entries.length);
+    const pending: number[] = [];
+    entries.forEach((e, i) => {
+      if (e.address !== undefined) out[i] = e.address;
+      else if (isIP(e.host) !== 0) out[i] = e.host;
+      else pending.push(i);
+    });
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < pending.length) {
+        const i = pending[next++] as number;
+        out[i] = await this.#addressOf(entries[i] as PoolEntry);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(RESOLVE_CONCURRENCY, pending.length) }, worker));
+    return out;
   }
 
   async #addressOf(e: PoolEntry): Promise<string | undefined> {
