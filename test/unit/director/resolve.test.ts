@@ -41,7 +41,7 @@ function runtime(): { svc: ServiceRuntime; lookups: Lookup[]; inFlight: () => nu
   return { svc, lookups, inFlight: () => inFlight, maxInFlight: () => maxInFlight };
 }
 
-const entry = (host: string, extra: Record<string, unknown> = {}) => ({ host, weight: 1, enabled: true, pooled: 'yes' as const, ...extra });
+const entry = (host: string, extra: { address?: string } = {}): { host: string; address?: string; weight: number; enabled: boolean; pooled: 'yes' } => ({ host, weight: 1, enabled: true, pooled: 'yes', ...extra });
 const tick = () => new Promise((r) => setImmediate(r));
 const order = (svc: ServiceRuntime): string[] => (svc.table()[0]?.destinations ?? []).map((d) => d.address);
 
