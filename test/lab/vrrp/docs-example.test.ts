@@ -3,47 +3,23 @@
 // SIGTERM hands the VIP over (priority 0) and lets the process exit by itself. It imports
 // `lvskit/vrrp` by package name: the built package through its exports map (`npm test` builds first).
 
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab } from '../harness/netlab.js';
-import type { Lab, LabProcess } from '../harness/netlab.js';
+import { describe, expect, it } from 'vitest';
+import { ROOT, useRouterLab } from './fixtures/router-lab.js';
 import { ping, waitFor } from '../harness/probes.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const EXAMPLE = path.join(ROOT, 'examples/vrrpd/minimal.mjs');
 const VIP = '10.60.0.100';
 type Host = 'r1' | 'r2' | 'client';
 
-let lab: Lab<Host>;
-const procs: LabProcess[] = [];
-
-beforeAll(async () => {
-  const built = path.join(ROOT, 'dist/vrrp/index.js');
-  const newest = Math.max(...readdirSync(path.join(ROOT, 'src/vrrp')).map((f) => statSync(path.join(ROOT, 'src/vrrp', f)).mtimeMs));
-  if (!existsSync(built) || statSync(built).mtimeMs < newest) throw new Error('dist/vrrp is missing or older than src/vrrp: run `npm run build` first (npm test does)');
-  lab = await createLab({ hosts: { r1: { ipv4: ['10.60.0.1/24'] }, r2: { ipv4: ['10.60.0.2/24'] }, client: { ipv4: ['10.60.0.3/24'] } } });
+const env = useRouterLab<Host>({
+  name: 'docs-example',
+  hosts: { r1: { ipv4: ['10.60.0.1/24'] }, r2: { ipv4: ['10.60.0.2/24'] }, client: { ipv4: ['10.60.0.3/24'] } },
+  needsDist: true,
 });
 
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail') for (const p of procs) console.log(`--- ${p.host}\n${p.output}`);
-  await Promise.all(procs.filter((p) => p.running).map((p) => p.stop({ graceMs: 5_000 })));
-  procs.length = 0;
-});
-
-afterAll(async () => {
-  await lab?.destroy();
-});
-
-async function holders(): Promise<string> {
-  const out: string[] = [];
-  for (const h of ['r1', 'r2'] as const) {
-    const r = await lab.ip(h, ['-j', 'address', 'show', 'dev', 'eth0'], { check: true });
-    if ((JSON.parse(r.stdout) as { addr_info: { local: string }[] }[]).some((l) => l.addr_info.some((i) => i.local === VIP))) out.push(h);
-  }
-  return out.join(',');
-}
+const holders = (): Promise<string> => env.holders(VIP, ['r1', 'r2']);
 
 describe('docs/vrrp.md example', () => {
   it('is examples/vrrpd/minimal.mjs', () => {
@@ -53,15 +29,13 @@ describe('docs/vrrp.md example', () => {
   });
 
   it('runs: the higher priority holds the VIP, SIGTERM hands it over and the process exits by itself', async () => {
-    const r1 = lab.spawn('r1', [process.execPath, EXAMPLE, 'eth0', VIP, '150']);
-    procs.push(r1);
+    const r1 = env.spawn('r1', [process.execPath, EXAMPLE, 'eth0', VIP, '150']);
     // Alone: master after Master_Down_Interval (3 x 1 s + skew).
     await r1.waitForOutput(/^web: backup -> master \(master-down\)$/m, { timeoutMs: 20_000 });
-    const r2 = lab.spawn('r2', [process.execPath, EXAMPLE, 'eth0', VIP, '100']);
-    procs.push(r2);
+    const r2 = env.spawn('r2', [process.execPath, EXAMPLE, 'eth0', VIP, '100']);
     await r2.waitForOutput(/^web: initialize -> backup \(startup\)$/m, { timeoutMs: 20_000 });
     await waitFor(async () => (await holders()) === 'r1', { timeoutMs: 10_000, what: 'VIP on r1 only' });
-    expect(await ping(lab, 'client', VIP)).toBe(true);
+    expect(await ping(env.lab, 'client', VIP)).toBe(true);
     // r2 stays backup through a few adverts.
     const settle = Date.now() + 3_500;
     await waitFor(async () => Date.now() >= settle && (await holders()) === 'r1', { timeoutMs: 15_000, what: 'stable' });
@@ -73,7 +47,7 @@ describe('docs/vrrp.md example', () => {
     // Exited on its own (code 0), not killed after the grace period.
     expect(await exit).toEqual({ code: 0, signal: null });
     expect(r1.stdout).toMatch(/^web: master -> initialize \(shutdown\)$/m);
-    expect(await ping(lab, 'client', VIP)).toBe(true);
+    expect(await ping(env.lab, 'client', VIP)).toBe(true);
     await r2.stop({ signal: 'SIGTERM', graceMs: 10_000 });
     expect(await holders()).toBe('');
   });

@@ -5,9 +5,9 @@
 // master steps down, the VIP ends up on r1 only and the client's neighbour entry points at r1.
 
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab } from '../harness/netlab.js';
-import type { Lab, LabProcess } from '../harness/netlab.js';
+import { describe, expect, it } from 'vitest';
+import type { LabProcess } from '../harness/netlab.js';
+import { useRouterLab } from './fixtures/router-lab.js';
 import { TS_REGISTER, ping, waitFor } from '../harness/probes.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/router.ts', import.meta.url));
@@ -15,49 +15,30 @@ const NET = '10.56.0';
 const VIP = `${NET}.100`;
 type Host = 'r1' | 'r2' | 'client';
 
-let lab: Lab<Host>;
-const procs: LabProcess[] = [];
 const macs: Partial<Record<Host, string>> = {};
-
-beforeAll(async () => {
-  lab = await createLab({
-    hosts: { r1: { ipv4: [`${NET}.1/24`] }, r2: { ipv4: [`${NET}.2/24`] }, client: { ipv4: [`${NET}.3/24`] } },
-  });
-  for (const h of ['r1', 'r2', 'client'] as const) {
-    const r = await lab.ip(h, ['-j', 'link', 'show', 'dev', 'eth0'], { check: true });
-    macs[h] = (JSON.parse(r.stdout) as { address: string }[])[0]?.address ?? '';
-  }
-});
-
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail') for (const p of procs) console.log(`--- ${p.host} ${p.argv[0] ?? ''}\n${p.output.slice(-4000)}`);
-  await Promise.all(procs.filter((p) => p.running).map((p) => p.stop({ graceMs: 5_000 })));
-  procs.length = 0;
-});
-
-afterAll(async () => {
-  await lab?.destroy();
+const env = useRouterLab<Host>({
+  name: 'takeover-order',
+  hosts: { r1: { ipv4: [`${NET}.1/24`] }, r2: { ipv4: [`${NET}.2/24`] }, client: { ipv4: [`${NET}.3/24`] } },
+  outputTail: 4000,
+  setup: async (lab) => {
+    for (const h of ['r1', 'r2', 'client'] as const) {
+      const r = await lab.ip(h, ['-j', 'link', 'show', 'dev', 'eth0'], { check: true });
+      macs[h] = (JSON.parse(r.stdout) as { address: string }[])[0]?.address ?? '';
+    }
+  },
 });
 
 async function startRouter(host: 'r1' | 'r2', priority: number, extra: Record<string, unknown> = {}): Promise<LabProcess> {
   const config = {
     instances: [{ name: 'vi', vrid: 56, addresses: [VIP], interface: 'eth0', version: 3, family: 'ipv4', priority, advertIntervalMs: 200, ...extra }],
   };
-  const p = lab.spawn(host, [process.execPath, '--import', TS_REGISTER, FIXTURE, JSON.stringify(config)]);
-  procs.push(p);
+  const p = env.spawn(host, [process.execPath, '--import', TS_REGISTER, FIXTURE, JSON.stringify(config)]);
   await p.waitForOutput(/^(ready|error .*)$/m, { timeoutMs: 60_000 });
   expect(p.stdout, p.output).not.toMatch(/^error /m);
   return p;
 }
 
-async function holders(): Promise<string> {
-  const out: string[] = [];
-  for (const h of ['r1', 'r2'] as const) {
-    const r = await lab.ip(h, ['-j', 'address', 'show', 'dev', 'eth0'], { check: true });
-    if ((JSON.parse(r.stdout) as { addr_info: { local: string }[] }[]).some((l) => l.addr_info.some((i) => i.local === VIP))) out.push(h);
-  }
-  return out.join(',');
-}
+const holders = (): Promise<string> => env.holders(VIP, ['r1', 'r2']);
 
 /** r1's frames in the capture, in wire order: its adverts (with priority) and its gratuitous ARPs for the VIP. */
 function r1Frames(dump: LabProcess): string[] {
@@ -80,17 +61,16 @@ describe('a new master on the wire: advert and GARP order (takeoverOrder)', () =
     ['addresses-first', [...burst, 'advert 150']],
   ] as const) {
     it(`${order ?? 'default (advert-first)'}: r1 sends ${expected[0] === 'garp' ? 'its GARP burst, then its advert' : 'its advert, then its GARP burst'}; the VIP and the client end up on r1 only`, async () => {
-      await startRouter('r2', 100);
+      const r2 = await startRouter('r2', 100);
       await waitFor(async () => (await holders()) === 'r2' || undefined, { timeoutMs: 15_000, what: 'r2 master alone' });
-      expect(await ping(lab, 'client', VIP)).toBe(true);
-      const dump = lab.spawn('client', ['tcpdump', '-n', '-l', '-e', '-tt', '-i', 'eth0', 'vrrp or arp']);
-      procs.push(dump);
+      expect(await ping(env.lab, 'client', VIP)).toBe(true);
+      const dump = env.spawn('client', ['tcpdump', '-n', '-l', '-e', '-tt', '-i', 'eth0', 'vrrp or arp']);
       await dump.waitForOutput(/listening on eth0/, { timeoutMs: 15_000 });
       const r1 = await startRouter('r1', 150, order === undefined ? {} : { takeoverOrder: order });
       await waitFor(async () => (await holders()) === 'r1' || undefined, { timeoutMs: 15_000, what: 'r1 preempts: VIP on r1 only' });
       await waitFor(
         async () => {
-          const r = await lab.ip('client', ['-j', 'neigh', 'show', VIP, 'dev', 'eth0'], { check: true });
+          const r = await env.lab.ip('client', ['-j', 'neigh', 'show', VIP, 'dev', 'eth0'], { check: true });
           return (JSON.parse(r.stdout) as { lladdr?: string }[])[0]?.lladdr === macs.r1 || undefined;
         },
         { timeoutMs: 10_000, what: 'client neighbour entry on r1' },
@@ -103,8 +83,8 @@ describe('a new master on the wire: advert and GARP order (takeoverOrder)', () =
       // The burst and the advert back to back (the same tick), in the order asked for.
       expect(r1Frames(dump).slice(0, 6)).toEqual(expected);
       expect(r1.stdout).toMatch(/"to":"master","reason":"preempt"/);
-      expect(procs.find((p) => p.host === 'r2' && p.running)?.stdout).toMatch(/"from":"master","to":"backup","reason":"higher-priority"/);
-      expect(await ping(lab, 'client', VIP)).toBe(true);
+      expect(r2.stdout).toMatch(/"from":"master","to":"backup","reason":"higher-priority"/);
+      expect(await ping(env.lab, 'client', VIP)).toBe(true);
     });
   }
 });

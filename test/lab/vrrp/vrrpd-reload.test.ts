@@ -12,50 +12,25 @@
 // then two broken files (a bad value, an unknown interface) are refused with file:line:column and
 // key, nothing changes, and both daemons stop cleanly.
 
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab } from '../harness/netlab.js';
-import type { Lab, LabProcess } from '../harness/netlab.js';
+import { describe, expect, it } from 'vitest';
+import type { LabProcess } from '../harness/netlab.js';
+import { ROOT, useRouterLab } from './fixtures/router-lab.js';
 import { ping, waitFor } from '../harness/probes.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const VRRPD = path.join(ROOT, 'examples/vrrpd/vrrpd.mjs');
 const NET = '10.61.0';
 const R1 = `${NET}.1`;
 const INTERVAL_MS = 200;
 type Host = 'r1' | 'r2' | 'client';
 
-let lab: Lab<Host>;
-const procs: LabProcess[] = [];
-const dir = mkdtempSync(path.join(os.tmpdir(), 'lvskit-vrrpd-reload-'));
-
-/** dist must hold the current src/vrrp (vrrpd resolves `lvskit/vrrp` through the exports map to it). */
-function distIsCurrent(): string | undefined {
-  const built = path.join(ROOT, 'dist/vrrp/index.js');
-  if (!existsSync(built)) return 'dist/vrrp/index.js is missing';
-  const newest = Math.max(...readdirSync(path.join(ROOT, 'src/vrrp')).map((f) => statSync(path.join(ROOT, 'src/vrrp', f)).mtimeMs));
-  return statSync(built).mtimeMs >= newest ? undefined : 'dist/vrrp is older than src/vrrp';
-}
-
-beforeAll(async () => {
-  const stale = distIsCurrent();
-  if (stale !== undefined) throw new Error(`${stale}: run \`npm run build\` first (npm test does)`);
-  lab = await createLab({ hosts: { r1: { ipv4: [`${R1}/24`] }, r2: { ipv4: [`${NET}.2/24`] }, client: { ipv4: [`${NET}.3/24`] } } });
+const env = useRouterLab<Host>({
+  name: 'vrrpd-reload',
+  hosts: { r1: { ipv4: [`${R1}/24`] }, r2: { ipv4: [`${NET}.2/24`] }, client: { ipv4: [`${NET}.3/24`] } },
+  needsDist: true,
 });
-
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail') for (const p of procs) console.log(`--- ${p.host}\n${p.output.slice(-20_000)}`);
-  await Promise.all(procs.filter((p) => p.running).map((p) => p.stop({ graceMs: 5_000 })));
-  procs.length = 0;
-});
-
-afterAll(async () => {
-  await lab?.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir } = env;
 
 interface Inst {
   name: string;
@@ -85,7 +60,7 @@ const acc = (priority: number, accept: boolean): Inst => ({ name: 'acc', vrid: 1
 async function holders(): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const h of ['r1', 'r2'] as const) {
-    const r = await lab.ip(h, ['-j', 'address', 'show', 'dev', 'eth0'], { check: true });
+    const r = await env.lab.ip(h, ['-j', 'address', 'show', 'dev', 'eth0'], { check: true });
     for (const l of JSON.parse(r.stdout) as { addr_info: { local: string }[] }[]) {
       for (const a of l.addr_info) if (a.local.startsWith(`${NET}.1`) && a.local !== R1) out[a.local] = out[a.local] === undefined ? h : `${out[a.local]},${h}`;
     }
@@ -126,8 +101,7 @@ function adverts(p: LabProcess): { t: number; src: string; vrid: number; prio: n
 }
 
 function start(host: 'r1' | 'r2', file: string): LabProcess {
-  const p = lab.spawn(host, [process.execPath, VRRPD, file]);
-  procs.push(p);
+  const p = env.spawn(host, [process.execPath, VRRPD, file]);
   return p;
 }
 
@@ -137,15 +111,14 @@ describe('examples/vrrpd SIGHUP reload', () => {
     const f2 = path.join(dir, 'r2.yaml');
     writeConfig(f1, [web(150), db(150), old(150), vips(150), acc(150, true)]);
     writeConfig(f2, [web(100), db(100), old(100), fresh(100), vips(100), acc(100, true)]);
-    const dump = lab.spawn('client', ['tcpdump', '-n', '-l', '-tt', '-v', '-i', 'eth0', 'ip proto 112']);
-    procs.push(dump);
+    const dump = env.spawn('client', ['tcpdump', '-n', '-l', '-tt', '-v', '-i', 'eth0', 'ip proto 112']);
     await dump.waitForOutput(/listening on eth0/, { timeoutMs: 15_000 });
     const r1 = start('r1', f1);
     const r2 = start('r2', f2);
     await Promise.all([r1, r2].map((p) => p.waitForOutput(/"msg":"vrrpd started"/, { timeoutMs: 30_000 })));
     const before = { [`${NET}.100`]: 'r1', [`${NET}.102`]: 'r1', [`${NET}.103`]: 'r1', [`${NET}.104`]: 'r2', [`${NET}.105`]: 'r1', [`${NET}.107`]: 'r1' };
     await waitFor(async () => norm(await holders()) === norm(before) || undefined, { timeoutMs: 15_000, what: 'initial elections' });
-    expect(await ping(lab, 'client', `${NET}.107`)).toBe(true); // accept mode on
+    expect(await ping(env.lab, 'client', `${NET}.107`)).toBe(true); // accept mode on
 
     // The reload.
     const mark1 = logs(r1).length;
@@ -192,14 +165,14 @@ describe('examples/vrrpd SIGHUP reload', () => {
     expect(seen.some((a) => a.src === R1 && a.vrid === 102 && a.prio === 90 && a.t >= t0)).toBe(true);
     expect(seen.filter((a) => a.src === R1 && a.vrid === 103 && a.t >= t0).map((a) => a.prio).at(-1)).toBe(0);
     expect(seen.some((a) => a.src === R1 && a.vrid === 105 && a.t >= t0 && a.addrs.join(',') === `${NET}.105,${NET}.106`)).toBe(true);
-    expect(await ping(lab, 'client', `${NET}.106`)).toBe(true);
-    expect(await ping(lab, 'client', `${NET}.100`)).toBe(true);
+    expect(await ping(env.lab, 'client', `${NET}.106`)).toBe(true);
+    expect(await ping(env.lab, 'client', `${NET}.100`)).toBe(true);
     // acc: accept mode turned off in place: r1 still holds .107 and answers ARP for it, but drops pings to it.
     expect(logs(r1).slice(mark1).find((l) => String(l.msg).startsWith('accept mode off'))).toMatchObject({ addresses: [`${NET}.107`], owned: true, table: expect.stringMatching(new RegExp(`^lvskit_vrrp_${r1.pid}_`)) });
-    await lab.ip('client', ['neigh', 'flush', 'dev', 'eth0']);
-    expect((await lab.exec('client', ['ping', '-n', '-c2', '-W1', `${NET}.107`], { timeoutMs: 10_000 })).code).not.toBe(0);
-    const r1Mac = (JSON.parse((await lab.ip('r1', ['-j', 'link', 'show', 'dev', 'eth0'], { check: true })).stdout) as { address: string }[])[0]?.address;
-    expect((JSON.parse((await lab.ip('client', ['-j', 'neigh', 'show', `${NET}.107`, 'dev', 'eth0'], { check: true })).stdout) as { lladdr?: string }[])[0]?.lladdr).toBe(r1Mac);
+    await env.lab.ip('client', ['neigh', 'flush', 'dev', 'eth0']);
+    expect((await env.lab.exec('client', ['ping', '-n', '-c2', '-W1', `${NET}.107`], { timeoutMs: 10_000 })).code).not.toBe(0);
+    const r1Mac = (JSON.parse((await env.lab.ip('r1', ['-j', 'link', 'show', 'dev', 'eth0'], { check: true })).stdout) as { address: string }[])[0]?.address;
+    expect((JSON.parse((await env.lab.ip('client', ['-j', 'neigh', 'show', `${NET}.107`, 'dev', 'eth0'], { check: true })).stdout) as { lladdr?: string }[])[0]?.lladdr).toBe(r1Mac);
 
     // Broken files: refused with file:line:column and key; nothing changes, the daemon runs on.
     const mark3 = logs(r1).length;
@@ -237,8 +210,7 @@ describe('examples/vrrpd SIGHUP reload', () => {
       '  virtual_ipaddress {', `    ${NET}.${vrid}/32`, '  }', '}',
     ];
     writeFileSync(kaConf, ['global_defs {', '  router_id lvskit_reload', '}', ...ka('K1', 121), ...ka('K2', 122), ...ka('K3', 123), ''].join('\n'));
-    const kp = lab.spawn('r2', ['keepalived', '-n', '-l', '-D', '-P', '-f', kaConf, '-p', path.join(dir, 'ka.pid'), '-r', path.join(dir, 'ka-vrrp.pid'), '-c', path.join(dir, 'ka-checkers.pid')]);
-    procs.push(kp);
+    const kp = env.spawn('r2', ['keepalived', '-n', '-l', '-D', '-P', '-f', kaConf, '-p', path.join(dir, 'ka.pid'), '-r', path.join(dir, 'ka-vrrp.pid'), '-c', path.join(dir, 'ka-checkers.pid')]);
     await kp.waitForOutput(/\(K3\) Entering (BACKUP|MASTER) STATE/, { timeoutMs: 30_000 });
     const f1 = path.join(dir, 'r1-ka.yaml');
     const k = (name: string, vrid: number, priority: number): Inst => ({ name, vrid, priority, addresses: [`${NET}.${vrid}`] });

@@ -5,48 +5,23 @@
 // transition, pino JSON logs, SIGTERM hands over at once (priority 0) and runs the STOP hook, and a
 // bad config file is refused with every problem named.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab } from '../harness/netlab.js';
-import type { Lab, LabProcess } from '../harness/netlab.js';
+import { describe, expect, it } from 'vitest';
+import type { LabProcess } from '../harness/netlab.js';
+import { ROOT, useRouterLab } from './fixtures/router-lab.js';
 import { ping, waitFor } from '../harness/probes.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const VRRPD = path.join(ROOT, 'examples/vrrpd/vrrpd.mjs');
 const VIP = '10.59.0.100';
 type Host = 'r1' | 'r2' | 'client';
 
-let lab: Lab<Host>;
-const procs: LabProcess[] = [];
-const dir = mkdtempSync(path.join(os.tmpdir(), 'lvskit-vrrpd-'));
-
-/** dist must hold the current src/vrrp (vrrpd resolves `lvskit/vrrp` through the exports map to it). */
-function distIsCurrent(): string | undefined {
-  const built = path.join(ROOT, 'dist/vrrp/index.js');
-  if (!existsSync(built)) return 'dist/vrrp/index.js is missing';
-  const newest = Math.max(...readdirSync(path.join(ROOT, 'src/vrrp')).map((f) => statSync(path.join(ROOT, 'src/vrrp', f)).mtimeMs));
-  return statSync(built).mtimeMs >= newest ? undefined : 'dist/vrrp is older than src/vrrp';
-}
-
-beforeAll(async () => {
-  const stale = distIsCurrent();
-  if (stale !== undefined) throw new Error(`${stale}: run \`npm run build\` first (npm test does)`);
-  lab = await createLab({ hosts: { r1: { ipv4: ['10.59.0.1/24'] }, r2: { ipv4: ['10.59.0.2/24'] }, client: { ipv4: ['10.59.0.3/24'] } } });
+const env = useRouterLab<Host>({
+  name: 'vrrpd',
+  hosts: { r1: { ipv4: ['10.59.0.1/24'] }, r2: { ipv4: ['10.59.0.2/24'] }, client: { ipv4: ['10.59.0.3/24'] } },
+  needsDist: true,
 });
-
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail') for (const p of procs) console.log(`--- ${p.host}\n${p.output}`);
-  await Promise.all(procs.filter((p) => p.running).map((p) => p.stop({ graceMs: 5_000 })));
-  procs.length = 0;
-});
-
-afterAll(async () => {
-  await lab?.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir } = env;
 
 function config(host: 'r1' | 'r2', priority: number): { file: string; notified: string } {
   const notified = path.join(dir, `${host}.notify`);
@@ -73,19 +48,11 @@ function config(host: 'r1' | 'r2', priority: number): { file: string; notified: 
 }
 
 function start(host: 'r1' | 'r2', file: string): LabProcess {
-  const p = lab.spawn(host, [process.execPath, VRRPD, file]);
-  procs.push(p);
+  const p = env.spawn(host, [process.execPath, VRRPD, file]);
   return p;
 }
 
-async function holders(): Promise<string> {
-  const out: string[] = [];
-  for (const h of ['r1', 'r2'] as const) {
-    const r = await lab.ip(h, ['-j', 'address', 'show', 'dev', 'eth0'], { check: true });
-    if ((JSON.parse(r.stdout) as { addr_info: { local: string }[] }[]).some((l) => l.addr_info.some((i) => i.local === VIP))) out.push(h);
-  }
-  return out.join(',');
-}
+const holders = (): Promise<string> => env.holders(VIP, ['r1', 'r2']);
 
 function notes(file: string): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : [];
@@ -106,7 +73,7 @@ describe('examples/vrrpd', () => {
     await r2.waitForOutput(/"msg":"vrrpd started"/, { timeoutMs: 30_000 });
     await waitFor(async () => (await holders()) === 'r1', { timeoutMs: 15_000, what: 'VIP on r1 only' });
     await waitFor(() => notes(c2.notified).length >= 1 && notes(c1.notified).length >= 3, { timeoutMs: 10_000, what: 'startup hooks' });
-    expect(await ping(lab, 'client', VIP)).toBe(true);
+    expect(await ping(env.lab, 'client', VIP)).toBe(true);
     // r1: BACKUP on startup, then MASTER (its notify_master hook and its notify hook); r2: BACKUP.
     expect(notes(c1.notified)).toEqual(expect.arrayContaining(['startup INSTANCE web BACKUP 150', 'master-down INSTANCE web MASTER 150', 'master-hook MASTER']));
     expect(notes(c2.notified)).toEqual(['startup INSTANCE web BACKUP 100']);
@@ -122,7 +89,7 @@ describe('examples/vrrpd', () => {
     expect(r1.stdout).toMatch(/"msg":"vrrpd stopped"/);
     await waitFor(() => notes(c2.notified).includes('master-stopped INSTANCE web MASTER 100'), { timeoutMs: 5_000, what: 'r2 MASTER hook (master-stopped)' });
     expect(notes(c1.notified)).toContain('shutdown INSTANCE web STOP 150');
-    expect(await ping(lab, 'client', VIP)).toBe(true);
+    expect(await ping(env.lab, 'client', VIP)).toBe(true);
     console.log(`vrrpd SIGTERM -> other vrrpd holds the VIP: ${handover} ms (0.2 s adverts: Master_Down_Interval ~0.7 s)`);
     for (const p of [r1, r2]) expect(logs(p).filter((l) => l.level >= 40), p.output).toEqual([]);
     await r2.stop({ signal: 'SIGTERM', graceMs: 10_000 });
@@ -138,22 +105,22 @@ describe('examples/vrrpd', () => {
     const r1 = start('r1', file);
     await r1.waitForOutput(/"state":"MASTER"/, { timeoutMs: 30_000 });
     await waitFor(async () => {
-      const r = await lab.ip('r1', ['-j', 'address', 'show', 'dev', 'vrrp.92']);
+      const r = await env.lab.ip('r1', ['-j', 'address', 'show', 'dev', 'vrrp.92']);
       return r.code === 0 && r.stdout.includes('"10.59.0.101"');
     }, { timeoutMs: 10_000, what: 'VIP on vrrp.92' });
     // Resolved to the virtual MAC, but the echo request is dropped (accept off).
-    expect((await lab.exec('client', ['ping', '-n', '-c1', '-W1', '10.59.0.101'], { timeoutMs: 5_000 })).code).not.toBe(0);
-    const neigh = JSON.parse((await lab.ip('client', ['-j', 'neigh', 'show', '10.59.0.101', 'dev', 'eth0'], { check: true })).stdout) as { lladdr?: string }[];
+    expect((await env.lab.exec('client', ['ping', '-n', '-c1', '-W1', '10.59.0.101'], { timeoutMs: 5_000 })).code).not.toBe(0);
+    const neigh = JSON.parse((await env.lab.ip('client', ['-j', 'neigh', 'show', '10.59.0.101', 'dev', 'eth0'], { check: true })).stdout) as { lladdr?: string }[];
     expect(neigh[0]?.lladdr).toBe('00:00:5e:00:01:5c');
     expect((await r1.stop({ signal: 'SIGTERM', graceMs: 10_000 })).code).toBe(0);
-    expect((await lab.ip('r1', ['link', 'show', 'dev', 'vrrp.92'])).code).not.toBe(0); // deleted on the way out
+    expect((await env.lab.ip('r1', ['link', 'show', 'dev', 'vrrp.92'])).code).not.toBe(0); // deleted on the way out
     expect(logs(r1).filter((l) => l.level >= 40), r1.output).toEqual([]);
   });
 
   it('refuses a bad config file with every problem and its place, exit 1', async () => {
     const file = path.join(dir, 'bad.yaml');
     writeFileSync(file, ['instances:', '  - name: web', '    interface: eth0', '    vrid: 300', '    adresses: [10.59.0.100]', 'log_level: loud', ''].join('\n'));
-    const r = await lab.exec('r1', [process.execPath, VRRPD, file], { timeoutMs: 30_000 });
+    const r = await env.lab.exec('r1', [process.execPath, VRRPD, file], { timeoutMs: 30_000 });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/ERR_VRRPD_CONFIG/);
     for (const issue of ['log_level', 'instances[0].vrid', 'instances[0].adresses: unknown key', 'instances[0].addresses']) expect(r.stderr).toContain(issue);
