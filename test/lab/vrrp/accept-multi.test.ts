@@ -7,35 +7,24 @@
 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab } from '../harness/netlab.js';
-import type { Lab, LabProcess } from '../harness/netlab.js';
-import { TS_REGISTER, ping, waitFor } from '../harness/probes.js';
+import { describe, expect, it } from 'vitest';
+import type { LabProcess } from '../harness/netlab.js';
+import { ping, waitFor } from '../harness/probes.js';
+import { useRouterLab } from './fixtures/router-lab.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const FIXTURE = fileURLToPath(new URL('./fixtures/router.ts', import.meta.url));
 const A4 = '10.60.0.100';
 const A6 = 'fd00:60::100';
 const B4 = '10.60.0.101';
 type Host = 'r1' | 'client';
 
-let lab: Lab<Host>;
-const procs: LabProcess[] = [];
 let r1Mac = '';
-
-beforeAll(async () => {
-  lab = await createLab({ hosts: { r1: { ipv4: ['10.60.0.1/24'], ipv6: ['fd00:60::1/64'] }, client: { ipv4: ['10.60.0.3/24'], ipv6: ['fd00:60::3/64'] } } });
-  r1Mac = (JSON.parse((await lab.ip('r1', ['-j', 'link', 'show', 'dev', 'eth0'], { check: true })).stdout) as { address: string }[])[0]?.address ?? '';
-});
-
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail') for (const p of procs) console.log(`--- ${p.host} ${p.pid}\n${p.output}`);
-  await Promise.all(procs.filter((p) => p.running).map((p) => p.stop({ graceMs: 5_000 })));
-  procs.length = 0;
-});
-
-afterAll(async () => {
-  await lab?.destroy();
+const env = useRouterLab<Host>({
+  name: 'accept-multi',
+  hosts: { r1: { ipv4: ['10.60.0.1/24'], ipv6: ['fd00:60::1/64'] }, client: { ipv4: ['10.60.0.3/24'], ipv6: ['fd00:60::3/64'] } },
+  setup: async () => {
+    r1Mac = await env.mac('r1');
+  },
 });
 
 // nftables tables of r1's namespace: NFT_MSG_GETTABLE (NFNL_SUBSYS_NFTABLES 10 << 8 | 1) dumped over
@@ -72,7 +61,7 @@ s.send(req);
 `;
 
 async function tables(): Promise<{ family: string; name: string; flags: number }[]> {
-  const r = await lab.exec('r1', [process.execPath, '-e', DUMP_TABLES_JS, path.join(ROOT, 'node_modules/netlink')], { timeoutMs: 10_000, check: true });
+  const r = await env.lab.exec('r1', [process.execPath, '-e', DUMP_TABLES_JS, path.join(ROOT, 'node_modules/netlink')], { timeoutMs: 10_000, check: true });
   return JSON.parse(r.stdout) as { family: string; name: string; flags: number }[];
 }
 
@@ -89,17 +78,14 @@ async function tablesOf(pid: number): Promise<string[]> {
 }
 
 async function r1Addresses(): Promise<string[]> {
-  const r = await lab.ip('r1', ['-j', 'address', 'show', 'dev', 'eth0'], { check: true });
+  const r = await env.lab.ip('r1', ['-j', 'address', 'show', 'dev', 'eth0'], { check: true });
   return (JSON.parse(r.stdout) as { addr_info: { local: string }[] }[]).flatMap((l) => l.addr_info.map((i) => i.local));
 }
 
 /** An `accept: false` router on r1 with `instances`; resolves once it holds their VIPs. */
 async function start(instances: { name: string; family: 'ipv4' | 'ipv6'; vrid: number; addresses: string[] }[]): Promise<LabProcess> {
   const full = instances.map((i) => ({ ...i, interface: 'eth0', version: 3, priority: 150, advertIntervalMs: 200, accept: false }));
-  const p = lab.spawn('r1', [process.execPath, '--import', TS_REGISTER, FIXTURE, JSON.stringify({ instances: full })]);
-  procs.push(p);
-  await p.waitForOutput(/^(ready|error .*)$/m, { timeoutMs: 60_000 });
-  expect(p.stdout, p.output).not.toMatch(/^error /m);
+  const p = await env.startRouter('r1', { instances: full });
   const vips = instances.flatMap((i) => i.addresses).filter((a) => !a.startsWith('fe80:'));
   await waitFor(async () => {
     const have = await r1Addresses();
@@ -110,12 +96,12 @@ async function start(instances: { name: string; family: 'ipv4' | 'ipv6'; vrid: n
 
 /** One echo request, one second to answer, after forgetting the neighbour entry. */
 async function pingOnce(addr: string): Promise<boolean> {
-  await lab.ip('client', ['neigh', 'flush', 'dev', 'eth0']);
-  return (await lab.exec('client', ['ping', '-n', '-c1', '-W1', addr], { timeoutMs: 5_000 })).code === 0;
+  await env.lab.ip('client', ['neigh', 'flush', 'dev', 'eth0']);
+  return (await env.lab.exec('client', ['ping', '-n', '-c1', '-W1', addr], { timeoutMs: 5_000 })).code === 0;
 }
 
 async function neighbour(addr: string): Promise<string | undefined> {
-  const r = await lab.ip('client', ['-j', 'neigh', 'show', addr, 'dev', 'eth0'], { check: true });
+  const r = await env.lab.ip('client', ['-j', 'neigh', 'show', addr, 'dev', 'eth0'], { check: true });
   return (JSON.parse(r.stdout) as { lladdr?: string }[])[0]?.lladdr;
 }
 
@@ -136,8 +122,8 @@ describe('Accept_Mode off, several processes in one namespace', () => {
     expect(await tablesOf(a.pid)).toEqual(['ip', 'ip6']);
     expect(await tablesOf(b.pid)).toEqual(['ip']);
     // r1 itself answers, so an unanswered ping below is a rule, not the path.
-    expect(await ping(lab, 'client', lab.hosts.r1.addr4)).toBe(true);
-    expect(await ping(lab, 'client', lab.hosts.r1.addr6)).toBe(true);
+    expect(await ping(env.lab, 'client', env.lab.hosts.r1.addr4)).toBe(true);
+    expect(await ping(env.lab, 'client', env.lab.hosts.r1.addr6)).toBe(true);
     // Both processes' VIPs are dropped (with one shared table, b's start replaced a's rules).
     for (const vip of [A4, A6, B4]) expect(await dropped(vip), `${vip} dropped with a and b running`).toBe(true);
 
@@ -157,15 +143,15 @@ describe('Accept_Mode off, several processes in one namespace', () => {
     expect((await b.stop({ signal: 'SIGKILL' })).signal).toBe('SIGKILL');
     await waitFor(async () => (await tablesOf(b.pid)).length === 0, { timeoutMs: 5_000, what: `tables of killed pid ${b.pid} gone` });
     expect(await r1Addresses()).toContain(B4);
-    expect(await ping(lab, 'client', B4)).toBe(true);
+    expect(await ping(env.lab, 'client', B4)).toBe(true);
     expect(await tablesOf(a.pid)).toEqual(['ip', 'ip6']);
     for (const vip of [A4, A6]) expect(await dropped(vip), `${vip} dropped after b was killed`).toBe(true);
-    await lab.ip('r1', ['address', 'del', `${B4}/32`, 'dev', 'eth0'], { check: true });
+    await env.lab.ip('r1', ['address', 'del', `${B4}/32`, 'dev', 'eth0'], { check: true });
 
     // a stops cleanly: nothing of lvskit's is left in the namespace.
     expect((await a.stop({ signal: 'SIGTERM', graceMs: 10_000 })).code).toBe(0);
     expect((await tables()).filter((t) => t.name.startsWith('lvskit_vrrp'))).toEqual([]);
-    expect(await ping(lab, 'client', lab.hosts.r1.addr4)).toBe(true);
+    expect(await ping(env.lab, 'client', env.lab.hosts.r1.addr4)).toBe(true);
     for (const p of [a, b]) expect(p.stdout.split('\n').filter((l) => /^(invalid|transport-error|stop-error) /.test(l)), p.output).toEqual([]);
   });
 });

@@ -6,34 +6,22 @@
 // shows the rules went away with the first run; so are they for the address owner (priority 255)
 // with `accept: false`. IPv4 and IPv6 in one router.
 
-import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab } from '../harness/netlab.js';
-import type { Lab, LabProcess } from '../harness/netlab.js';
-import { TS_REGISTER, ping, waitFor } from '../harness/probes.js';
+import { describe, expect, it } from 'vitest';
+import type { LabProcess } from '../harness/netlab.js';
+import { ping, waitFor } from '../harness/probes.js';
+import { useRouterLab } from './fixtures/router-lab.js';
 
-const FIXTURE = fileURLToPath(new URL('./fixtures/router.ts', import.meta.url));
 const VIP4 = '10.58.0.100';
 const VIP6 = 'fd00:58::100';
 type Host = 'r1' | 'client';
 
-let lab: Lab<Host>;
-const procs: LabProcess[] = [];
 let r1Mac = '';
-
-beforeAll(async () => {
-  lab = await createLab({ hosts: { r1: { ipv4: ['10.58.0.1/24'], ipv6: ['fd00:58::1/64'] }, client: { ipv4: ['10.58.0.3/24'], ipv6: ['fd00:58::3/64'] } } });
-  r1Mac = (JSON.parse((await lab.ip('r1', ['-j', 'link', 'show', 'dev', 'eth0'], { check: true })).stdout) as { address: string }[])[0]?.address ?? '';
-});
-
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail') for (const p of procs) console.log(`--- ${p.host}\n${p.output}`);
-  await Promise.all(procs.filter((p) => p.running).map((p) => p.stop({ graceMs: 5_000 })));
-  procs.length = 0;
-});
-
-afterAll(async () => {
-  await lab?.destroy();
+const env = useRouterLab<Host>({
+  name: 'accept',
+  hosts: { r1: { ipv4: ['10.58.0.1/24'], ipv6: ['fd00:58::1/64'] }, client: { ipv4: ['10.58.0.3/24'], ipv6: ['fd00:58::3/64'] } },
+  setup: async () => {
+    r1Mac = await env.mac('r1');
+  },
 });
 
 async function start(accept: boolean, priority = 150): Promise<LabProcess> {
@@ -42,13 +30,10 @@ async function start(accept: boolean, priority = 150): Promise<LabProcess> {
     { ...common, name: 'v4', family: 'ipv4', vrid: 81, addresses: [VIP4] },
     { ...common, name: 'v6', family: 'ipv6', vrid: 82, addresses: ['fe80::58:100', VIP6] },
   ];
-  const p = lab.spawn('r1', [process.execPath, '--import', TS_REGISTER, FIXTURE, JSON.stringify({ instances })]);
-  procs.push(p);
-  await p.waitForOutput(/^(ready|error .*)$/m, { timeoutMs: 60_000 });
-  expect(p.stdout, p.output).not.toMatch(/^error /m);
+  const p = await env.startRouter('r1', { instances });
   // Alone on the segment: master after Master_Down_Interval, VIPs configured.
   await waitFor(async () => {
-    const r = await lab.ip('r1', ['-j', 'address', 'show', 'dev', 'eth0'], { check: true });
+    const r = await env.lab.ip('r1', ['-j', 'address', 'show', 'dev', 'eth0'], { check: true });
     const addrs = (JSON.parse(r.stdout) as { addr_info: { local: string }[] }[]).flatMap((l) => l.addr_info.map((i) => i.local));
     return addrs.includes(VIP4) && addrs.includes(VIP6);
   }, { timeoutMs: 15_000, what: 'VIPs on r1' });
@@ -56,13 +41,13 @@ async function start(accept: boolean, priority = 150): Promise<LabProcess> {
 }
 
 async function neighbour(addr: string): Promise<string | undefined> {
-  const r = await lab.ip('client', ['-j', 'neigh', 'show', addr, 'dev', 'eth0'], { check: true });
+  const r = await env.lab.ip('client', ['-j', 'neigh', 'show', addr, 'dev', 'eth0'], { check: true });
   return (JSON.parse(r.stdout) as { lladdr?: string }[])[0]?.lladdr;
 }
 
 /** One echo request, one second to answer. */
 async function pingOnce(addr: string): Promise<boolean> {
-  return (await lab.exec('client', ['ping', '-n', '-c1', '-W1', addr], { timeoutMs: 5_000 })).code === 0;
+  return (await env.lab.exec('client', ['ping', '-n', '-c1', '-W1', addr], { timeoutMs: 5_000 })).code === 0;
 }
 
 describe('Accept_Mode', () => {
@@ -70,10 +55,10 @@ describe('Accept_Mode', () => {
     const off = await start(false);
     expect(off.stdout).toMatch(/accept mode off: packets to the virtual addresses are dropped/);
     // The router itself is reachable, so an unanswered ping below is the rule, not the path.
-    expect(await ping(lab, 'client', lab.hosts.r1.addr4)).toBe(true);
-    expect(await ping(lab, 'client', lab.hosts.r1.addr6)).toBe(true);
+    expect(await ping(env.lab, 'client', env.lab.hosts.r1.addr4)).toBe(true);
+    expect(await ping(env.lab, 'client', env.lab.hosts.r1.addr6)).toBe(true);
     for (const vip of [VIP4, VIP6]) {
-      await lab.ip('client', ['neigh', 'flush', 'dev', 'eth0']);
+      await env.lab.ip('client', ['neigh', 'flush', 'dev', 'eth0']);
       expect(await pingOnce(vip), `ping ${vip} with accept off`).toBe(false);
       expect(await pingOnce(vip), `ping ${vip} with accept off`).toBe(false);
       // Address resolution for the VIP still works (IPv6: NS / NA are exempt, RFC 5798 §6.1).
@@ -85,15 +70,15 @@ describe('Accept_Mode', () => {
     // Accept on: answered (and so nothing of the first run's rules is left).
     const on = await start(true);
     expect(on.stdout).not.toMatch(/accept mode off/);
-    expect(await ping(lab, 'client', VIP4)).toBe(true);
-    expect(await ping(lab, 'client', VIP6)).toBe(true);
+    expect(await ping(env.lab, 'client', VIP4)).toBe(true);
+    expect(await ping(env.lab, 'client', VIP6)).toBe(true);
     await on.stop({ signal: 'SIGTERM', graceMs: 10_000 });
 
     // The address owner (priority 255) always accepts, whatever Accept_Mode says (RFC 9568 §6.1).
     const owner = await start(false, 255);
     expect(owner.stdout).not.toMatch(/accept mode off/);
-    expect(await ping(lab, 'client', VIP4)).toBe(true);
-    expect(await ping(lab, 'client', VIP6)).toBe(true);
+    expect(await ping(env.lab, 'client', VIP4)).toBe(true);
+    expect(await ping(env.lab, 'client', VIP6)).toBe(true);
     for (const p of [off, on, owner]) expect(p.stdout.split('\n').filter((l) => /^(invalid|transport-error|stop-error) /.test(l)), p.output).toEqual([]);
   });
 });

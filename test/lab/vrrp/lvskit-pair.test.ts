@@ -3,39 +3,22 @@
 // over by priority and takes it back on recovery (RFC 9568 §6.4.2 preemption), and a clean stop.
 // The client's neighbour table follows every move (GARP).
 
-import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createLab } from '../harness/netlab.js';
-import type { Lab, LabProcess } from '../harness/netlab.js';
-import { TS_REGISTER, ping, waitFor } from '../harness/probes.js';
+import { describe, expect, it } from 'vitest';
+import type { LabProcess } from '../harness/netlab.js';
+import { ping, waitFor } from '../harness/probes.js';
+import { useRouterLab } from './fixtures/router-lab.js';
 
-const FIXTURE = fileURLToPath(new URL('./fixtures/router.ts', import.meta.url));
 const VIP_A = '10.55.0.100';
 const VIP_B = '10.55.0.101';
 type Host = 'r1' | 'r2' | 'client';
 
-let lab: Lab<Host>;
-const procs: LabProcess[] = [];
 const macs: Partial<Record<Host, string>> = {};
-
-beforeAll(async () => {
-  lab = await createLab({
-    hosts: { r1: { ipv4: ['10.55.0.1/24'] }, r2: { ipv4: ['10.55.0.2/24'] }, client: { ipv4: ['10.55.0.3/24'] } },
-  });
-  for (const h of ['r1', 'r2', 'client'] as const) {
-    const r = await lab.ip(h, ['-j', 'link', 'show', 'dev', 'eth0'], { check: true });
-    macs[h] = (JSON.parse(r.stdout) as { address: string }[])[0]?.address ?? '';
-  }
-});
-
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail') for (const p of procs) console.log(`--- ${p.host}\n${p.output}`);
-  await Promise.all(procs.filter((p) => p.running).map((p) => p.stop({ graceMs: 5_000 })));
-  procs.length = 0;
-});
-
-afterAll(async () => {
-  await lab?.destroy();
+const env = useRouterLab<Host>({
+  name: 'lvskit-pair',
+  hosts: { r1: { ipv4: ['10.55.0.1/24'] }, r2: { ipv4: ['10.55.0.2/24'] }, client: { ipv4: ['10.55.0.3/24'] } },
+  setup: async () => {
+    for (const h of ['r1', 'r2', 'client'] as const) macs[h] = await env.mac(h);
+  },
 });
 
 interface Inst {
@@ -50,21 +33,10 @@ async function startRouter(host: 'r1' | 'r2', priority: number, instances: Inst[
     instances: instances.map((i) => ({ ...i, interface: 'eth0', version: 3, family: 'ipv4', priority, advertIntervalMs: 500 })),
     ...(syncGroups === undefined ? {} : { syncGroups }),
   };
-  const p = lab.spawn(host, [process.execPath, '--import', TS_REGISTER, FIXTURE, JSON.stringify(config)]);
-  procs.push(p);
-  await p.waitForOutput(/^(ready|error .*)$/m, { timeoutMs: 60_000 });
-  expect(p.stdout, p.output).not.toMatch(/^error /m);
-  return p;
+  return env.startRouter(host, config);
 }
 
-async function holders(vip: string): Promise<string> {
-  const out: string[] = [];
-  for (const h of ['r1', 'r2'] as const) {
-    const r = await lab.ip(h, ['-j', 'address', 'show', 'dev', 'eth0'], { check: true });
-    if ((JSON.parse(r.stdout) as { addr_info: { local: string }[] }[]).some((l) => l.addr_info.some((i) => i.local === vip))) out.push(h);
-  }
-  return out.join(',');
-}
+const holders = (vip: string): Promise<string> => env.holders(vip, ['r1', 'r2']);
 
 async function vipsOnlyOn(host: 'r1' | 'r2', vips: string[], what: string, timeoutMs = 15_000): Promise<number> {
   const t0 = Date.now();
@@ -77,7 +49,7 @@ async function vipsOnlyOn(host: 'r1' | 'r2', vips: string[], what: string, timeo
 
 async function clientSees(host: Host, vip: string, what: string): Promise<void> {
   await waitFor(async () => {
-    const r = await lab.ip('client', ['-j', 'neigh', 'show', vip, 'dev', 'eth0'], { check: true });
+    const r = await env.lab.ip('client', ['-j', 'neigh', 'show', vip, 'dev', 'eth0'], { check: true });
     return (JSON.parse(r.stdout) as { lladdr?: string }[])[0]?.lladdr === macs[host];
   }, { timeoutMs: 10_000, what: `${what}: client neighbour ${vip} -> ${host}` });
 }
@@ -102,8 +74,8 @@ describe('two lvskit routers, VRRPv3 IPv4', () => {
       { name: 'b', vrid: 62, addresses: [VIP_B] },
     ], group);
     await vipsOnlyOn('r1', [VIP_A, VIP_B], 'startup', 20_000);
-    expect(await ping(lab, 'client', VIP_A)).toBe(true);
-    expect(await ping(lab, 'client', VIP_B)).toBe(true);
+    expect(await ping(env.lab, 'client', VIP_A)).toBe(true);
+    expect(await ping(env.lab, 'client', VIP_B)).toBe(true);
     await clientSees('r1', VIP_A, 'startup');
     await clientSees('r1', VIP_B, 'startup');
 

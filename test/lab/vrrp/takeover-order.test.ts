@@ -4,13 +4,11 @@
 // with `takeoverOrder: 'addresses-first'` the GARP first (keepalived's order). Either way the old
 // master steps down, the VIP ends up on r1 only and the client's neighbour entry points at r1.
 
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { LabProcess } from '../harness/netlab.js';
 import { useRouterLab } from './fixtures/router-lab.js';
-import { TS_REGISTER, ping, waitFor } from '../harness/probes.js';
+import { ping, waitFor } from '../harness/probes.js';
 
-const FIXTURE = fileURLToPath(new URL('./fixtures/router.ts', import.meta.url));
 const NET = '10.56.0';
 const VIP = `${NET}.100`;
 type Host = 'r1' | 'r2' | 'client';
@@ -20,11 +18,8 @@ const env = useRouterLab<Host>({
   name: 'takeover-order',
   hosts: { r1: { ipv4: [`${NET}.1/24`] }, r2: { ipv4: [`${NET}.2/24`] }, client: { ipv4: [`${NET}.3/24`] } },
   outputTail: 4000,
-  setup: async (lab) => {
-    for (const h of ['r1', 'r2', 'client'] as const) {
-      const r = await lab.ip(h, ['-j', 'link', 'show', 'dev', 'eth0'], { check: true });
-      macs[h] = (JSON.parse(r.stdout) as { address: string }[])[0]?.address ?? '';
-    }
+  setup: async () => {
+    for (const h of ['r1', 'r2', 'client'] as const) macs[h] = await env.mac(h);
   },
 });
 
@@ -32,10 +27,7 @@ async function startRouter(host: 'r1' | 'r2', priority: number, extra: Record<st
   const config = {
     instances: [{ name: 'vi', vrid: 56, addresses: [VIP], interface: 'eth0', version: 3, family: 'ipv4', priority, advertIntervalMs: 200, ...extra }],
   };
-  const p = env.spawn(host, [process.execPath, '--import', TS_REGISTER, FIXTURE, JSON.stringify(config)]);
-  await p.waitForOutput(/^(ready|error .*)$/m, { timeoutMs: 60_000 });
-  expect(p.stdout, p.output).not.toMatch(/^error /m);
-  return p;
+  return env.startRouter(host, config);
 }
 
 const holders = (): Promise<string> => env.holders(VIP, ['r1', 'r2']);
