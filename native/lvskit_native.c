@@ -895,6 +895,8 @@ static napi_value constants(napi_env env) {
   return c;
 }
 
+void lvskit_probe_register(napi_env env, napi_value exports); /* native/lvskit_probe.c */
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
 #define F(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
@@ -919,6 +921,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"constants", NULL, NULL, NULL, NULL, constants(env), napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  lvskit_probe_register(env, exports);
   return exports;
 }
 

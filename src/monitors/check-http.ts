@@ -21,6 +21,7 @@ import { deadlineQueue, type DeadlineQueue } from './deadlines.js';
 import { exchangeHttp, startHttp, type HttpExchange, type HttpJudge } from './http-client.js';
 import { checkTimeout, DEFAULT_TIMEOUT_MS, describeError, targetPort, type Outcome } from './result.js';
 import { START, type CheckSink, type RunningCheck } from './start.js';
+import { bodyStatuses, probeEngine, PROBE_HEAD, PROBE_HTTP, PROBE_RESET } from './native-probe.js';
 import type { Check, CheckOptions, CheckResult, CheckTarget } from './types.js';
 
 export interface HttpTlsOptions {
@@ -69,6 +70,8 @@ interface Prepared {
   port: number | undefined;
   host: string | undefined;
   exchange: HttpExchange;
+  /** Packed for the native engine (`native-probe.ts`): undefined until first wanted, null when it cannot take this target. */
+  native?: Buffer | null;
 }
 
 // RFC 9110 §5.1 field names are tokens; values carry no CR, LF or NUL (RFC 9110 §5.5).
@@ -94,6 +97,8 @@ export class HttpCheck implements Check {
   readonly #judge: HttpJudge;
   readonly #timeoutMs: number;
   readonly #deadlines: DeadlineQueue;
+  /** For the native engine: the statuses whose body is read; undefined when this configuration needs the Node path. */
+  readonly #bodyStatuses: Uint8Array | undefined;
 
   constructor(options: HttpCheckOptions = {}) {
     this.#o = options;
@@ -132,6 +137,12 @@ export class HttpCheck implements Check {
       headers[name] = value;
     }
     this.#judge = new Verdicts(this.#statusOk, options.bodyMatch, options.method === 'HEAD', max);
+    // The native engine takes plain HTTP without a body match, with expected statuses known in advance
+    // (a predicate is called per check, in JS: Node path). The body is read exactly when the judge wants it.
+    const head = options.method === 'HEAD';
+    this.#bodyStatuses =
+      this.#tls === undefined && options.bodyMatch === undefined && typeof e !== 'function' && max <= 0x7fffffff
+        ? bodyStatuses((s) => !head && this.#statusOk(s)) : undefined;
     this.#tail = `${Object.entries(headers)
       .map(([n, v]) => `${n}: ${v}\r\n`)
       .join('')}connection: close\r\n\r\n`;
@@ -142,7 +153,7 @@ export class HttpCheck implements Check {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     let ex: HttpExchange;
     try {
-      ex = this.#prepare(target);
+      ex = this.#prepare(target).exchange;
     } catch (e) {
       return Promise.resolve({ ok: false, reason: describeError(e), latencyMs: 0 });
     }
@@ -151,18 +162,30 @@ export class HttpCheck implements Check {
 
   /** The `Monitor`'s fast path (internal): same exchange, reported to `sink`, stopped by `cancel()`. */
   [START](target: CheckTarget, sink: CheckSink): RunningCheck {
-    let ex: HttpExchange;
+    let p: Prepared;
     try {
-      ex = this.#prepare(target);
+      p = this.#prepare(target);
     } catch (e) {
       return reportLater(sink, { ok: false, reason: describeError(e), latencyMs: 0 });
+    }
+    const ex = p.exchange;
+    // The native engine when it can take this check (see native-probe.ts), else Node's sockets.
+    if (this.#bodyStatuses !== undefined) {
+      const engine = probeEngine();
+      if (engine !== null) {
+        if (p.native === undefined) {
+          const flags = PROBE_HTTP | (ex.reset ? PROBE_RESET : 0) | (ex.head ? PROBE_HEAD : 0);
+          p.native = engine.prepare(ex.address, ex.port, flags, ex.maxBodyBytes, this.#bodyStatuses, ex.request);
+        }
+        if (p.native !== null) return engine.start(p.native, ex.address, ex.port, this.#judge, this.#timeoutMs, this.#deadlines, sink);
+      }
     }
     return startHttp(ex, this.#judge, this.#timeoutMs, this.#deadlines, sink);
   }
 
-  #prepare(target: CheckTarget): HttpExchange {
+  #prepare(target: CheckTarget): Prepared {
     const p = this.#prepared.get(target);
-    if (p !== undefined && p.address === target.address && p.port === target.port && p.host === target.host) return p.exchange;
+    if (p !== undefined && p.address === target.address && p.port === target.port && p.host === target.host) return p;
     const o = this.#o;
     const tls = this.#tls;
     const port = targetPort(target, o.port, tls ? 443 : 80, this.kind);
@@ -186,8 +209,9 @@ export class HttpCheck implements Check {
       exchange.tls = { servername, verify: tls.verify ?? true };
       if (tls.ca !== undefined) exchange.tls.ca = tls.ca;
     }
-    this.#prepared.set(target, { address: target.address, port: target.port, host: target.host, exchange });
-    return exchange;
+    const prepared: Prepared = { address: target.address, port: target.port, host: target.host, exchange };
+    this.#prepared.set(target, prepared);
+    return prepared;
   }
 }
 

@@ -9,8 +9,11 @@
  * (`close: 'reset'`, which leaves no TIME_WAIT on the director, as HAProxy does).
  */
 import { connect } from 'node:net';
+import { deadlineQueue } from './deadlines.js';
 import { MonitorError } from './errors.js';
-import { DEFAULT_TIMEOUT_MS, runTimed, targetPort, type Outcome } from './result.js';
+import { probeEngine, PROBE_RESET } from './native-probe.js';
+import { DEFAULT_TIMEOUT_MS, describeError, runTimed, targetPort, type Outcome } from './result.js';
+import { START, type CheckSink, type RunningCheck } from './start.js';
 import type { Check, CheckOptions, CheckResult, CheckTarget } from './types.js';
 
 export interface TcpCheckOptions {
@@ -37,11 +40,62 @@ export class TcpCheck implements Check {
     this.#opts = options;
   }
 
+  /**
+   * The `Monitor`'s fast path (internal): a plain connect check (no `send` / `expect`) runs in the
+   * native probe engine (`native-probe.ts`) when it can; anything else runs `check()`.
+   */
+  [START](target: CheckTarget, sink: CheckSink): RunningCheck {
+    const o = this.#opts;
+    const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const engine = o.send === undefined && o.expect === undefined && timeoutMs > 0 && Number.isFinite(timeoutMs) ? probeEngine() : null;
+    if (engine !== null) {
+      let port: number | undefined;
+      try {
+        port = targetPort(target, o.port, undefined, 'tcp');
+      } catch (e) {
+        return new Later(this, target, sink, { ok: false, reason: describeError(e), latencyMs: 0 });
+      }
+      let prepared = this.#native.get(target);
+      if (prepared === undefined || prepared.address !== target.address || prepared.port !== port) {
+        prepared = { address: target.address, port, packed: engine.prepare(target.address, port, o.close === 'reset' ? PROBE_RESET : 0, 0, NO_STATUSES, undefined) };
+        this.#native.set(target, prepared);
+      }
+      if (prepared.packed !== null) return engine.start(prepared.packed, target.address, port, null, timeoutMs, deadlineQueue(timeoutMs), sink);
+    }
+    return new Later(this, target, sink, undefined);
+  }
+
+  readonly #native = new WeakMap<CheckTarget, { address: string; port: number; packed: Buffer | null }>();
+
   check(target: CheckTarget, options?: CheckOptions): Promise<CheckResult> {
     return runTimed((signal) => tcpExchange(target.address, targetPort(target, this.#opts.port, undefined, 'tcp'), signal, this.#opts), {
       signal: options?.signal,
       timeoutMs: this.#opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     });
+  }
+}
+
+const NO_STATUSES = new Uint8Array(125);
+
+/** `check()` behind the fast path's interface, or a result known at once; reported from a later turn. */
+class Later implements RunningCheck {
+  readonly #ac = new AbortController();
+  #live = true;
+  constructor(c: TcpCheck, target: CheckTarget, sink: CheckSink, now: CheckResult | undefined) {
+    const p = now === undefined ? c.check(target, { signal: this.#ac.signal }) : Promise.resolve(now);
+    p.then(
+      (r) => {
+        if (this.#live) sink.done(r);
+      },
+      (e: unknown) => {
+        // Only a cancel aborts; anything else is a result, as runTimed gives.
+        if (this.#live) sink.done({ ok: false, reason: describeError(e), latencyMs: 0 });
+      },
+    );
+  }
+  cancel(): void {
+    this.#live = false;
+    this.#ac.abort();
   }
 }
 
