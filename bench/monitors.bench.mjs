@@ -4,7 +4,9 @@
 // process for the servers it breaks, all started here), each
 // health-checked every second, measured side by side with the anchors the
 // monitors issue names, in the same run, on the same servers:
-//   - lvskit: a Monitor with one HttpCheck per server (own process, `bench/monitors/checker.mjs`)
+//   - lvskit: a Monitor with one HttpCheck per server (own process, `bench/monitors/checker.mjs`),
+//     on the native probe engine (native/lvskit_probe.c) as a Monitor uses it by default
+//   - lvskit (node sockets): the same Monitor with LVSKIT_MONITORS_NATIVE=0, i.e. on node's net.Socket
 //   - HAProxy (/usr/sbin/haproxy, config generated here): `check inter 1s fall 3 rise 2`,
 //     `option httpchk`, a new TCP connection per check, nbthread 1
 //   - naive: the same HttpCheck one at a time (keepalived-style baseline, concurrency 1)
@@ -17,7 +19,7 @@
 //   - node net floor: bare node sockets doing the same exchanges at the same rate, without
 //     parsing, deadlines, state or metrics (where lvskit's CPU goes: most of it is here)
 // Env: MONITORS_BENCH_COALESCE_MS=10 (the lvskit Monitor's coalesceMs)
-//      MONITORS_BENCH_SIZES=10000,1000  MONITORS_BENCH_WINDOW_S=20  MONITORS_BENCH_ONLY=lvskit,haproxy,naive,floor
+//      MONITORS_BENCH_SIZES=10000,1000  MONITORS_BENCH_WINDOW_S=20  MONITORS_BENCH_ONLY=lvskit,node,haproxy,floor,naive
 //      MONITORS_BENCH_PROFILE=1 (lvskit checker writes a --cpu-prof profile to /tmp/lvskit-monitors-prof)
 // Loopback addresses only. Every process started here is stopped here, by its pid.
 import { spawn, execFileSync } from 'node:child_process';
@@ -31,7 +33,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.join(HERE, '..');
 const SIZES = (process.env.MONITORS_BENCH_SIZES ?? '10000,1000').split(',').map(Number);
 const WINDOW_S = Number(process.env.MONITORS_BENCH_WINDOW_S ?? 20);
-const ONLY = (process.env.MONITORS_BENCH_ONLY ?? 'lvskit,haproxy,floor,naive').split(',');
+const ONLY = (process.env.MONITORS_BENCH_ONLY ?? 'lvskit,node,haproxy,floor,naive').split(',');
 const WEB_PROCESSES = 2;
 const FAILURES = 30;
 const INTERVAL_MS = 1000;
@@ -58,10 +60,11 @@ process.on('exit', cleanup);
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { cleanup(); process.exit(130); });
 
 /** Start `argv` under `ulimit -n 65536` where the hard limit allows raising it (root), with an IPC channel if asked. */
-function start(argv, { ipc = false, stdout = 'inherit' } = {}) {
+function start(argv, { ipc = false, stdout = 'inherit', env } = {}) {
   const c = spawn('sh', ['-c', 'ulimit -n 65536 2>/dev/null || ulimit -n 20000 2>/dev/null; exec "$0" "$@"', ...argv], {
     stdio: ['ignore', stdout, stdout === 'inherit' ? 'inherit' : 'pipe', ...(ipc ? ['ipc'] : [])],
     cwd: ROOT,
+    env: env === undefined ? process.env : { ...process.env, ...env },
   });
   children.add(c);
   c.on('exit', (code, sig) => {
@@ -239,11 +242,12 @@ function pickFailures(servers, k) {
 }
 
 async function runLvskit(servers, backends, mode) {
-  const label = mode === 'naive' ? 'naive (one at a time)' : mode === 'floor' ? 'node net floor' : 'lvskit';
+  const label = mode === 'naive' ? 'naive (one at a time)' : mode === 'floor' ? 'node net floor' : mode === 'node' ? 'lvskit (node sockets)' : 'lvskit';
   const argv = [process.execPath];
   if (process.env.MONITORS_BENCH_PROFILE && mode !== 'naive') argv.push('--cpu-prof', '--cpu-prof-dir=/tmp/lvskit-monitors-prof');
   argv.push(path.join(HERE, 'monitors', 'checker.mjs'));
-  const c = start(argv, { ipc: true });
+  // 'node': the same Monitor and checks with the native probe engine switched off (node's net.Socket).
+  const c = start(argv, { ipc: true, env: { LVSKIT_MONITORS_NATIVE: mode === 'node' ? '0' : '1' } });
   const up = await ask(
     c,
     { cmd: 'start', servers, mode, intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS, fall: FALL, rise: RISE, concurrency: CONCURRENCY, coalesceMs: COALESCE_MS },
@@ -252,7 +256,7 @@ async function runLvskit(servers, backends, mode) {
   );
   if (up.cmd === 'not-up') console.log(`  ${label}: only ${up.up}/${up.n} servers up after ${Math.round(up.ms)} ms`);
   await sleep(3000);
-  const window = mode === 'lvskit' ? WINDOW_S : Math.min(WINDOW_S, 10);
+  const window = mode === 'lvskit' || mode === 'node' ? WINDOW_S : Math.min(WINDOW_S, 10);
   const req0 = await backendRequests(backends);
   const bcpu0 = await backendCpu(backends);
   c.send({ cmd: 'window' });
@@ -301,6 +305,7 @@ async function runLvskit(servers, backends, mode) {
     reasons: rep.reasons,
     waiting: rep.waiting,
     slots: rep.slots,
+    epollFds: rep.epollFds,
   };
 }
 
@@ -409,6 +414,7 @@ function printRun(n, r) {
   if (r.okShare !== undefined && r.okShare < 0.999) {
     console.log(`    warning: only ${(r.okShare * 100).toFixed(2)} % of the checks were ok; ${r.waiting} servers waiting for a slot at the end; failures: ${r.reasons.map(([k, v]) => `${k} x${v}`).join('; ')}`);
   }
+  if (r.epollFds !== undefined) console.log(`    epoll descriptors in the checker: ${r.epollFds} (node's own is 1; the native probe engine adds 1)`);
   if (r.slots !== undefined && r.label !== 'node net floor') {
     const s = r.slots;
     console.log(`    concurrency: at most ${s.maxRunning} checks running; servers waiting for a slot in ${s.waitingSamples} of ${s.samples} samples (max ${s.maxWaiting})`);
@@ -438,11 +444,11 @@ async function main() {
       stopBackends(backends);
       rmSync(dir, { recursive: true, force: true });
     }
-    const l = results.find((r) => r.label === 'lvskit');
     const h = results.find((r) => r.label === 'HAProxy');
-    if (l && h) {
+    for (const l of results.filter((r) => r.label === 'lvskit' || r.label === 'lvskit (node sockets)')) {
+      if (!h) break;
       console.log(
-        `  ratio lvskit/HAProxy: CPU per check ${(l.cpuMsPer1000 / h.cpuMsPer1000).toFixed(2)}x (lower is better, goal <= 2), checks/s ${(l.checksPerS / h.checksPerS).toFixed(3)}x, worst detection ${f0(l.det.maxMs)} vs ${f0(h.det.maxMs)} ms (bound ${BOUND_MS})`,
+        `  ratio ${l.label}/HAProxy: CPU per check ${(l.cpuMsPer1000 / h.cpuMsPer1000).toFixed(2)}x (lower is better, goal <= 2), checks/s ${(l.checksPerS / h.checksPerS).toFixed(3)}x, worst detection ${f0(l.det.maxMs)} vs ${f0(h.det.maxMs)} ms (bound ${BOUND_MS}), ${l.det.late} late`,
       );
     }
     await sleep(1000);

@@ -1,6 +1,7 @@
 // The lvskit side of the monitors benchmark, in its own process so its CPU
 // time is its own: a Monitor running one HttpCheck per server every interval,
-// or (mode 'naive') the same checks one at a time (keepalived-style baseline),
+// or (mode 'naive') the same checks one at a time (keepalived-style baseline), or (mode 'node', run
+// with LVSKIT_MONITORS_NATIVE=0) the same Monitor on node's sockets instead of the native probe engine,
 // or (mode 'floor') bare node sockets doing the same exchanges (see startFloor).
 //
 // IPC: parent sends { cmd: 'start', servers: [[id, address, port], ...], mode, intervalMs, timeoutMs, fall, rise, concurrency, coalesceMs }
@@ -9,7 +10,7 @@
 // { cmd: 'report' }   -> { cmd: 'report', checks, ok, cpuTicks, sysTicks, mainTicks (main thread only), elapsedMs, eldP99Ms, eldMaxMs, rssMiB }
 // { cmd: 'watch', ids } -> from now on sends { cmd: 'state', id, up, at } for these servers
 // Loopback addresses only (the parent picks them).
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { HttpCheck, Monitor } from 'lvskit/monitors';
@@ -28,6 +29,18 @@ function statTicks(file) {
   return [Number(rest[11]), Number(rest[12])];
 }
 const now = () => performance.timeOrigin + performance.now();
+/** epoll descriptors this process holds: node's loop has one, lvskit's native probe engine one more. */
+function epollFds() {
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:[eventpoll]') n++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return n;
+}
 
 let monitor;
 let checks = 0;
@@ -73,6 +86,7 @@ process.on('message', (m) => {
       waiting: monitor.waiting,
       slots,
       reasons: [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 4),
+      epollFds: epollFds(),
     });
   } else if (m.cmd === 'watch') {
     for (const id of m.ids) watched.add(id);
