@@ -270,6 +270,84 @@ describe('native probe engine resources', () => {
     }
   });
 
+  it('survives random answers (garbage, huge heads, odd chunking, resets, half-closes, silence): every probe ends once', async () => {
+    useNativeProbes(true);
+    const engine = probeEngine();
+    let seed = 0x5eed;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
+      seed ^= seed >>> 13;
+      return (seed >>> 8) % n;
+    };
+    const pieces = [
+      'HTTP/1.1 200 OK\r\n', 'HTTP/1.0 503 x\r\n', 'HTTP/1.1 100 Continue\r\n\r\n', 'HTTP/1.1 20', 'HTTP/', 'garbage',
+      'content-length: 5\r\n', 'Content-Length: 3, 3\r\n', 'content-length: 99999999999999999\r\n', 'transfer-encoding: chunked\r\n',
+      'location:   /a  \r\n', ':\r\n', '\r\n', '5\r\nhello\r\n', '0\r\n\r\n', 'fffffffffffff\r\n', 'zz;\r\n', '\n', '\r',
+      'a'.repeat(5000), 'b'.repeat(40_000), '\0\xff\x80', ok200,
+    ];
+    const sockets = new Set<Socket>();
+    const server = createServer((s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+      const data = Buffer.from(Array.from({ length: rnd(8) }, () => pieces[rnd(pieces.length)]).join(''), 'latin1');
+      const end = rnd(3);
+      let at = 0;
+      const step = (): void => {
+        if (s.destroyed) return;
+        if (at >= data.length) {
+          if (end === 0) s.end();
+          else if (end === 1) s.resetAndDestroy();
+          return; // 2: silence until the check gives up
+        }
+        const n = 1 + rnd(data.length - at);
+        s.write(data.subarray(at, at + n));
+        at += n;
+        if (rnd(3) === 0) setTimeout(step, rnd(5));
+        else step();
+      };
+      if (rnd(2)) step();
+      else s.once('data', step);
+    });
+    await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0 }, () => r()));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const before = fds();
+      const checks = [new HttpCheck({ timeoutMs: 300 }), new HttpCheck({ timeoutMs: 300, method: 'HEAD', close: 'fin' }), new HttpCheck({ timeoutMs: 300, maxBodyBytes: 3 })];
+      const started0 = engine?.started ?? 0;
+      let reports = 0;
+      const all: Array<Promise<CheckResult>> = [];
+      for (let i = 0; i < 300; i++) {
+        all.push(
+          new Promise((resolve) => {
+            (checks[i % 3] as unknown as StartableCheck)[START]({ address: '127.0.0.1', port }, {
+              done: (r) => {
+                reports++;
+                resolve(r);
+              },
+            });
+          }),
+        );
+        if (i % 50 === 49) await new Promise((r) => setTimeout(r, 5));
+      }
+      const rs = await Promise.all(all);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(reports).toBe(300);
+      expect((engine?.started ?? 0) - started0).toBe(300);
+      expect(engine?.active).toBe(0);
+      for (const r of rs) expect(typeof r.ok === 'boolean' && typeof r.reason === 'string' && r.reason.length > 0).toBe(true);
+      // Several kinds of outcome came out of it, not one failure mode for all.
+      expect(new Set(rs.map((r) => r.reason.replace(/\d+|".*"/g, 'N'))).size).toBeGreaterThan(5);
+      for (const x of sockets) x.destroy();
+      for (let i = 0; i < 100 && sockets.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(fds()).toBe(before);
+    } finally {
+      for (const x of sockets) x.destroy();
+      await new Promise((r) => server.close(() => r(undefined)));
+    }
+  });
+
   it('drives a Monitor: servers go up on the native engine and down when they break', async () => {
     useNativeProbes(true);
     const engine = probeEngine();
