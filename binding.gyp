@@ -6,7 +6,7 @@
     {
       "target_name": "lvskit_native",
       "conditions": [
-        ["OS=='linux'", { "sources": ["native/lvskit_native.c", "native/lvskit_probe.c"] }]
+        ["OS=='linux'", { "sources": ["native/lvskit_native.c", "native/lvskit_probe.c", "native/lvskit_nldump.c"] }]
       ],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2", "-fvisibility=hidden"],
       "cflags_c": ["-std=gnu11"]

@@ -31,7 +31,7 @@ const run = await runInVm({
   modules: ['ip_vs'],
   memoryMb: 2048,
   timeoutMs: 3_600_000,
-  env: process.env.BENCH_CASES === undefined ? {} : { BENCH_CASES: process.env.BENCH_CASES },
+  env: Object.fromEntries(['BENCH_CASES', 'DUMP_ROUNDS'].filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])),
   onOutput: process.env.LVSKIT_VM_VERBOSE === '1' ? undefined : progress,
 });
 const after = uptime();
@@ -58,9 +58,9 @@ if (ae) rows.push(['load 1000x50, ackEach (an ack per request)', fmt(ae.ms), fmt
 for (const t of ['1000x50', '10000x10']) {
   const a = get('dump-client', t);
   const b = get('dump-ipvsadm', t);
-  if (a || b) rows.push([`dump ${t}`, fmt(a?.ms), fmt(b?.ms), ratio(a?.ms, b?.ms), `median of the runs; client ${a?.all?.join('/')} ms, ipvsadm ${b?.all?.join('/')} ms`]);
-  const e = get('dump-client-8', t);
-  if (e) rows.push([`  same, client with dumpSockets: 8 (runs after the pairs)`, fmt(e.ms), fmt(b?.ms), ratio(e.ms, b?.ms), `runs ${e.all.join('/')} ms`]);
+  if (a || b) rows.push([`dump ${t}`, fmt(a?.ms), fmt(b?.ms), ratio(a?.ms, b?.ms), `median of the runs, engine ${a?.engine}; client ${a?.all?.join('/')} ms, ipvsadm ${b?.all?.join('/')} ms`]);
+  const e = get('dump-client-batched', t);
+  if (e) rows.push([`  same, engine 'batched' (JavaScript; runs after the pairs)`, fmt(e.ms), fmt(b?.ms), ratio(e.ms, b?.ms), `runs ${e.all.join('/')} ms`]);
 }
 for (const t of ['1000x50', '10000x10']) {
   const a = get('change-apply-known', t);

@@ -896,6 +896,7 @@ static napi_value constants(napi_env env) {
 }
 
 void lvskit_probe_register(napi_env env, napi_value exports); /* native/lvskit_probe.c */
+void lvskit_nldump_register(napi_env env, napi_value exports); /* native/lvskit_nldump.c */
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -922,6 +923,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   lvskit_probe_register(env, exports);
+  lvskit_nldump_register(env, exports);
   return exports;
 }
 

@@ -27,11 +27,15 @@ import {
   type ServiceId,
 } from './model.js';
 import type { Op, TableService } from './plan.js';
-import { NetlinkChannel, openGenericSocket, type DatagramSocket, type Reply, type RequestSpec } from './transport.js';
-import { readDestEntry } from './dump.js';
+import { NetlinkChannel, openGenericSocket, type DatagramSocket, type DumpSource, type Reply, type RequestSpec } from './transport.js';
+import { readDestEntry, readDestEntryAt } from './dump.js';
+import { nativeDump, nativeReadTable, type NlDumpBinding } from './native-dump.js';
 import { GENL_ID_CTRL, CTRL_CMD_GETFAMILY, decodeFamily, encodeGetFamily, type GenlFamily } from './wire-netlink.js';
 import { CMD_SCHEMA, encodeAttrs, type WireDaemon, type WireService } from './wire-schema.js';
 import { decodeIpvsMessage, destRequestPlainLength, encodeDestRequest, encodeDestRequestPlain, encodeIpvsMessage, writeDestRequestPlain, type IpvsMessage } from './wire.js';
+
+/** How `readTable` reads the kernel: see `IpvsClient.readTable`. */
+export type ReadEngine = 'native' | 'batched' | 'requests';
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -131,6 +135,8 @@ export class IpvsClient {
   #dumpChannels: Promise<NetlinkChannel[]> | undefined;
   readonly #extra: NetlinkChannel[] = [];
   #closed = false;
+  /** Dump requests the addon sent for `readTable` (counted in `stats.requests` and `stats.sendmsgs`). */
+  #nativeDumps = 0;
 
   private constructor(ch: NetlinkChannel, family: GenlFamily, options: IpvsClientOptions, sock: DatagramSocket) {
     this.#ch = ch;
@@ -179,9 +185,10 @@ export class IpvsClient {
   /**
    * Netlink traffic since `open`, over all this client's sockets: datagrams sent (sendmsg calls,
    * each one round trip at most), the requests in them, and receive-buffer overflows (ENOBUFS).
+   * The dumps `readTable` runs in the native addon count as one datagram and one request each.
    */
   get stats(): { sendmsgs: number; requests: number; overflows: number } {
-    const out = { sendmsgs: 0, requests: 0, overflows: 0 };
+    const out = { sendmsgs: this.#nativeDumps, requests: this.#nativeDumps, overflows: 0 };
     for (const ch of [this.#ch, ...this.#extra]) {
       const s = ch.stats;
       out.sendmsgs += s.sendmsgs;
@@ -354,26 +361,21 @@ export class IpvsClient {
   }
 
   /**
-   * The whole table: every service with its destinations. Destination dumps
-   * run on `dumpSockets` sockets in parallel (one dump at a time per socket).
+   * The whole table: every service with its destinations: one service dump, then one destination
+   * dump per service (the kernel has no dump of all destinations). Engines:
+   * - `native` (the default when lvskit's addon loads and the client owns its socket): the dumps
+   *   run in C on the libuv threadpool on a socket of the addon's own, and one buffer comes back
+   *   to decode (native-dump.ts, native/lvskit_nldump.c);
+   * - `batched` (the fallback): the destination dumps run back to back on `dumpSockets` sockets,
+   *   each a `dumpEach` run (transport.ts): the next dump is sent from the receive handler of the
+   *   previous one's end, entries are read in place from the datagrams, one watchdog per socket;
+   * - `requests`: one promise-per-dump request each (the older path, kept for comparison).
+   * Asking for `native` where the addon can't load gives `batched`.
    */
-  async readTable(o: CallOptions & { stable?: boolean } = {}): Promise<TableService[]> {
-    const once = async (): Promise<TableService[]> => {
-      const services = await this.listServices(o);
-      const out: TableService[] = services.map((s) => ({ ...s }));
-      // One worker per socket, each taking the next service: dumps in parallel across sockets.
-      const chs = services.length > 1 ? await this.#channels() : [this.#ch];
-      let next = 0;
-      await Promise.all(
-        chs.map(async (ch) => {
-          while (next < out.length) {
-            const s = out[next++] as TableService;
-            s.destinations = await this.#listDestinations(s, o, ch);
-          }
-        }),
-      );
-      return out;
-    };
+  async readTable(o: CallOptions & { stable?: boolean; engine?: ReadEngine } = {}): Promise<TableService[]> {
+    const engine = this.readEngine(o.engine);
+    const once = async (): Promise<TableService[]> =>
+      engine === 'requests' ? this.#readTableRequests(o) : engine === 'native' ? this.#readTableNative(o) : this.#readTableBatched(o);
     if (o.stable !== true) return once();
     // IPVS dumps resume by position and never set NLM_F_DUMP_INTR: a table changing mid-dump can
     // skip or repeat entries. With `stable`, read until two reads in a row agree (at most 4 reads).
@@ -384,6 +386,91 @@ export class IpvsClient {
       prev = next;
     }
     throw new IpvsError('ERR_IPVS_BUSY', 'the IPVS table kept changing while it was read');
+  }
+
+  /** The engine `readTable` uses for `wanted` (default: `native` when it can, else `batched`). */
+  readEngine(wanted?: ReadEngine): ReadEngine {
+    if (wanted === 'requests' || wanted === 'batched') return wanted;
+    // An injected socket (a fake kernel in tests) is the only kernel this client may talk to.
+    if (this.#options.socket !== undefined || this.#closed) return 'batched';
+    return nativeDump() === undefined ? 'batched' : 'native';
+  }
+
+  async #readTableNative(o: CallOptions): Promise<TableService[]> {
+    if (this.#closed) throw new IpvsError('ERR_IPVS_CLOSED', 'the IPVS client is closed');
+    const b = nativeDump() as NlDumpBinding;
+    const r = await nativeReadTable(b, this.family.id, { ...(o.signal === undefined ? {} : { signal: o.signal }), timeoutMs: o.timeoutMs ?? this.#timeoutMs, stats: o.stats !== false });
+    this.#nativeDumps += r.dumps;
+    return r.table;
+  }
+
+  async #readTableRequests(o: CallOptions): Promise<TableService[]> {
+    const services = await this.listServices(o);
+    const out: TableService[] = services.map((s) => ({ ...s }));
+    // One worker per socket, each taking the next service: dumps in parallel across sockets.
+    const chs = services.length > 1 ? await this.#channels() : [this.#ch];
+    let next = 0;
+    await Promise.all(
+      chs.map(async (ch) => {
+        while (next < out.length) {
+          const s = out[next++] as TableService;
+          s.destinations = await this.#listDestinations(s, o, ch);
+        }
+      }),
+    );
+    return out;
+  }
+
+  async #readTableBatched(o: CallOptions): Promise<TableService[]> {
+    const msgs = await this.#dumpMsgs({ cmd: K.IPVS_CMD_GET_SERVICE, attrs: {} }, o);
+    const out: TableService[] = [];
+    const ids: WireService[] = [];
+    for (const m of msgs) {
+      const w = m.attrs?.service;
+      if (w === undefined) continue;
+      out.push(serviceFromWire(w));
+      // The service's identity as the kernel sent it: the destination dump's request needs nothing else.
+      ids.push(w.fwmark !== undefined && w.fwmark !== 0 ? { af: w.af as number, fwmark: w.fwmark } : { af: w.af as number, protocol: w.protocol as number, addr: w.addr as Uint8Array, port: w.port as number });
+    }
+    if (out.length === 0) return out;
+    const chs = out.length > 1 ? await this.#channels() : [this.#ch];
+    const stats = o.stats !== false;
+    const familyId = this.family.id;
+    const timeoutMs = o.timeoutMs ?? this.#timeoutMs;
+    let next = 0;
+    const source = (): DumpSource => {
+      let list: Destination[] = [];
+      let family: AddressFamily = 'ipv4';
+      return {
+        next: () => {
+          if (next >= out.length) return undefined;
+          const i = next++;
+          const s = out[i] as TableService;
+          const id = ids[i] as WireService;
+          list = s.destinations = [];
+          family = id.af === AF_INET6 ? 'ipv6' : 'ipv4';
+          return { type: familyId, cmd: K.IPVS_CMD_GET_DEST, payload: encodeIpvsMessage({ cmd: K.IPVS_CMD_GET_DEST, attrs: { service: id } }), dump: true, what: svcWhat(s) };
+        },
+        entry: (buf, start, end, type) => {
+          if (type !== familyId) return;
+          if (stats) {
+            const d = decodeIpvsMessage(buf, start, end).attrs?.dest;
+            if (d !== undefined) list.push(destinationFromWire(d, family));
+            return;
+          }
+          const d = readDestEntryAt(buf, start, end, family);
+          if (d !== undefined) list.push(d);
+        },
+      };
+    };
+    const opts = o.signal === undefined ? { timeoutMs } : { signal: o.signal, timeoutMs };
+    try {
+      await Promise.all(chs.map((ch) => ch.dumpEach(source(), opts)));
+    } catch (e) {
+      next = out.length; // the other sockets stop after their dump in flight
+      throw e;
+    }
+    return out;
   }
 
   // ---- whole table -------------------------------------------------------------

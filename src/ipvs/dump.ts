@@ -41,13 +41,20 @@ const u32At = (buf: Uint8Array, v: number): number => ((buf[v] as number) | ((bu
 
 /** One IPVS_CMD_GET_DEST dump entry (its genl payload) as a `Destination` without counters; undefined for an entry without one. */
 export function readDestEntry(buf: Uint8Array, serviceFamily: AddressFamily): Destination | undefined {
-  const end = buf.length;
-  if (end < GENL_HDRLEN + NLA_HDRLEN) return slow(buf, serviceFamily);
-  const at = GENL_HDRLEN;
+  return readDestEntryAt(buf, 0, buf.length, serviceFamily);
+}
+
+/** The same for the entry at `buf[start..end)` (read in place, e.g. in a received datagram). */
+export function readDestEntryAt(buf: Uint8Array, start: number, end: number, serviceFamily: AddressFamily): Destination | undefined {
+  if (start !== 0 || end !== buf.length) {
+    if (start < 0 || end > buf.length || end < start) throw new RangeError(`entry [${start}, ${end}) outside ${buf.length} bytes`);
+  }
+  if (end - start < GENL_HDRLEN + NLA_HDRLEN) return slow(buf.subarray(start, end), serviceFamily);
+  const at = start + GENL_HDRLEN;
   const len = (buf[at] as number) | ((buf[at + 1] as number) << 8);
   const type = ((buf[at + 2] as number) | ((buf[at + 3] as number) << 8)) & NLA_TYPE_MASK;
   // Exactly one attribute, the destination.
-  if (type !== K.IPVS_CMD_ATTR_DEST || len < NLA_HDRLEN || at + ((len + 3) & ~3) < end || at + len > end) return slow(buf, serviceFamily);
+  if (type !== K.IPVS_CMD_ATTR_DEST || len < NLA_HDRLEN || at + ((len + 3) & ~3) < end || at + len > end) return slow(buf.subarray(start, end), serviceFamily);
   let addr = -1;
   let af = 0;
   let port = 0;
@@ -63,26 +70,26 @@ export function readDestEntry(buf: Uint8Array, serviceFamily: AddressFamily): De
   while (stop - p >= NLA_HDRLEN) {
     const l = (buf[p] as number) | ((buf[p + 1] as number) << 8);
     const t = ((buf[p + 2] as number) | ((buf[p + 3] as number) << 8)) & NLA_TYPE_MASK;
-    if (l < NLA_HDRLEN || p + l > stop) return slow(buf, serviceFamily);
+    if (l < NLA_HDRLEN || p + l > stop) return slow(buf.subarray(start, end), serviceFamily);
     const v = p + NLA_HDRLEN;
     const n = l - NLA_HDRLEN;
     switch (t) {
       case K.IPVS_DEST_ATTR_ADDR:
-        if (n !== 16) return slow(buf, serviceFamily);
+        if (n !== 16) return slow(buf.subarray(start, end), serviceFamily);
         addr = v;
         break;
       case K.IPVS_DEST_ATTR_PORT:
       case K.IPVS_DEST_ATTR_TUN_PORT:
-        if (n !== 2) return slow(buf, serviceFamily);
+        if (n !== 2) return slow(buf.subarray(start, end), serviceFamily);
         if (t === K.IPVS_DEST_ATTR_PORT) port = ((buf[v] as number) << 8) | (buf[v + 1] as number);
         break;
       case K.IPVS_DEST_ATTR_ADDR_FAMILY:
       case K.IPVS_DEST_ATTR_TUN_FLAGS:
-        if (n !== 2) return slow(buf, serviceFamily);
+        if (n !== 2) return slow(buf.subarray(start, end), serviceFamily);
         if (t === K.IPVS_DEST_ATTR_ADDR_FAMILY) af = (buf[v] as number) | ((buf[v + 1] as number) << 8);
         break;
       case K.IPVS_DEST_ATTR_TUN_TYPE:
-        if (n !== 1) return slow(buf, serviceFamily);
+        if (n !== 1) return slow(buf.subarray(start, end), serviceFamily);
         break;
       case K.IPVS_DEST_ATTR_FWD_METHOD:
       case K.IPVS_DEST_ATTR_WEIGHT:
@@ -91,7 +98,7 @@ export function readDestEntry(buf: Uint8Array, serviceFamily: AddressFamily): De
       case K.IPVS_DEST_ATTR_ACTIVE_CONNS:
       case K.IPVS_DEST_ATTR_INACT_CONNS:
       case K.IPVS_DEST_ATTR_PERSIST_CONNS: {
-        if (n !== 4) return slow(buf, serviceFamily);
+        if (n !== 4) return slow(buf.subarray(start, end), serviceFamily);
         const x = u32At(buf, v);
         if (t === K.IPVS_DEST_ATTR_FWD_METHOD) fwd = x;
         else if (t === K.IPVS_DEST_ATTR_WEIGHT) weight = x;
@@ -106,15 +113,15 @@ export function readDestEntry(buf: Uint8Array, serviceFamily: AddressFamily): De
       case K.IPVS_DEST_ATTR_STATS64:
         break; // counters: not read here
       default:
-        return slow(buf, serviceFamily);
+        return slow(buf.subarray(start, end), serviceFamily);
     }
     p += (l + 3) & ~3;
   }
-  if (p < stop) return slow(buf, serviceFamily);
+  if (p < stop) return slow(buf.subarray(start, end), serviceFamily);
   // IPv4 only here (a missing family is the service's, as destinationFromWire takes it).
-  if (!(af === AF_INET || (af === 0 && serviceFamily === 'ipv4'))) return slow(buf, serviceFamily);
+  if (!(af === AF_INET || (af === 0 && serviceFamily === 'ipv4'))) return slow(buf.subarray(start, end), serviceFamily);
   const forwarding = FWD[fwd & K.IP_VS_CONN_F_FWD_MASK];
-  if (forwarding === undefined) return slow(buf, serviceFamily);
+  if (forwarding === undefined) return slow(buf.subarray(start, end), serviceFamily);
   const d: Destination = {
     address: addr < 0 ? '0.0.0.0' : ipv4At(buf, addr),
     port,

@@ -110,13 +110,14 @@ export { renderOp, renderOps, renderServiceArg, renderTable, type RenderOptions 
 export * from './wire-netlink.js';
 export * from './wire-schema.js';
 export * from './wire.js';
-export { NetlinkChannel, openGenericSocket, NETLINK_GENERIC, type DatagramSocket, type ErrnoLike, type Reply, type RequestSpec } from './transport.js';
+export { NetlinkChannel, openGenericSocket, NETLINK_GENERIC, type DatagramSocket, type DumpSource, type ErrnoLike, type Reply, type RequestSpec } from './transport.js';
 export {
   IpvsClient,
   type ApplyOpsResult,
   type CallOptions,
   type IpvsClientOptions,
   type IpvsInfo,
+  type ReadEngine,
   type SyncDaemon,
   type Timeouts,
 } from './client.js';

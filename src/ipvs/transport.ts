@@ -202,6 +202,47 @@ export interface RequestSpec {
   what?: string;
 }
 
+/** Little-endian u32 at `at` (no DataView per datagram). */
+function u32le(b: Uint8Array, at: number): number {
+  return ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16) | ((b[at + 3] as number) << 24)) >>> 0;
+}
+
+/**
+ * Where `dumpEach` gets its dumps: `next()` gives the next dump's request (undefined: no more), and
+ * `entry` is called for each data message of the dump in flight with its genl payload in place:
+ * `buf[start..end)` (a view of the received datagram, valid during the call only) and its nlmsg_type.
+ */
+export interface DumpSource {
+  next(): RequestSpec | undefined;
+  entry(buf: Uint8Array, start: number, end: number, type: number): void;
+}
+
+/** One `dumpEach` call: its dumps run one after another, with one watchdog timer and one abort listener. */
+interface DumpRun {
+  source: DumpSource;
+  /** Sequence number of the dump in the kernel. */
+  seq: number;
+  cmd: number;
+  what: string | undefined;
+  /** The caller has its result (or error); a dump still in the kernel is drained without reading. */
+  settled: boolean;
+  /** A datagram of the run arrived since the watchdog last looked. */
+  progress: boolean;
+  /** Some reply carried NLM_F_DUMP_INTR. */
+  interrupted: boolean;
+  dumps: number;
+  resolve: (r: { dumps: number; interrupted: boolean }) => void;
+  reject: (e: Error) => void;
+  /** Ends the run's hold on the socket's dump queue. */
+  release: () => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  timeoutMs: number | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: () => void;
+  /** One send callback for every request of the run. */
+  onSent: (err?: ErrnoLike) => void;
+}
+
 export interface ChannelOptions {
   logger?: Logger;
 }
@@ -222,6 +263,8 @@ export class NetlinkChannel {
   readonly #stats = { sendmsgs: 0, requests: 0, overflows: 0 };
   /** Tail of the dump queue: dumps run one at a time. */
   #dumpTail: Promise<void> = Promise.resolve();
+  /** The `dumpEach` run on this socket, while it has a dump in the kernel (also while one is drained). */
+  #run: DumpRun | undefined;
 
   constructor(sock: DatagramSocket, options: ChannelOptions = {}) {
     this.#sock = sock;
@@ -266,6 +309,15 @@ export class NetlinkChannel {
     const nobufs = err.errno === IpvsErrno.ENOBUFS || err.code === 'ENOBUFS';
     this.#log.warn({ err, inFlight: this.#pending.size }, nobufs ? 'netlink receive buffer overflowed (ENOBUFS)' : 'netlink socket error');
     this.#stats.overflows += nobufs ? 1 : 0;
+    const run = this.#run;
+    if (run !== undefined) {
+      this.#runFail(
+        run,
+        nobufs
+          ? errnoToIpvsError(IpvsErrno.ENOBUFS, run.cmd, run.what)
+          : new IpvsError('ERR_IPVS_KERNEL', `netlink socket error: ${err.message}`, { cause: err, cmd: run.cmd, ...(err.errno === undefined ? {} : { errno: err.errno }) }),
+      );
+    }
     const all = [...this.#pending.values()];
     for (const p of all) {
       // A dump whose replies were lost may still be running in the kernel; the
@@ -292,6 +344,18 @@ export class NetlinkChannel {
       this.#onError(Object.assign(new Error('truncated netlink datagram'), { errno: IpvsErrno.ENOBUFS, code: 'ENOBUFS' }));
       return;
     }
+    const run = this.#run;
+    // A datagram of the running dumpEach's dump: read in place (a dump datagram holds only its dump's messages).
+    if (run !== undefined && data.length >= NLMSG_HDRLEN && u32le(data, 8) === run.seq) {
+      const rest = this.#runReceive(run, data);
+      if (rest === data.length) return;
+      this.#receiveGeneral(data.subarray(rest));
+      return;
+    }
+    this.#receiveGeneral(data);
+  }
+
+  #receiveGeneral(data: Uint8Array): void {
     let msgs: Nlmsg[];
     try {
       msgs = decodeNlmsgs(data);
@@ -396,6 +460,7 @@ export class NetlinkChannel {
   }
 
   #failAll(err: Error): void {
+    if (this.#run !== undefined) this.#runFail(this.#run, err);
     const all = [...this.#pending.values()];
     for (const p of all) {
       if (p.batch !== undefined) {
@@ -669,6 +734,208 @@ export class NetlinkChannel {
     state.pump();
     await allDone;
     return results;
+  }
+
+  /**
+   * Many dumps, one after another on this socket (the kernel runs one dump at a time per socket),
+   * without a promise, timer, closure or message object per dump: each dump's next request is sent
+   * from the receive handler as soon as the previous dump's NLMSG_DONE is read, data messages are
+   * handed to `source.entry` in place in the received datagram, and one watchdog covers the run
+   * (`timeoutMs` without any reply fails it with ERR_TIMEOUT). It takes the socket's dump queue for
+   * the whole run. Resolves with the number of dumps and whether any reply carried NLM_F_DUMP_INTR;
+   * rejects with the first error: a kernel error of a dump (typed), lost replies (ENOBUFS, as the
+   * recoverable `ERR_IPVS_NO_BUFFERS`), a failed sendmsg, an exception thrown by `source`
+   * (`ERR_IPVS_PROTOCOL`), abort, close. A dump still running in the kernel at that point is drained
+   * (read to its end and dropped) before the next dump on this socket is sent, so it doesn't meet EBUSY;
+   * the drain gives up after one more `timeoutMs` without a reply.
+   */
+  async dumpEach(source: DumpSource, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<{ dumps: number; interrupted: boolean }> {
+    this.#check(options.signal);
+    let release!: () => void;
+    const prev = this.#dumpTail;
+    this.#dumpTail = new Promise<void>((r) => (release = r));
+    let started = false;
+    try {
+      await prev;
+      this.#check(options.signal);
+      const signal = options.signal;
+      const timeoutMs = options.timeoutMs !== undefined && Number.isFinite(options.timeoutMs) ? options.timeoutMs : undefined;
+      const done = new Promise<{ dumps: number; interrupted: boolean }>((resolve, reject) => {
+        const run: DumpRun = {
+          source,
+          seq: 0,
+          cmd: 0,
+          what: undefined,
+          settled: false,
+          progress: false,
+          interrupted: false,
+          dumps: 0,
+          resolve,
+          reject,
+          release,
+          timer: undefined,
+          timeoutMs,
+          signal,
+          onAbort: () => this.#guard(() => this.#runFail(run, abortReason(signal as AbortSignal))),
+          onSent: (err) => {
+            if (err === undefined) return;
+            this.#guard(() => {
+              if (this.#run === run) this.#runFail(run, new IpvsError('ERR_IPVS_KERNEL', `sendmsg failed: ${err.message}`, { cause: err, cmd: run.cmd, ...(err.errno === undefined ? {} : { errno: err.errno }) }));
+            });
+          },
+        };
+        signal?.addEventListener('abort', run.onAbort, { once: true });
+        if (timeoutMs !== undefined) this.#runArm(run);
+        started = true;
+        this.#runNext(run);
+      });
+      return await done;
+    } finally {
+      if (!started) release();
+    }
+  }
+
+  /** Send the run's next dump request, or finish the run when there is none. */
+  #runNext(run: DumpRun): void {
+    let spec: RequestSpec | undefined;
+    try {
+      spec = run.source.next();
+    } catch (e) {
+      // No dump of the run is in the kernel now: nothing to drain.
+      this.#runEnd(run);
+      if (!run.settled) {
+        run.settled = true;
+        run.reject(e instanceof Error ? e : new IpvsError('ERR_IPVS_PROTOCOL', `dump request: ${String(e)}`, { cause: e }));
+      }
+      return;
+    }
+    if (spec === undefined) {
+      this.#runEnd(run);
+      if (!run.settled) {
+        run.settled = true;
+        run.resolve({ dumps: run.dumps, interrupted: run.interrupted });
+      }
+      return;
+    }
+    const seq = this.#nextSeq();
+    const len = NLMSG_HDRLEN + (spec.payloadLength !== undefined && spec.writePayload !== undefined ? spec.payloadLength : spec.payload.length);
+    const buf = new Uint8Array(align4(len));
+    this.#frame(spec.dump === true ? spec : { ...spec, dump: true }, seq, buf, 0);
+    run.seq = seq;
+    run.cmd = spec.cmd;
+    run.what = spec.what;
+    run.dumps++;
+    this.#run = run;
+    this.#stats.sendmsgs++;
+    this.#stats.requests++;
+    this.#sock.send(buf, run.onSent);
+  }
+
+  /**
+   * Read a datagram of the run's dump in place; returns where the run's messages end (the datagram's
+   * length as a rule; a message of another request, which a dump datagram should never hold, and what
+   * follows go the general way).
+   */
+  #runReceive(run: DumpRun, data: Uint8Array): number {
+    const end = data.length;
+    let at = 0;
+    run.progress = true;
+    while (end - at >= NLMSG_HDRLEN) {
+      const len = u32le(data, at);
+      if (len < NLMSG_HDRLEN || len > end - at) {
+        this.#runFail(run, new IpvsError('ERR_IPVS_PROTOCOL', `undecodable netlink datagram: nlmsg_len ${len} invalid with ${end - at} byte(s) left`, { cmd: run.cmd }));
+        return end;
+      }
+      if (u32le(data, at + 8) !== run.seq) return at;
+      const type = (data[at + 4] as number) | ((data[at + 5] as number) << 8);
+      const flags = (data[at + 6] as number) | ((data[at + 7] as number) << 8);
+      const next = Math.min(end, at + align4(len));
+      if (type === NLMSG_DONE || type === NLMSG_ERROR) {
+        // NLMSG_DONE carries the dump's result (0 or -errno); an NLMSG_ERROR, its failure.
+        let errno = len >= NLMSG_HDRLEN + 4 ? -(u32le(data, at + NLMSG_HDRLEN) | 0) : 0;
+        let message: string | undefined;
+        if (type === NLMSG_ERROR && errno !== 0) {
+          try {
+            const e = decodeNlError(data.subarray(at + NLMSG_HDRLEN, at + len), flags);
+            errno = e.errno;
+            message = e.message;
+          } catch {
+            // keep the errno read above
+          }
+        }
+        if (run.settled) {
+          // The drained dump ended: the socket's dump queue moves on.
+          this.#runEnd(run);
+        } else if (errno !== 0) {
+          this.#runFail(run, errnoToIpvsError(errno, run.cmd, run.what, message));
+          this.#runEnd(run); // the kernel ended this dump: nothing to drain
+        } else {
+          this.#runNext(run);
+        }
+        // Whatever follows (nothing, as a rule) belongs to no dump of the run any more.
+        return next;
+      }
+      if (type === NLMSG_OVERRUN) {
+        this.#runFail(run, new IpvsError('ERR_IPVS_NO_BUFFERS', 'NLMSG_OVERRUN: data lost', { cmd: run.cmd }));
+      } else if (type !== NLMSG_NOOP && !run.settled) {
+        if ((flags & NLM_F_DUMP_INTR) !== 0) run.interrupted = true;
+        try {
+          run.source.entry(data, at + NLMSG_HDRLEN, at + len, type);
+        } catch (e) {
+          this.#runFail(run, e instanceof IpvsError ? e : new IpvsError('ERR_IPVS_PROTOCOL', `${ipvsCmdName(run.cmd)}: undecodable reply: ${(e as Error)?.message ?? String(e)}`, { cause: e, cmd: run.cmd }));
+        }
+      }
+      at = next;
+    }
+    return end;
+  }
+
+  /** The run fails: the caller gets `err` now; the dump in the kernel, if any, is drained (or dropped on a closed socket). */
+  #runFail(run: DumpRun, err: Error): void {
+    if (!run.settled) {
+      run.settled = true;
+      run.signal?.removeEventListener('abort', run.onAbort);
+      run.reject(err);
+    }
+    if (this.#closed || this.#run !== run) {
+      this.#runEnd(run);
+      return;
+    }
+    // Keep reading the dump in flight to its end; the watchdog bounds that (armed now if there was none).
+    if (run.timer === undefined) {
+      run.timeoutMs ??= 30_000;
+      this.#runArm(run);
+    }
+  }
+
+  /** The run holds the socket no more: timer off, dump queue released. */
+  #runEnd(run: DumpRun): void {
+    if (this.#run === run) this.#run = undefined;
+    if (run.timer !== undefined) clearTimeout(run.timer);
+    run.timer = undefined;
+    run.signal?.removeEventListener('abort', run.onAbort);
+    run.release();
+  }
+
+  /** The run's one watchdog: fires after `timeoutMs`, and fails the run only when no reply came in that time. */
+  #runArm(run: DumpRun): void {
+    const ms = run.timeoutMs as number;
+    run.progress = false;
+    run.timer = setTimeout(() => {
+      run.timer = undefined;
+      if (this.#run !== run) return;
+      if (run.progress) {
+        this.#runArm(run);
+        return;
+      }
+      this.#guard(() => {
+        if (run.settled) this.#runEnd(run); // the drained dump never ended: give up on it
+        else {
+          this.#runFail(run, new TimeoutError(ms, `${ipvsCmdName(run.cmd)}${run.what === undefined ? '' : ` (${run.what})`}`));
+        }
+      });
+    }, ms);
+    run.timer.unref?.();
   }
 
   /** Close the socket; requests in flight fail with `ERR_IPVS_CLOSED`. */

@@ -38,7 +38,7 @@ describe('kernel: lvskit/ipvs against the kernel and ipvsadm', () => {
     ['family-and-info', 'resolves the IPVS family and reads the version and table size as ipvsadm prints them'],
     ['service-crud', 'adds, reads, edits in place and deletes services and destinations, as ipvsadm -Ln --exact shows'],
     ['errors-typed', 'types kernel errors: EEXIST, ESRCH, ENOENT for destinations and schedulers/PEs, empty dump of a missing service'],
-    ['not-permitted', 'reports EPERM as ERR_IPVS_NOT_PERMITTED for a process without CAP_NET_ADMIN'],
+    ['not-permitted', 'reports EPERM as ERR_IPVS_NOT_PERMITTED for a process without CAP_NET_ADMIN (readTable through the addon too)'],
     ['readback-matches-ipvsadm-save', 'reads back every entry kind (IPv6, fwmark, SCTP, sh/mh flags, tunnels) exactly as ipvsadm -S -n prints it'],
     ['dry-run-equals-apply', 'dry-run output fed to ipvsadm -R on an empty kernel gives the same table as apply()'],
     ['apply-idempotent-drift-edit', 'makes zero writes on re-apply, repairs hand-made drift, edits a scheduler in place, leaves foreign services'],
@@ -52,6 +52,9 @@ describe('kernel: lvskit/ipvs against the kernel and ipvsadm', () => {
     ['dump-10000-services', 'loads and dumps 10,000 services'],
     ['dump-10000-destinations', 'loads and dumps a service with 10,000 destinations'],
     ['read-1000x50-vs-ipvsadm', 'reads a 1,000 x 50 table back exactly; a no-op apply of it writes nothing'],
+    ['read-engines-agree', "readTable's native addon, batched and per-request engines read the same table, with and without counters"],
+    ['read-table-changing-mid-read', 'reads stay well formed while the table changes under them; a stable read then equals ipvsadm -S -n'],
+    ['read-native-abort', 'an aborted native read ends at once and the next read works (no EBUSY)'],
   ];
   for (const [name, title] of cases) {
     it(title, () => {
