@@ -414,7 +414,7 @@ function printRun(n, r) {
   if (r.okShare !== undefined && r.okShare < 0.999) {
     console.log(`    warning: only ${(r.okShare * 100).toFixed(2)} % of the checks were ok; ${r.waiting} servers waiting for a slot at the end; failures: ${r.reasons.map(([k, v]) => `${k} x${v}`).join('; ')}`);
   }
-  if (r.epollFds !== undefined) console.log(`    epoll descriptors in the checker: ${r.epollFds} (node's own is 1; the native probe engine adds 1)`);
+  if (r.epollFds !== undefined) console.log(`    epoll descriptors in the checker: ${r.epollFds} (the native probe engine adds one to node's own)`);
   if (r.slots !== undefined && r.label !== 'node net floor') {
     const s = r.slots;
     console.log(`    concurrency: at most ${s.maxRunning} checks running; servers waiting for a slot in ${s.waitingSamples} of ${s.samples} samples (max ${s.maxWaiting})`);

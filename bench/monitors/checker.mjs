@@ -29,7 +29,7 @@ function statTicks(file) {
   return [Number(rest[11]), Number(rest[12])];
 }
 const now = () => performance.timeOrigin + performance.now();
-/** epoll descriptors this process holds: node's loop has one, lvskit's native probe engine one more. */
+/** epoll descriptors this process holds: lvskit's native probe engine adds one to node's own. */
 function epollFds() {
   let n = 0;
   for (const fd of readdirSync('/proc/self/fd')) {
