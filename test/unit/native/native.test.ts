@@ -2,7 +2,7 @@
 // input before it reaches C. The calls that do reach the kernel here need no privileges (socket
 // options on this process's own unprivileged sockets).
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
@@ -67,10 +67,18 @@ describe('loading', () => {
     expect(existsSync(prebuild as string)).toBe(true);
   });
 
-  it('the committed prebuild exports every function native/lvskit_native.c defines (it is not stale)', () => {
-    const source = readFileSync(path.join(REPO, 'native', 'lvskit_native.c'), 'utf8');
-    const names = [...source.matchAll(/^\s+F\("(\w+)", js_\w+\),$/gm)].map((m) => m[1] ?? '');
-    expect(names.length).toBeGreaterThan(10);
+  it('the committed prebuild exports every function native/*.c defines (it is not stale)', () => {
+    const files = readdirSync(path.join(REPO, 'native')).filter((f) => f.endsWith('.c'));
+    expect(files).toEqual(expect.arrayContaining(['lvskit_native.c', 'lvskit_probe.c', 'lvskit_nldump.c']));
+    const names: string[] = [];
+    for (const f of files) {
+      const source = readFileSync(path.join(REPO, 'native', f), 'utf8');
+      // lvskit_native.c: `F("name", js_fn),`; the others: `{"name", NULL, js_fn, ...}` property descriptors.
+      const found = [...source.matchAll(/^\s+F\("(\w+)", js_\w+\),$|^\s+\{"(\w+)", NULL, js_\w+,/gm)].map((m) => m[1] ?? m[2] ?? '');
+      expect(found.length, f).toBeGreaterThan(0);
+      names.push(...found);
+    }
+    expect(names.length).toBeGreaterThan(15);
     const prebuild = addonCandidates(REPO)[1] as string;
     const loaded = createRequire(import.meta.url)(prebuild) as Record<string, unknown>;
     for (const name of names) expect(typeof loaded[name], name).toBe('function');
