@@ -4,7 +4,8 @@
 //   - load 1,000 services x 50 destinations (and 10,000 x 10) from empty: apply() vs ipvsadm -R
 //   - dump that table: client.readTable() vs ipvsadm -S -n
 //   - one weight change end to end: apply() with the known table (datagrams and requests counted) vs ipvsadm -e
-// Run: npm run bench -- ipvs   (or node bench/ipvs.bench.mjs after npm run build)
+// Run: npm run bench -- ipvs   (or node bench/ipvs.bench.mjs after npm run build); BENCH_CASES picks
+// cases (see bench/ipvs/vm-bench.mjs), DUMP_ROUNDS sets the alternating dump pairs per table.
 // Needs root-free QEMU and the kernel image the kernel tier uses (scripts/tier.mjs kernel).
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -59,8 +60,10 @@ for (const t of ['1000x50', '10000x10']) {
   const a = get('dump-client', t);
   const b = get('dump-ipvsadm', t);
   if (a || b) rows.push([`dump ${t}`, fmt(a?.ms), fmt(b?.ms), ratio(a?.ms, b?.ms), `median of the runs, engine ${a?.engine}; client ${a?.all?.join('/')} ms, ipvsadm ${b?.all?.join('/')} ms`]);
-  const e = get('dump-client-batched', t);
-  if (e) rows.push([`  same, engine 'batched' (JavaScript; runs after the pairs)`, fmt(e.ms), fmt(b?.ms), ratio(e.ms, b?.ms), `runs ${e.all.join('/')} ms`]);
+  for (const js of ['requests', 'batched']) {
+    const e = get(`dump-client-${js}`, t);
+    if (e) rows.push([`  same, engine '${js}' (JavaScript; runs after the pairs)`, fmt(e.ms), fmt(b?.ms), ratio(e.ms, b?.ms), `runs ${e.all.join('/')} ms`]);
+  }
 }
 for (const t of ['1000x50', '10000x10']) {
   const a = get('change-apply-known', t);

@@ -366,11 +366,12 @@ export class IpvsClient {
    * - `native` (the default when lvskit's addon loads and the client owns its socket): the dumps
    *   run in C on the libuv threadpool on a socket of the addon's own, and one buffer comes back
    *   to decode (native-dump.ts, native/lvskit_nldump.c);
-   * - `batched` (the fallback): the destination dumps run back to back on `dumpSockets` sockets,
-   *   each a `dumpEach` run (transport.ts): the next dump is sent from the receive handler of the
-   *   previous one's end, entries are read in place from the datagrams, one watchdog per socket;
-   * - `requests`: one promise-per-dump request each (the older path, kept for comparison).
-   * Asking for `native` where the addon can't load gives `batched`.
+   * - `requests` (the fallback): one dump request each, on `dumpSockets` sockets in parallel;
+   * - `batched`: the destination dumps back to back on `dumpSockets` sockets, each a `dumpEach`
+   *   run (transport.ts: the next dump sent from the receive handler of the previous one's end,
+   *   entries read in place, one watchdog per socket). Less work per dump on paper, but it did
+   *   not measure faster than `requests` in the benchmark VM (BENCHMARKS.md), so it is opt-in.
+   * Asking for `native` where the addon can't load gives `requests`.
    */
   async readTable(o: CallOptions & { stable?: boolean; engine?: ReadEngine } = {}): Promise<TableService[]> {
     const engine = this.readEngine(o.engine);
@@ -388,12 +389,12 @@ export class IpvsClient {
     throw new IpvsError('ERR_IPVS_BUSY', 'the IPVS table kept changing while it was read');
   }
 
-  /** The engine `readTable` uses for `wanted` (default: `native` when it can, else `batched`). */
+  /** The engine `readTable` uses for `wanted` (default: `native` when it can, else `requests`). */
   readEngine(wanted?: ReadEngine): ReadEngine {
     if (wanted === 'requests' || wanted === 'batched') return wanted;
     // An injected socket (a fake kernel in tests) is the only kernel this client may talk to.
-    if (this.#options.socket !== undefined || this.#closed) return 'batched';
-    return nativeDump() === undefined ? 'batched' : 'native';
+    if (this.#options.socket !== undefined || this.#closed) return 'requests';
+    return nativeDump() === undefined ? 'requests' : 'native';
   }
 
   async #readTableNative(o: CallOptions): Promise<TableService[]> {

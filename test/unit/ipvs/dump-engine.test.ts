@@ -18,6 +18,8 @@ import { decodeTableRecords, nativeDump, typedError } from '../../../src/ipvs/na
 import { FakeKernel } from './fake-kernel.js';
 
 const web = { protocol: 'tcp' as const, address: '192.0.2.1', port: 80, scheduler: 'wrr' };
+/** The engine under test (the default without the addon is the per-request one). */
+const B = { engine: 'batched' as const };
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -42,7 +44,7 @@ describe('readTable: the batched engine (dumpEach) over a fake kernel', () => {
     const k = new FakeKernel();
     k.dumpBatch = 2;
     const c = await IpvsClient.open({ socket: k });
-    expect(c.readEngine()).toBe('batched'); // an injected socket: never the addon
+    expect(c.readEngine()).toBe('requests'); // an injected socket: never the addon
     const desired = table(40);
     await c.applyOpsOrThrow(plan(desired, []).ops);
     // Each destination dump goes out only after the kernel has answered the previous one's end.
@@ -61,17 +63,17 @@ describe('readTable: the batched engine (dumpEach) over a fake kernel', () => {
       sent++;
     };
     const s0 = c2.stats;
-    const batched = await c2.readTable({ stats: false });
+    const batched = await c2.readTable({ ...B, stats: false });
     expect(sent).toBe(40);
     expect(c2.stats.requests - s0.requests).toBe(41);
     k.beforeHandle = undefined;
-    const requests = await c2.readTable({ stats: false, engine: 'requests' });
+    const requests = await c2.readTable({ ...B, stats: false, engine: 'requests' });
     expect(batched).toEqual(requests);
     expect(plan(desired, batched, { ownAll: true }).ops).toEqual([]);
     // With counters too.
     k.services.forEach((s) => s.dests.forEach((d) => (d.stats64 = { conns: 5n })));
-    const full = await c2.readTable();
-    expect(full).toEqual(await c2.readTable({ engine: 'requests' }));
+    const full = await c2.readTable(B);
+    expect(full).toEqual(await c2.readTable({ ...B, engine: 'requests' }));
     expect(full[3]?.destinations?.[0]?.stats?.conns).toBe(5n);
     c.close();
     c2.close();
@@ -90,10 +92,10 @@ describe('readTable: the batched engine (dumpEach) over a fake kernel', () => {
         return x;
       },
     });
-    expect(await c.readTable()).toEqual([]);
+    expect(await c.readTable(B)).toEqual([]);
     expect(extra).toHaveLength(0);
     await c.applyOpsOrThrow(plan(table(30), []).ops);
-    const t = await c.readTable({ stats: false });
+    const t = await c.readTable({ ...B, stats: false });
     expect(plan(table(30), t, { ownAll: true }).ops).toEqual([]);
     const count = (x: FakeKernel) => x.requests.filter((m) => isDestDump(x, m)).length;
     expect(count(k) + count(extra[0]!) + count(extra[1]!)).toBe(30);
@@ -105,12 +107,12 @@ describe('readTable: the batched engine (dumpEach) over a fake kernel', () => {
     const c = await IpvsClient.open({ socket: k });
     await c.applyOpsOrThrow(plan(table(10), []).ops);
     k.refuse.set(K.IPVS_CMD_GET_DEST, 1);
-    const e = await c.readTable().catch((x: unknown) => x);
+    const e = await c.readTable(B).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(IpvsError);
     expect((e as IpvsError).code).toBe('ERR_IPVS_NOT_PERMITTED');
     expect((e as IpvsError).cmd).toBe(K.IPVS_CMD_GET_DEST);
     k.refuse.clear();
-    expect(await c.readTable()).toHaveLength(10);
+    expect(await c.readTable(B)).toHaveLength(10);
   });
 
   it('ENOBUFS mid-read is the recoverable ERR_IPVS_NO_BUFFERS; the lost dump is given up after the watchdog and the next read works', async () => {
@@ -118,11 +120,11 @@ describe('readTable: the batched engine (dumpEach) over a fake kernel', () => {
     const c = await IpvsClient.open({ socket: k });
     await c.applyOpsOrThrow(plan(table(10), []).ops);
     k.overflowIn = 4; // the service dump, then 3 destination dumps, then replies lost
-    const e = await c.readTable({ timeoutMs: 50 }).catch((x: unknown) => x);
+    const e = await c.readTable({ ...B, timeoutMs: 50 }).catch((x: unknown) => x);
     expect((e as IpvsError).code).toBe('ERR_IPVS_NO_BUFFERS');
     expect((e as IpvsError).recoverable).toBe(true);
     expect(c.stats.overflows).toBe(1);
-    expect(await c.readTable({ timeoutMs: 5_000 })).toHaveLength(10);
+    expect(await c.readTable({ ...B, timeoutMs: 5_000 })).toHaveLength(10);
   });
 
   it('an abort rejects at once; the dump in flight is drained to its end, so the next read needs no timeout', async () => {
@@ -135,13 +137,13 @@ describe('readTable: the batched engine (dumpEach) over a fake kernel', () => {
     k.beforeHandle = (m) => {
       if (isDestDump(k, m) && ++dumps === 6) setImmediate(() => ac.abort());
     };
-    expect(await codeOf(c.readTable({ signal: ac.signal }))).toBe('ERR_ABORTED');
+    expect(await codeOf(c.readTable({ ...B, signal: ac.signal }))).toBe('ERR_ABORTED');
     k.beforeHandle = undefined;
     // With a 60 s watchdog, only the drain (reading the aborted dump to its DONE) lets this finish in time.
-    const t = await c.readTable();
+    const t = await c.readTable(B);
     expect(t).toHaveLength(20);
     expect(dumps).toBe(6);
-    expect(await codeOf(c.readTable({ signal: AbortSignal.abort() }))).toBe('ERR_ABORTED');
+    expect(await codeOf(c.readTable({ ...B, signal: AbortSignal.abort() }))).toBe('ERR_ABORTED');
   });
 
   it('no reply at all: ERR_TIMEOUT from the one watchdog; close() during a read fails it with ERR_IPVS_CLOSED', async () => {
@@ -152,14 +154,14 @@ describe('readTable: the batched engine (dumpEach) over a fake kernel', () => {
     k.beforeHandle = (m) => {
       if (isDestDump(k, m) && ++n === 3) k.silent = true;
     };
-    expect(await codeOf(c.readTable({ timeoutMs: 20 }))).toBe('ERR_TIMEOUT');
+    expect(await codeOf(c.readTable({ ...B, timeoutMs: 20 }))).toBe('ERR_TIMEOUT');
     k.silent = false;
     k.beforeHandle = undefined;
-    expect(await c.readTable({ timeoutMs: 5_000 })).toHaveLength(5);
+    expect(await c.readTable({ ...B, timeoutMs: 5_000 })).toHaveLength(5);
     k.beforeHandle = (m) => {
       if (isDestDump(k, m)) c.close();
     };
-    expect(await codeOf(c.readTable())).toBe('ERR_IPVS_CLOSED');
+    expect(await codeOf(c.readTable(B))).toBe('ERR_IPVS_CLOSED');
   });
 
   it('a failed sendmsg and an undecodable datagram fail the read, typed', async () => {
@@ -170,9 +172,9 @@ describe('readTable: the batched engine (dumpEach) over a fake kernel', () => {
     k.beforeHandle = (m) => {
       if (isDestDump(k, m) && ++n === 2) k.failSendErrno = 90;
     };
-    expect(await codeOf(c.readTable({ timeoutMs: 50 }))).toBe('ERR_IPVS_KERNEL');
+    expect(await codeOf(c.readTable({ ...B, timeoutMs: 50 }))).toBe('ERR_IPVS_KERNEL');
     k.beforeHandle = undefined;
-    expect(await c.readTable({ timeoutMs: 5_000 })).toHaveLength(5);
+    expect(await c.readTable({ ...B, timeoutMs: 5_000 })).toHaveLength(5);
   });
 });
 
