@@ -63,8 +63,12 @@ export interface ApplyOptions {
    */
   changed?: Iterable<string>;
   /**
-   * Read the table back after writing and report what still differs (default true, false with
-   * `known`). With `known`, only the services the plan touched are read back.
+   * Read the table back after writing and report what still differs in `remaining`. Default: only
+   * when some operation failed for good (every acked operation is the kernel's own confirmation,
+   * which is all `ipvsadm -R` checks; a read-back of a big table costs about as much as writing it,
+   * and the next apply without `known` reads the kernel and repairs any drift anyway). `true`: after
+   * every apply that wrote (with `known`, only the services the plan touched are read back when all
+   * were acked); `false`: never.
    */
   verify?: boolean;
   /** Re-read and re-plan this many times after recoverable failures (default 2). */
@@ -127,7 +131,8 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
   const client = options.client ?? (await IpvsClient.open({ ...options.clientOptions, ...(options.signal === undefined ? {} : { signal: options.signal }) }));
   const call = options.signal === undefined ? {} : { signal: options.signal };
   const retries = options.retries ?? 2;
-  const verifying = options.verify ?? options.known === undefined;
+  const verifyAlways = options.verify === true;
+  const verifyNever = options.verify === false;
   // Reads retry too: lost replies (ENOBUFS) or a dump still running from an earlier failure (EBUSY).
   const readTable = async (): Promise<TableService[]> => {
     for (let i = 0; ; i++) {
@@ -183,8 +188,8 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       failures = r.failures;
       if (failures.length === 0) {
         // Every operation acked: the kernel now holds what the plan made of what was read.
-        // (A full read-back follows when verifying without `known`: no need to build this then.)
-        if (incremental || !verifying) after = applyOpsToIndex(have, p.ops);
+        // (A full read-back follows with `verify: true` without `known`: no need to build this then.)
+        if (incremental || !verifyAlways) after = applyOpsToIndex(have, p.ops);
         touched = p.touched;
         break;
       }
@@ -196,7 +201,7 @@ export async function apply(desired: readonly TableService[], options: ApplyOpti
       if (!retryable || attempts > retries) break;
     }
     let remaining: Drift[] = [];
-    if (verifying && writes > 0) {
+    if (writes > 0 && !verifyNever && (verifyAlways || failures.length > 0)) {
       // Read back: with `known` and every write acked, only the services this apply touched (the
       // rest is as known); otherwise the whole table.
       const read = incremental && failures.length === 0 && after !== undefined ? await readBack(client, after, touched, call) : indexTable(await readTable());

@@ -228,7 +228,7 @@ await check('dry-run-equals-apply', async () => {
   const viaIpvsadm = saved();
   const tableViaIpvsadm = await client.readTable();
   await client.flush();
-  const r = await apply(rich, { client });
+  const r = await apply(rich, { client, verify: true });
   assert.equal(r.failures.length, 0);
   assert.deepEqual(r.remaining, []);
   assert.deepEqual(saved(), viaIpvsadm);
@@ -374,7 +374,7 @@ await check('enobufs-recoverable', async () => {
   assert.ok(r.failures.length > 0, 'expected lost acks');
   assert.ok(r.failures.every((f) => f.error.code === 'ERR_IPVS_NO_BUFFERS' && f.error.recoverable));
   // Still usable; apply() re-reads and converges.
-  const fixed = await apply(desired, { client: small, retries: 5 });
+  const fixed = await apply(desired, { client: small, retries: 5, verify: true });
   assert.deepEqual(fixed.remaining, []);
   assert.equal((await client.listDestinations(web)).length, 1999);
   small.close();

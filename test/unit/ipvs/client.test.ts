@@ -156,6 +156,33 @@ describe('IpvsClient over a fake kernel', () => {
     expect(r.writes).toBe(2); // the first round's 2 ops; the second round found nothing to do
   });
 
+  it('apply() reads back only when asked (verify: true) or when an operation failed', async () => {
+    const { k, c } = await open();
+    const desired: TableService[] = [{ ...web, destinations: [{ address: '10.0.0.2' }] }];
+    // Default, every op acked: the read before planning (1 service dump, no services yet), then the writes.
+    let s0 = c.stats.requests;
+    const r = await apply(desired, { client: c });
+    expect(r.writes).toBe(2);
+    expect(c.stats.requests - s0).toBe(1 + 2);
+    expect(r.table?.[0]?.destinations?.map((d) => d.address)).toEqual(['10.0.0.2']);
+    // verify: true: the same plus a read-back (service dump + one destination dump).
+    await c.flush();
+    s0 = c.stats.requests;
+    const v = await apply(desired, { client: c, verify: true });
+    expect(c.stats.requests - s0).toBe(1 + 2 + 2);
+    expect(v.remaining).toEqual([]);
+    // A failed operation: read back by default, so `remaining` says what still differs.
+    k.refuse.set(K.IPVS_CMD_NEW_DEST, 22); // EINVAL: not retryable
+    const f = await apply([{ ...web, destinations: [{ address: '10.0.0.2' }, { address: '10.0.0.3' }] }], { client: c });
+    expect(f.failures).toHaveLength(1);
+    expect(f.remaining).toEqual([{ kind: 'destination-missing', key: 'tcp/192.0.2.1:80', destKey: '10.0.0.3:80' }]);
+    // verify: false: never.
+    const n = await apply([{ ...web, destinations: [{ address: '10.0.0.2' }, { address: '10.0.0.3' }] }], { client: c, verify: false });
+    expect(n.failures).toHaveLength(1);
+    expect(n.remaining).toEqual([]);
+    k.refuse.clear();
+  });
+
   it('apply() retries a read whose replies were lost', async () => {
     const { k, c } = await open();
     k.overflowNext = true;
