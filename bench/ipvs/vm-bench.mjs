@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const CASE = fileURLToPath(new URL('./vm-case.mjs', import.meta.url));
-const cases = (process.env.BENCH_CASES ?? 'apply:1000:50,ipvsadm:1000:50,apply-noverify:1000:50,ipvsadm:10000:10,apply:10000:10,apply-noverify:10000:10')
+const cases = (process.env.BENCH_CASES ?? 'apply:1000:50,ipvsadm:1000:50,apply-verify:1000:50,ipvsadm:10000:10,apply:10000:10,apply-verify:10000:10')
   .split(',')
   .map((c) => c.split(':'));
 

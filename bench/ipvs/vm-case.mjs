@@ -3,7 +3,7 @@
 // an earlier case, which would slow every add). Prints `RESULT <json>` lines.
 //
 //   node vm-case.mjs apply   <services> <dests>   load with apply(), then dumps and one weight change
-//   node vm-case.mjs apply-noverify|apply-ackeach <services> <dests>   load only, apply({ verify: false }) / ackEach
+//   node vm-case.mjs apply-noverify|apply-verify|apply-ackeach <services> <dests>   load only, apply({ verify: false }) / apply({ verify: true }) / ackEach
 //   node vm-case.mjs ipvsadm <services> <dests>   load with ipvsadm -R
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -53,12 +53,13 @@ if (mode === 'ipvsadm') {
   process.exit(0);
 }
 
-if (mode !== 'apply' && mode !== 'apply-ackeach' && mode !== 'apply-noverify') throw new Error(`unknown mode ${mode}`);
+if (!['apply', 'apply-ackeach', 'apply-noverify', 'apply-verify'].includes(mode)) throw new Error(`unknown mode ${mode}`);
 const client = await IpvsClient.open({ timeoutMs: 600_000, ...(mode === 'apply-ackeach' ? { ackEach: true } : {}) });
 let s0 = client.stats;
 let t0 = performance.now();
-// apply-noverify: what ipvsadm -R does (write, every ack checked, no read-back); apply: read back and compare too.
-const loaded = await apply(desired, { client, ...(mode === 'apply-noverify' ? { verify: false } : {}) });
+// apply (the default since dc079d7) and apply-noverify: what ipvsadm -R does (write, every ack checked, no
+// read-back unless an operation failed); apply-verify: read the whole table back and compare it too.
+const loaded = await apply(desired, { client, ...(mode === 'apply-noverify' ? { verify: false } : mode === 'apply-verify' ? { verify: true } : {}) });
 const loadMs = performance.now() - t0;
 let s1 = client.stats;
 assert.deepEqual(loaded.failures, []);
@@ -69,7 +70,7 @@ result(mode === 'apply' ? 'load-apply' : `load-${mode}`, {
   sendmsgs: s1.sendmsgs - s0.sendmsgs,
   requests: s1.requests - s0.requests,
   overflows: s1.overflows - s0.overflows,
-  note: mode === 'apply-noverify' ? 'apply({ verify: false }) from empty: read, plan, write' : 'apply() from empty: read, plan, write, read back to verify',
+  note: mode === 'apply-verify' ? 'apply({ verify: true }) from empty: read, plan, write, read back to verify' : `${mode === 'apply-noverify' ? 'apply({ verify: false })' : 'apply()'} from empty: read, plan, write (no read-back: every op acked)`,
 });
 if (mode !== 'apply') {
   // Not timed: the load is all there.
