@@ -4,7 +4,7 @@
  * (native-dump.ts: record decoding, error typing) plus the addon itself on this host, which has no
  * IPVS (the kernel tier runs it against the real thing).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { isLvskitError } from '../../../src/util/errors.js';
 import * as K from '../../../src/ipvs/constants.js';
 import { IpvsClient } from '../../../src/ipvs/client.js';
@@ -366,6 +366,21 @@ describe('readTable: the native engine', () => {
     expect(t({ errno: 125, syscall: 'cancel', index: 2 }).code).toBe('ERR_IPVS_CLOSED');
     expect(t({ errno: 24, syscall: 'socket', index: -1 })).toMatchObject({ code: 'ERR_IPVS_KERNEL', errno: 24 });
     expect((typedError(new Error('odd'), 1000) as IpvsError).code).toBe('ERR_IPVS_PROTOCOL');
+  });
+
+  it('LVSKIT_IPVS_NATIVE=0 turns the addon path off (readTable then reads in JavaScript)', async () => {
+    vi.resetModules();
+    process.env.LVSKIT_IPVS_NATIVE = '0';
+    try {
+      const m = await import('../../../src/ipvs/native-dump.js');
+      expect(m.nativeDump()).toBeUndefined();
+      expect(m.nativeDumpAvailable()).toBe(false);
+    } finally {
+      delete process.env.LVSKIT_IPVS_NATIVE;
+      vi.resetModules();
+    }
+    const fresh = await import('../../../src/ipvs/native-dump.js');
+    expect(fresh.nativeDumpAvailable()).toBe(true); // the committed prebuild has nlDumpTable
   });
 
   it('the addon on this host (no IPVS): argument checks, a kernel error typed, cancel', async () => {
