@@ -12,18 +12,12 @@
  * (napi async work: the event loop is not blocked) on a netlink socket of its own,
  * and JavaScript gets one buffer to decode.
  *
- *   nlDumpTable(familyId, timeoutMs, compact) -> { promise, job }
+ *   nlDumpTable(familyId, timeoutMs) -> { promise, job }
  *     promise resolves { data: ArrayBuffer, services, dumps, interrupted }:
  *       data holds records, each 4-aligned: u32 tag, u32 length, `length` bytes of
  *       the genl payload (header + attributes) as the kernel sent it. Tag 0xffffffff:
  *       an IPVS_CMD_GET_SERVICE dump entry; tag i: an entry of the i-th service's
- *       IPVS_CMD_GET_DEST dump (i counts the service records in order). With
- *       `compact`, a destination entry of the common kind (IPv4, not tunnelled, every
- *       attribute of the expected size, no unknown one) comes as tag i | 0x80000000
- *       and 32 bytes instead (counters dropped): u8 addr[4] (network order), u16 port
- *       (host order), u8 forwarding method, u8 presence bits (1 active, 2 inactive,
- *       4 persistent connections), u32 weight, upper threshold, lower threshold,
- *       active, inactive, persistent connections (0 when absent).
+ *       IPVS_CMD_GET_DEST dump (i counts the service records in order).
  *     rejects with an Error { errno, syscall, index }: the kernel's errno for a dump
  *       (index: the service's number, -1 for the service dump), or a failed system
  *       call; ETIMEDOUT when no reply came for timeoutMs; ECANCELED after nlDumpCancel.
@@ -45,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,31 +55,12 @@
 #define IPVS_GENL_VERSION 1
 
 #define SERVICE_TAG 0xffffffffu
-#define COMPACT_TAG 0x80000000u
-#define COMPACT_LEN 32
-
-#define IPVS_CMD_ATTR_DEST 2
-#define IPVS_DEST_ATTR_ADDR 1
-#define IPVS_DEST_ATTR_PORT 2
-#define IPVS_DEST_ATTR_FWD_METHOD 3
-#define IPVS_DEST_ATTR_WEIGHT 4
-#define IPVS_DEST_ATTR_U_THRESH 5
-#define IPVS_DEST_ATTR_L_THRESH 6
-#define IPVS_DEST_ATTR_ACTIVE_CONNS 7
-#define IPVS_DEST_ATTR_INACT_CONNS 8
-#define IPVS_DEST_ATTR_PERSIST_CONNS 9
-#define IPVS_DEST_ATTR_STATS 10
-#define IPVS_DEST_ATTR_ADDR_FAMILY 11
-#define IPVS_DEST_ATTR_STATS64 12
-#define IP_VS_CONN_F_FWD_MASK 7
-#define IP_VS_CONN_F_TUNNEL 2
 #define RECV_SIZE (64 * 1024)
 #define SLICE_MS 50
 
 typedef struct {
   uint16_t family;
   int timeout_ms;
-  int compact;
   atomic_int cancel;
   /* result */
   uint8_t *out;
@@ -153,81 +127,6 @@ static void fail(dump_job *j, int err, const char *syscall, int32_t index) {
   j->err = err;
   j->syscall = syscall;
   j->err_index = index;
-}
-
-static uint32_t get_u32(const uint8_t *p) {
-  uint32_t v;
-  memcpy(&v, p, 4);
-  return v;
-}
-
-/*
- * A GET_DEST dump entry (genl payload) of the common kind as a compact record's 32 bytes; 0 when it
- * is of another kind (the entry then goes as it is). The same cases as src/ipvs/dump.ts's fast path.
- */
-static int compact_dest(const uint8_t *e, uint32_t n, uint8_t out[COMPACT_LEN]) {
-  if (n < GENL_HDRLEN + NLA_HDRLEN) return 0;
-  struct nlattr a;
-  memcpy(&a, e + GENL_HDRLEN, sizeof a);
-  /* Exactly one attribute, the destination. */
-  if ((a.nla_type & NLA_TYPE_MASK) != IPVS_CMD_ATTR_DEST || a.nla_len < NLA_HDRLEN || GENL_HDRLEN + NLA_ALIGN(a.nla_len) < n || GENL_HDRLEN + a.nla_len > n) return 0;
-  size_t at = GENL_HDRLEN + NLA_HDRLEN, stop = GENL_HDRLEN + a.nla_len;
-  const uint8_t *addr = NULL;
-  uint32_t v[6] = {0};
-  uint16_t port = 0, af = 0;
-  uint32_t fwd = 0;
-  uint8_t present = 0;
-  while (stop - at >= NLA_HDRLEN) {
-    struct nlattr b;
-    memcpy(&b, e + at, sizeof b);
-    if (b.nla_len < NLA_HDRLEN || at + b.nla_len > stop) return 0;
-    const uint8_t *d = e + at + NLA_HDRLEN;
-    size_t len = b.nla_len - NLA_HDRLEN;
-    switch (b.nla_type & NLA_TYPE_MASK) {
-      case IPVS_DEST_ATTR_ADDR:
-        if (len != 16) return 0;
-        addr = d;
-        break;
-      case IPVS_DEST_ATTR_PORT:
-        if (len != 2) return 0;
-        port = (uint16_t)((d[0] << 8) | d[1]);
-        break;
-      case IPVS_DEST_ATTR_ADDR_FAMILY:
-        if (len != 2) return 0;
-        memcpy(&af, d, 2);
-        break;
-      case IPVS_DEST_ATTR_FWD_METHOD:
-      case IPVS_DEST_ATTR_WEIGHT:
-      case IPVS_DEST_ATTR_U_THRESH:
-      case IPVS_DEST_ATTR_L_THRESH:
-      case IPVS_DEST_ATTR_ACTIVE_CONNS:
-      case IPVS_DEST_ATTR_INACT_CONNS:
-      case IPVS_DEST_ATTR_PERSIST_CONNS: {
-        if (len != 4) return 0;
-        int t = b.nla_type & NLA_TYPE_MASK;
-        uint32_t x = get_u32(d);
-        if (t == IPVS_DEST_ATTR_FWD_METHOD) fwd = x;
-        else v[t - IPVS_DEST_ATTR_WEIGHT] = x;
-        if (t >= IPVS_DEST_ATTR_ACTIVE_CONNS) present |= (uint8_t)(1u << (t - IPVS_DEST_ATTR_ACTIVE_CONNS));
-        break;
-      }
-      case IPVS_DEST_ATTR_STATS:
-      case IPVS_DEST_ATTR_STATS64:
-        break;
-      default:
-        return 0; /* tunnel attributes and anything else: the full reader */
-    }
-    at += NLA_ALIGN(b.nla_len);
-  }
-  if (at < stop || addr == NULL || af != AF_INET) return 0;
-  fwd &= IP_VS_CONN_F_FWD_MASK;
-  if (fwd == IP_VS_CONN_F_TUNNEL || fwd > 4) return 0;
-  memcpy(out, addr, 4);
-  memcpy(out + 4, &port, 2);
-  out[6] = (uint8_t)fwd;
-  out[7] = present;
-  memcpy(out + 8, v, sizeof v);
-  return 1;
 }
 
 /* Send one dump request (genl payload `req`, `n` bytes) with sequence number `seq`. */
@@ -319,9 +218,7 @@ static int read_dump(dump_job *j, int fd, uint8_t *rbuf, uint32_t seq, uint32_t 
         }
         if (h->nlmsg_type == j->family) {
           if (h->nlmsg_flags & NLM_F_DUMP_INTR) j->interrupted = 1;
-          uint8_t c[COMPACT_LEN];
-          int ok = tag != SERVICE_TAG && j->compact && compact_dest(data, n, c);
-          if (ok ? append(j, tag | COMPACT_TAG, c, COMPACT_LEN) : append(j, tag, data, n)) {
+          if (append(j, tag, data, n)) {
             fail(j, ENOMEM, "malloc", index);
             return ENOMEM;
           }
@@ -488,15 +385,14 @@ static void complete(napi_env env, napi_status status, void *data) {
 }
 
 static napi_value js_dump_table(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 2;
+  napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint32_t family = 0;
   int32_t timeout = 0;
-  bool compact = false;
-  if (argc < 3 || napi_get_value_uint32(env, argv[0], &family) != napi_ok || napi_get_value_int32(env, argv[1], &timeout) != napi_ok ||
-      napi_get_value_bool(env, argv[2], &compact) != napi_ok || family == 0 || family > 0xffff || timeout <= 0) {
-    napi_throw_type_error(env, NULL, "nlDumpTable(familyId: 1..65535, timeoutMs: > 0, compact: boolean)");
+  if (argc < 2 || napi_get_value_uint32(env, argv[0], &family) != napi_ok || napi_get_value_int32(env, argv[1], &timeout) != napi_ok ||
+      family == 0 || family > 0xffff || timeout <= 0) {
+    napi_throw_type_error(env, NULL, "nlDumpTable(familyId: 1..65535, timeoutMs: > 0)");
     return NULL;
   }
   dump_job *j = calloc(1, sizeof *j);
@@ -506,7 +402,6 @@ static napi_value js_dump_table(napi_env env, napi_callback_info info) {
   }
   j->family = (uint16_t)family;
   j->timeout_ms = timeout;
-  j->compact = compact;
   atomic_init(&j->cancel, 0);
   napi_value promise, handle, name, result;
   if (napi_create_external(env, j, job_finalize, NULL, &handle) != napi_ok) {

@@ -136,29 +136,3 @@ export function readDestEntryAt(buf: Uint8Array, start: number, end: number, ser
   if (persistent >= 0) d.persistentConns = persistent;
   return d;
 }
-
-/**
- * A destination from the native addon's compact record (native/lvskit_nldump.c, `compact`): 32 bytes
- * at `start`: u8 addr[4], u16 port, u8 forwarding method, u8 presence bits (1 active, 2 inactive,
- * 4 persistent connections), u32 weight, upper threshold, lower threshold, active, inactive,
- * persistent connections. The addon makes one only for an entry `readDestEntryAt` reads on its fast
- * path (IPv4, not tunnelled), and this gives the same object, property order included.
- */
-export function readCompactDest(buf: Uint8Array, start: number): Destination {
-  const forwarding = FWD[buf[start + 6] as number];
-  if (forwarding === undefined) throw new RangeError(`compact destination: forwarding method ${buf[start + 6]}`);
-  const d: Destination = {
-    address: ipv4At(buf, start),
-    port: (buf[start + 4] as number) | ((buf[start + 5] as number) << 8),
-    forwarding,
-    weight: u32At(buf, start + 8),
-    upperThreshold: u32At(buf, start + 12),
-    lowerThreshold: u32At(buf, start + 16),
-    family: 'ipv4',
-  };
-  const present = buf[start + 7] as number;
-  if ((present & 1) !== 0) d.activeConns = u32At(buf, start + 20);
-  if ((present & 2) !== 0) d.inactiveConns = u32At(buf, start + 24);
-  if ((present & 4) !== 0) d.persistentConns = u32At(buf, start + 28);
-  return d;
-}

@@ -14,7 +14,7 @@ import { abortReason } from '../util/abort.js';
 import { TimeoutError } from '../util/errors.js';
 import { native } from '../util/native.js';
 import * as K from './constants.js';
-import { readCompactDest, readDestEntryAt } from './dump.js';
+import { readDestEntryAt } from './dump.js';
 import { IpvsErrno, IpvsError, errnoToIpvsError, ipvsCmdName } from './errors.js';
 import { destinationFromWire, serviceFromWire, type AddressFamily, type Destination } from './model.js';
 import type { TableService } from './plan.js';
@@ -22,16 +22,12 @@ import { decodeIpvsMessage } from './wire.js';
 
 /** What native/lvskit_nldump.c adds to the addon's exports. */
 export interface NlDumpBinding {
-  nlDumpTable(familyId: number, timeoutMs: number, compact: boolean): { promise: Promise<NlDumpResult>; job: object };
+  nlDumpTable(familyId: number, timeoutMs: number): { promise: Promise<NlDumpResult>; job: object };
   nlDumpCancel(job: object): void;
 }
 
 export interface NlDumpResult {
-  /**
-   * Records: u32 tag (0xffffffff: a service entry; i: an entry of the i-th service's destination
-   * dump; i | 0x80000000: a compact destination, see `readCompactDest`), u32 length, the genl
-   * payload (or the compact bytes), 4-aligned.
-   */
+  /** Records: u32 tag (0xffffffff: a service entry; i: an entry of the i-th service's destination dump), u32 length, the genl payload, 4-aligned. */
   data: ArrayBuffer;
   services: number;
   /** Dumps run (1 + services). */
@@ -41,8 +37,6 @@ export interface NlDumpResult {
 }
 
 const SERVICE_TAG = 0xffff_ffff;
-const COMPACT_BIT = 0x8000_0000;
-const COMPACT_LEN = 32;
 const ECANCELED = 125;
 const ETIMEDOUT = 110;
 const EMSGSIZE = 90;
@@ -73,8 +67,8 @@ const u32 = (b: Uint8Array, at: number): number => ((b[at] as number) | ((b[at +
 
 /**
  * Decode the addon's records into the table: services in the kernel's order, each with its
- * destinations (settings only unless `stats`; compact records never carry counters). Records of
- * other message types never reach here: the addon keeps only the IPVS family's messages.
+ * destinations (settings only unless `stats`). `familyId` is the IPVS genl family's id (records of
+ * other message types never reach here: the addon keeps only the family's messages).
  */
 export function decodeTableRecords(data: Uint8Array, stats: boolean): TableService[] {
   const out: TableService[] = [];
@@ -98,18 +92,14 @@ export function decodeTableRecords(data: Uint8Array, stats: boolean): TableServi
       out.push(s);
       fams.push(w.af === 10 ? 'ipv6' : 'ipv4');
     } else {
-      const svc = tag >= COMPACT_BIT ? tag - COMPACT_BIT : tag;
-      if (svc !== listOf) {
-        const s = out[svc];
-        if (s === undefined) throw new IpvsError('ERR_IPVS_PROTOCOL', `table dump: destination of service ${svc} of ${out.length}`);
+      if (tag !== listOf) {
+        const s = out[tag];
+        if (s === undefined) throw new IpvsError('ERR_IPVS_PROTOCOL', `table dump: destination of service ${tag} of ${out.length}`);
         list = s.destinations as Destination[];
-        listOf = svc;
+        listOf = tag;
       }
-      const family = fams[svc] as AddressFamily;
-      if (tag >= COMPACT_BIT) {
-        if (len !== COMPACT_LEN || family !== 'ipv4') throw new IpvsError('ERR_IPVS_PROTOCOL', `table dump: compact destination of ${len} bytes for an ${family} service`);
-        (list as Destination[]).push(readCompactDest(data, start));
-      } else if (stats) {
+      const family = fams[tag] as AddressFamily;
+      if (stats) {
         const d = decodeIpvsMessage(data, start, stop).attrs?.dest;
         if (d !== undefined) (list as Destination[]).push(destinationFromWire(d, family));
       } else {
@@ -130,8 +120,7 @@ export async function nativeReadTable(
 ): Promise<{ table: TableService[]; dumps: number; interrupted: boolean }> {
   const signal = o.signal;
   if (signal?.aborted) throw abortReason(signal);
-  // Without counters, the addon sends the common destinations as compact records (less to decode here).
-  const { promise, job } = b.nlDumpTable(familyId, Math.max(1, Math.min(0x7fff_ffff, Math.ceil(o.timeoutMs))), !o.stats);
+  const { promise, job } = b.nlDumpTable(familyId, Math.max(1, Math.min(0x7fff_ffff, Math.ceil(o.timeoutMs))));
   let onAbort: (() => void) | undefined;
   let result: NlDumpResult;
   try {

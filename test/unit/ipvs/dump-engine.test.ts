@@ -15,7 +15,6 @@ import { NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP_INTR, NLM_F_MULTI, decodeNlmsgs, en
 import { decodeIpvsMessage, encodeIpvsMessage } from '../../../src/ipvs/wire.js';
 import { serviceToWire, destinationToWire, type Service } from '../../../src/ipvs/model.js';
 import { decodeTableRecords, nativeDump, typedError } from '../../../src/ipvs/native-dump.js';
-import { readDestEntry } from '../../../src/ipvs/dump.js';
 import { FakeKernel } from './fake-kernel.js';
 
 const web = { protocol: 'tcp' as const, address: '192.0.2.1', port: 80, scheduler: 'wrr' };
@@ -310,36 +309,6 @@ describe('readTable: the native engine', () => {
     expect(decodeTableRecords(new Uint8Array(0), false)).toEqual([]);
   });
 
-  it('compact destination records (the addon without counters) read as the full reader reads the entry', () => {
-    // The addon's layout: u8 addr[4], u16 port, u8 forwarding, u8 presence, u32 weight, thresholds, connections.
-    const compact = (i: number, addr: number[], port: number, fwd: number, present: number, v: number[]) => {
-      const b = new Uint8Array(32);
-      const dv = new DataView(b.buffer);
-      b.set(addr, 0);
-      dv.setUint16(4, port, true);
-      b[6] = fwd;
-      b[7] = present;
-      v.forEach((x, k) => dv.setUint32(8 + 4 * k, x, true));
-      return rec(0x8000_0000 + i, b);
-    };
-    const data = cat(svcRec(svc), compact(0, [10, 0, 0, 1], 8080, 0, 7, [3, 100, 5, 1, 2, 0]), compact(0, [10, 0, 0, 2], 0, 0, 0, [0xffff_ffff, 0, 0, 0, 0, 0]), destRec(0, svc, '10.0.0.3', 1));
-    const t = decodeTableRecords(data, false);
-    const full = readDestEntry(encodeIpvsMessage({ cmd: K.IPVS_CMD_NEW_DEST, attrs: { dest: { ...destinationToWire({ address: '10.0.0.1', port: 8080, forwarding: 'masq', weight: 3, upperThreshold: 100, lowerThreshold: 5 }, svc), activeConns: 1, inactConns: 2, persistConns: 0 } } }), 'ipv4');
-    expect(JSON.stringify(t[0]?.destinations?.[0])).toBe(JSON.stringify(full)); // same properties in the same order
-    expect(t[0]?.destinations?.[1]).toEqual({ address: '10.0.0.2', port: 0, forwarding: 'masq', weight: 0xffff_ffff, upperThreshold: 0, lowerThreshold: 0, family: 'ipv4' });
-    expect(t[0]?.destinations?.map((d) => d.address)).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.3']);
-    const code = (d: Uint8Array) => {
-      try {
-        decodeTableRecords(d, false);
-        return undefined;
-      } catch (e) {
-        return isLvskitError(e) ? e.code : String(e);
-      }
-    };
-    expect(code(cat(svcRec(svc), compact(0, [10, 0, 0, 1], 80, 2, 0, [0, 0, 0, 0, 0, 0])))).toMatch(/RangeError/); // tunnel: never compact
-    expect(code(cat(svcRec({ protocol: 'tcp', address: '2001:db8::1', port: 80, scheduler: 'rr' }), compact(0, [10, 0, 0, 1], 80, 0, 0, [0, 0, 0, 0, 0, 0])))).toBe('ERR_IPVS_PROTOCOL');
-  });
-
   it('malformed records are ERR_IPVS_PROTOCOL', () => {
     const ok = svcRec(svc);
     const code = (d: Uint8Array) => {
@@ -386,17 +355,16 @@ describe('readTable: the native engine', () => {
   it('the addon on this host (no IPVS): argument checks, a kernel error typed, cancel', async () => {
     const b = nativeDump();
     expect(b).toBeDefined();
-    expect(() => b!.nlDumpTable(0, 10, true)).toThrow(TypeError);
-    expect(() => b!.nlDumpTable(70_000, 10, true)).toThrow(TypeError);
-    expect(() => (b!.nlDumpTable as (...a: unknown[]) => unknown)(0x7ff0, 10)).toThrow(TypeError);
+    expect(() => b!.nlDumpTable(0, 10)).toThrow(TypeError);
+    expect(() => b!.nlDumpTable(70_000, 10)).toThrow(TypeError);
     expect(() => b!.nlDumpCancel({})).toThrow(TypeError);
     // A genl family id nobody has: the kernel answers the service dump with ENOENT.
-    const r = b!.nlDumpTable(0x7ff0, 5_000, true);
+    const r = b!.nlDumpTable(0x7ff0, 5_000);
     const e = await r.promise.catch((x: unknown) => x);
     expect(e).toMatchObject({ errno: 2, syscall: 'kernel', index: -1 });
     expect(typedError(e, 5_000)).toMatchObject({ code: 'ERR_IPVS_KERNEL', cmd: K.IPVS_CMD_GET_SERVICE, errno: 2 });
     // Cancel races the threadpool here (the kernel answers at once): cancelled, or the kernel's answer.
-    const c = b!.nlDumpTable(0x7ff0, 5_000, false);
+    const c = b!.nlDumpTable(0x7ff0, 5_000);
     b!.nlDumpCancel(c.job);
     const x = (await c.promise.catch((y: unknown) => y)) as { errno: number; syscall: string };
     expect([`125 cancel`, `2 kernel`]).toContain(`${x.errno} ${x.syscall}`);
