@@ -20,7 +20,7 @@ import { abortReason } from '../util/abort.js';
 import { deadlineQueue, type DeadlineQueue } from './deadlines.js';
 import { exchangeHttp, startHttp, type HttpExchange, type HttpJudge } from './http-client.js';
 import { checkTimeout, DEFAULT_TIMEOUT_MS, describeError, targetPort, type Outcome } from './result.js';
-import { START, type CheckSink, type RunningCheck } from './start.js';
+import { reportLater, START, type CheckSink, type RunningCheck } from './start.js';
 import { bodyStatuses, probeEngine, PROBE_HEAD, PROBE_HTTP, PROBE_RESET } from './native-probe.js';
 import type { Check, CheckOptions, CheckResult, CheckTarget } from './types.js';
 
@@ -264,20 +264,6 @@ function statusReason(status: number): string {
 }
 
 /** A check that cannot start: its result, reported from a later turn as `START` promises. */
-class Unstarted implements RunningCheck {
-  cancelled = false;
-  cancel(): void {
-    this.cancelled = true;
-  }
-}
-function reportLater(sink: CheckSink, r: CheckResult): RunningCheck {
-  const u = new Unstarted();
-  queueMicrotask(() => {
-    if (!u.cancelled) sink.done(r);
-  });
-  return u;
-}
-
 function checkHost(host: string): void {
   if (host === '' || /[\s\0]/.test(host)) throw new MonitorError('ERR_MONITOR_BAD_CONFIG', `Host ${JSON.stringify(host)} is empty or has whitespace or NUL`);
 }

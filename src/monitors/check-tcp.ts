@@ -13,7 +13,7 @@ import { deadlineQueue } from './deadlines.js';
 import { MonitorError } from './errors.js';
 import { probeEngine, PROBE_RESET } from './native-probe.js';
 import { DEFAULT_TIMEOUT_MS, describeError, runTimed, targetPort, type Outcome } from './result.js';
-import { START, type CheckSink, type RunningCheck } from './start.js';
+import { reportLater, START, type CheckSink, type RunningCheck } from './start.js';
 import type { Check, CheckOptions, CheckResult, CheckTarget } from './types.js';
 
 export interface TcpCheckOptions {
@@ -42,9 +42,10 @@ export class TcpCheck implements Check {
 
   /**
    * The `Monitor`'s fast path (internal): a plain connect check (no `send` / `expect`) runs in the
-   * native probe engine (`native-probe.ts`) when it can; anything else runs `check()`.
+   * native probe engine (`native-probe.ts`) when it can; otherwise it declines (undefined) and the
+   * `Monitor` runs `check()`.
    */
-  [START](target: CheckTarget, sink: CheckSink): RunningCheck {
+  [START](target: CheckTarget, sink: CheckSink): RunningCheck | undefined {
     const o = this.#opts;
     const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const engine = o.send === undefined && o.expect === undefined && timeoutMs > 0 && Number.isFinite(timeoutMs) ? probeEngine() : null;
@@ -53,7 +54,7 @@ export class TcpCheck implements Check {
       try {
         port = targetPort(target, o.port, undefined, 'tcp');
       } catch (e) {
-        return new Later(this, target, sink, { ok: false, reason: describeError(e), latencyMs: 0 });
+        return reportLater(sink, { ok: false, reason: describeError(e), latencyMs: 0 });
       }
       let prepared = this.#native.get(target);
       if (prepared === undefined || prepared.address !== target.address || prepared.port !== port) {
@@ -62,7 +63,7 @@ export class TcpCheck implements Check {
       }
       if (prepared.packed !== null) return engine.start(prepared.packed, target.address, port, null, timeoutMs, deadlineQueue(timeoutMs), sink);
     }
-    return new Later(this, target, sink, undefined);
+    return undefined;
   }
 
   readonly #native = new WeakMap<CheckTarget, { address: string; port: number; packed: Buffer | null }>();
@@ -76,28 +77,6 @@ export class TcpCheck implements Check {
 }
 
 const NO_STATUSES = new Uint8Array(125);
-
-/** `check()` behind the fast path's interface, or a result known at once; reported from a later turn. */
-class Later implements RunningCheck {
-  readonly #ac = new AbortController();
-  #live = true;
-  constructor(c: TcpCheck, target: CheckTarget, sink: CheckSink, now: CheckResult | undefined) {
-    const p = now === undefined ? c.check(target, { signal: this.#ac.signal }) : Promise.resolve(now);
-    p.then(
-      (r) => {
-        if (this.#live) sink.done(r);
-      },
-      (e: unknown) => {
-        // Only a cancel aborts; anything else is a result, as runTimed gives.
-        if (this.#live) sink.done({ ok: false, reason: describeError(e), latencyMs: 0 });
-      },
-    );
-  }
-  cancel(): void {
-    this.#live = false;
-    this.#ac.abort();
-  }
-}
 
 function tcpExchange(host: string, port: number, signal: AbortSignal, o: TcpCheckOptions): Promise<Outcome> {
   return new Promise((resolve, reject) => {

@@ -559,8 +559,9 @@ export class Monitor extends EventEmitter<MonitorEvents> {
     const c = e.check as Check;
     if (isStartable(c)) {
       // Built-in checks: no promise, signal or closures per run; stop and remove cancel through `run.x`.
+      // (A check may decline a target: then it runs as any other check, below.)
       run.x = c[START](srv.spec.target, run);
-      return;
+      if (run.x !== undefined) return;
     }
     const signal = srv.abort.signal;
     let p: Promise<CheckResult>;

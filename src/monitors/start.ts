@@ -24,9 +24,28 @@ export interface RunningCheck {
  */
 export const START: unique symbol = Symbol('lvskit.monitors.start');
 
-/** A check with the internal fast path. */
+/**
+ * A check with the internal fast path. `[START]` may decline a target (undefined: nothing started,
+ * nothing will be reported); the `Monitor` then runs `check()` as it does for any other check.
+ */
 export interface StartableCheck extends Check {
-  [START](target: CheckTarget, sink: CheckSink): RunningCheck;
+  [START](target: CheckTarget, sink: CheckSink): RunningCheck | undefined;
+}
+
+class Unstarted implements RunningCheck {
+  cancelled = false;
+  cancel(): void {
+    this.cancelled = true;
+  }
+}
+
+/** A result known at once (a bad target), reported from a later turn as `CheckSink` requires. */
+export function reportLater(sink: CheckSink, r: CheckResult): RunningCheck {
+  const u = new Unstarted();
+  queueMicrotask(() => {
+    if (!u.cancelled) sink.done(r);
+  });
+  return u;
 }
 
 export function isStartable(c: Check | StatefulCheck): c is StartableCheck {

@@ -75,8 +75,10 @@ function closeScripted(s: Scripted): Promise<void> {
 
 /** Run a check through the Monitor's fast path. */
 function start(check: StartableCheck, target: CheckTarget): Promise<CheckResult> {
-  return new Promise((resolve) => {
-    check[START](target, { done: resolve });
+  return new Promise((resolve, reject) => {
+    const run = check[START](target, { done: resolve });
+    // Declined (a TcpCheck off the native engine): the Monitor then runs check(), and so does this.
+    if (run === undefined) check.check(target).then(resolve, reject);
   });
 }
 
@@ -250,6 +252,7 @@ describe('native probe engine resources', () => {
         else {
           // Started and cancelled: on the silent server (connected, waiting) or at once.
           const run = ok[START]({ address: '127.0.0.1', port: i % 8 === 3 ? silent.port : good.port }, { done: () => expect.fail('a cancelled probe reported') });
+          if (run === undefined) expect.fail('the native engine declined a plain HTTP check');
           if (i % 8 === 3) await new Promise((r) => setTimeout(r, 1));
           run.cancel();
           cancelled++;
@@ -345,6 +348,36 @@ describe('native probe engine resources', () => {
     } finally {
       for (const x of sockets) x.destroy();
       await new Promise((r) => server.close(() => r(undefined)));
+    }
+  });
+
+  it('drives a Monitor with a TcpCheck off the native engine: the fast path declines and check() runs', async () => {
+    useNativeProbes(false);
+    const engine = probeEngine();
+    const started0 = engine?.started ?? 0;
+    const server = createServer((c) => c.end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    const m = new Monitor();
+    try {
+      const states: Array<[string, boolean]> = [];
+      m.on('state', (id, up) => states.push([id, up]));
+      const check = new TcpCheck({ timeoutMs: 500 });
+      expect(check[START]({ address: '127.0.0.1', port }, { done: () => expect.fail('a declined check reported') })).toBeUndefined();
+      m.add({ id: 't', target: { address: '127.0.0.1', port }, checks: [{ name: 'tcp', check, intervalMs: 50 }], rise: 2, fall: 2 });
+      m.start();
+      const t0 = Date.now();
+      while (!states.some(([, up]) => up) && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+      expect(states).toContainEqual(['t', true]);
+      await new Promise((r) => server.close(() => r(undefined)));
+      while (!states.some(([, up]) => !up) && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 20));
+      expect(states).toContainEqual(['t', false]);
+      expect(m.state('t')?.checks[0]?.last?.reason ?? '').toMatch(/refused/);
+      expect(engine?.started ?? 0).toBe(started0);
+    } finally {
+      await m.stop();
+      useNativeProbes(true);
+      if (server.listening) server.close();
     }
   });
 
