@@ -132,13 +132,22 @@ export async function main(argv: string[]): Promise<number> {
     logger.info('SIGHUP: reloading the configuration');
     d.reload().catch((e: unknown) => logger.error({ err: e }, `reload failed, keeping the running configuration: ${(e as Error).message}`));
   });
-  const stop = (restart: boolean) => () => {
-    logger.info({ restart }, 'stopping');
+  // The handlers stay while stopping: a second SIGTERM (an impatient operator, or a supervisor that
+  // signals the process group and the process) must not kill the director halfway through
+  // withdrawing its VIPs, as Node's default action would once a `once` handler is gone.
+  let stopping = false;
+  const stop = (restart: boolean) => (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.info({ signal }, 'already stopping');
+      return;
+    }
+    stopping = true;
+    logger.info({ restart, signal }, 'stopping');
     void d.stop({ restart });
   };
-  process.once('SIGTERM', stop(false));
-  process.once('SIGINT', stop(false));
-  process.once('SIGUSR2', stop(true));
+  process.on('SIGTERM', stop(false));
+  process.on('SIGINT', stop(false));
+  process.on('SIGUSR2', stop(true));
   await d.stopped;
   return 0;
 }
@@ -147,6 +156,10 @@ export async function main(argv: string[]): Promise<number> {
 if (!IN_CONFIG_WORKER) main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // Exit through process.exit once the loop is empty (every write done): a natural exit tears down
+    // the signal handlers first, and a SIGTERM arriving in that window (a supervisor's second one)
+    // would end the process by signal instead of with this code.
+    process.once('beforeExit', () => process.exit(code));
     // Sockets of stopped peers may linger for a moment; nothing is left to do.
     setTimeout(() => process.exit(code), 500).unref();
   },
