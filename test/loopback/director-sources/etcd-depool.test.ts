@@ -116,13 +116,15 @@ services:
     for (let round = 0; round < 2; round++) {
       await afterCheck(HOST);
       const from = log.length;
+      // Checks the server gets from here on (by count: the one afterCheck saw can share t0's millisecond).
+      const seen = checks[HOST]?.length ?? 0;
       const t0 = Date.now();
       await etcd.put(`${PREFIX}${HOST}`, JSON.stringify({ weight: 10, pooled: 'no' }));
       const w0 = await next(from, 'ipvs', new RegExp(`-r ${HOST.replace(/\./g, '\\.')}:\\d+ .*-w 0\\b`));
       // The pool decided (member -> draining) before IPVS got the weight 0, and no check of the server came in between.
       const m = await next(from, 'member', new RegExp(`^${HOST.replace(/\./g, '\\.')} pooled -> draining$`));
       expect(m.i).toBeLessThan(w0.i);
-      expect(checks[HOST]!.filter((t) => t >= t0 && t <= w0.t)).toEqual([]);
+      expect(checks[HOST]!.slice(seen).filter((t) => t <= w0.t)).toEqual([]);
       // Natively ~15 ms; a second (a fifth of the check interval) is the issue's goal.
       expect(w0.t - t0).toBeLessThan(1000);
 
